@@ -1,0 +1,73 @@
+//! The library's error: what happened, to which object, and what to try next.
+
+use crate::schema::{Cause, summarize};
+
+/// Everything the library can fail with. Each variant renders as one line; [`Error::hint`]
+/// says what to try next.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The object breaks the CRD's schema or rules (what the API server would answer with 422).
+    #[error("MySQL {name:?} is invalid: {}", summarize(.causes))]
+    Invalid { name: String, causes: Vec<Cause> },
+
+    /// The object has fields the CRD does not declare (the API server's strict field validation).
+    #[error("MySQL {name:?} cannot be handled as a MySQL: strict decoding error: {}", unknown_list(.fields))]
+    UnknownFields { name: String, fields: Vec<String> },
+
+    /// A manifest could not be read.
+    #[error("cannot read {source_name}: {reason}")]
+    Read { source_name: String, reason: String },
+
+    /// A manifest is not YAML or not shaped like a Kubernetes object.
+    #[error("{source_name} is not a valid manifest: {reason}")]
+    Parse { source_name: String, reason: String },
+
+    /// A manifest holds an object of another kind.
+    #[error("{source_name}: expected kind MySQL with apiVersion otus.homework/v1, found {found}")]
+    WrongKind { source_name: String, found: String },
+
+    /// A name or value that no schema can express (lengths across fields, sizes of zero).
+    #[error("{0}")]
+    BadValue(String),
+
+    /// The namespace in a manifest and the one asked for differ.
+    #[error(
+        "the namespace from the provided object {object:?} does not match the namespace {requested:?}"
+    )]
+    NamespaceMismatch { object: String, requested: String },
+
+    /// The CRD's own schema does not compile (a bug, caught by tests).
+    #[error(transparent)]
+    Schema(#[from] crate::schema::InvalidSchema),
+}
+
+fn unknown_list(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Error {
+    /// What to try next, shown under the error line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Error::Invalid { .. } | Error::BadValue(_) => {
+                "fix the fields named above; `kubectl explain mysqls.spec` lists every field and its format"
+            }
+            Error::UnknownFields { .. } => {
+                "remove the fields named above (check their spelling: spec fields are image, database, password, password_secret, storage_size, storage_class)"
+            }
+            Error::Read { .. } => "check the path, or pass -f - to read the manifest from stdin",
+            Error::Parse { .. } => {
+                "the file must hold YAML documents with apiVersion, kind, metadata and spec"
+            }
+            Error::WrongKind { .. } => "pass a manifest of kind MySQL (see deploy/cr.yaml)",
+            Error::NamespaceMismatch { .. } => {
+                "drop -n/--namespace, or pass the namespace the manifest names"
+            }
+            Error::Schema(_) => "this is a bug in kubectl-mysql; please report it",
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! kubectl-mysql: a Kubernetes operator for single-instance MySQL.
+//!
+//! One library behind two front doors: the kubectl plugin commands and the
+//! in-cluster controller call the same code.
+
+pub mod cli;
+pub mod crd;
+pub mod error;
+pub mod input;
+pub mod manifest;
+pub mod resources;
+pub mod schema;
+pub mod validate;
+
+pub use error::Error;

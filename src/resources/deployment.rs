@@ -1,0 +1,294 @@
+//! The Deployment running the MySQL server.
+//!
+//! One replica with the `Recreate` strategy: a rolling update would start a second server
+//! on the same ReadWriteOnce data volume. The password reaches the container only through
+//! `secretKeyRef`; the probes read it from the environment, never from their arguments.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, PersistentVolumeClaimVolumeSource,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+
+use super::{Component, Names, labels, namespaced, selector_labels};
+use crate::crd::DEFAULT_PASSWORD_KEY;
+use crate::validate::{Instance, PasswordSource};
+
+/// The port MySQL listens on, in the container and on the Service.
+pub const MYSQL_PORT: i32 = 3306;
+/// The data directory of the official mysql and mariadb images.
+const DATA_DIR: &str = "/var/lib/mysql";
+/// uid/gid of the `mysql` user in the official images.
+const MYSQL_GID: i64 = 999;
+
+/// Readiness: a real query over TCP with the root password from the environment. The
+/// images' init phase runs a server without networking, so TCP success means really up.
+/// `mysql` or, in newer MariaDB images, `mariadb`.
+const READY_SCRIPT: &str = r#"client=$(command -v mysql || command -v mariadb) && MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec "$client" --protocol=TCP -h 127.0.0.1 -uroot -e 'SELECT 1'"#;
+
+/// Liveness: `mysqladmin ping` answers 0 while the server runs, even when access is
+/// denied, so it needs no password and never restarts a server over credentials.
+const ALIVE_SCRIPT: &str = r#"admin=$(command -v mysqladmin || command -v mariadb-admin) && exec "$admin" --protocol=TCP -h 127.0.0.1 ping"#;
+
+fn shell_probe(script: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        exec: Some(ExecAction {
+            command: Some(vec!["sh".into(), "-c".into(), script.into()]),
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    }
+}
+
+fn quantities(pairs: &[(&str, &str)]) -> BTreeMap<String, Quantity> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+        .collect()
+}
+
+/// Where the container reads the root password from.
+pub fn password_selector(instance: &Instance) -> SecretKeySelector {
+    match &instance.password {
+        PasswordSource::Inline(_) => SecretKeySelector {
+            name: Names::new(instance).credentials_secret(),
+            key: DEFAULT_PASSWORD_KEY.into(),
+            optional: Some(false),
+        },
+        PasswordSource::Secret(reference) => SecretKeySelector {
+            name: reference.name.clone(),
+            key: reference.key.clone(),
+            optional: Some(false),
+        },
+    }
+}
+
+fn mysql_container(instance: &Instance) -> Container {
+    Container {
+        name: "mysql".into(),
+        image: Some(instance.image.clone()),
+        image_pull_policy: Some("IfNotPresent".into()),
+        env: Some(vec![
+            EnvVar {
+                name: "MYSQL_ROOT_PASSWORD".into(),
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(password_selector(instance)),
+                    ..EnvVarSource::default()
+                }),
+                ..EnvVar::default()
+            },
+            EnvVar {
+                name: "MYSQL_DATABASE".into(),
+                value: Some(instance.database.clone()),
+                ..EnvVar::default()
+            },
+        ]),
+        ports: Some(vec![ContainerPort {
+            name: Some("mysql".into()),
+            container_port: MYSQL_PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "data".into(),
+            mount_path: DATA_DIR.into(),
+            ..VolumeMount::default()
+        }]),
+        // First start initialises the data directory: allow up to 10 minutes.
+        startup_probe: Some(shell_probe(READY_SCRIPT, 5, 120)),
+        readiness_probe: Some(shell_probe(READY_SCRIPT, 10, 3)),
+        liveness_probe: Some(shell_probe(ALIVE_SCRIPT, 20, 3)),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities(&[("cpu", "250m"), ("memory", "512Mi")])),
+            limits: Some(quantities(&[("memory", "1Gi")])),
+            ..ResourceRequirements::default()
+        }),
+        // The images' entrypoint starts as root to chown the data directory (hostPath
+        // volumes ignore fsGroup) and then drops to the mysql user.
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    }
+}
+
+pub fn deployment(instance: &Instance) -> Deployment {
+    let names = Names::new(instance);
+    let mut pod_labels = labels(instance, Component::Database);
+    // The seed's walkthrough finds the pod with `kubectl get pods -l app=<name>`.
+    pod_labels.insert("app".into(), instance.name.clone());
+    Deployment {
+        metadata: namespaced(instance, names.server(), Component::Database, true),
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            strategy: Some(DeploymentStrategy {
+                type_: Some("Recreate".into()),
+                ..DeploymentStrategy::default()
+            }),
+            selector: LabelSelector {
+                match_labels: Some(selector_labels(instance)),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![mysql_container(instance)],
+                    volumes: Some(vec![Volume {
+                        name: "data".into(),
+                        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                            claim_name: names.data_pvc(),
+                            read_only: Some(false),
+                        }),
+                        ..Volume::default()
+                    }]),
+                    security_context: Some(PodSecurityContext {
+                        fs_group: Some(MYSQL_GID),
+                        fs_group_change_policy: Some("OnRootMismatch".into()),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..SeccompProfile::default()
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    // Time for InnoDB to shut down cleanly.
+                    termination_grace_period_seconds: Some(60),
+                    enable_service_links: Some(false),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::fixtures::{seed_instance, with_storage_class};
+
+    fn container(d: &Deployment) -> &Container {
+        &d.spec
+            .as_ref()
+            .expect("spec")
+            .template
+            .spec
+            .as_ref()
+            .expect("pod")
+            .containers[0]
+    }
+
+    #[test]
+    fn one_writer_on_the_data_volume() {
+        let d = deployment(&seed_instance());
+        let spec = d.spec.as_ref().expect("spec");
+        assert_eq!(spec.replicas, Some(1));
+        assert_eq!(
+            spec.strategy.as_ref().and_then(|s| s.type_.as_deref()),
+            Some("Recreate")
+        );
+        let volumes = spec
+            .template
+            .spec
+            .as_ref()
+            .expect("pod")
+            .volumes
+            .as_ref()
+            .expect("volumes");
+        let claim = volumes[0].persistent_volume_claim.as_ref().expect("claim");
+        assert_eq!(claim.claim_name, "mysql-instance-pvc");
+    }
+
+    #[test]
+    fn runs_the_spec_image_and_creates_the_database() {
+        let c = deployment(&seed_instance());
+        let c = container(&c);
+        assert_eq!(c.image.as_deref(), Some("mysql:latest"));
+        let env = c.env.as_ref().expect("env");
+        let db = env
+            .iter()
+            .find(|e| e.name == "MYSQL_DATABASE")
+            .expect("db env");
+        assert_eq!(db.value.as_deref(), Some("otus-database"));
+    }
+
+    #[test]
+    fn password_only_through_secret_key_ref_never_in_args_or_probes() {
+        for instance in [seed_instance(), with_storage_class("fast")] {
+            let d = deployment(&instance);
+            let rendered = serde_json::to_string(&d).expect("json");
+            assert!(
+                !rendered.contains("0tusP@ssword"),
+                "password leaked: {rendered}"
+            );
+            let c = container(&d);
+            let env = c.env.as_ref().expect("env");
+            let root = env
+                .iter()
+                .find(|e| e.name == "MYSQL_ROOT_PASSWORD")
+                .expect("env");
+            assert!(root.value.is_none());
+            let selector = root
+                .value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref())
+                .expect("secretKeyRef");
+            assert_eq!(selector, &password_selector(&instance));
+        }
+        let user_secret = password_selector(&with_storage_class("fast"));
+        assert_eq!(
+            (user_secret.name.as_str(), user_secret.key.as_str()),
+            ("db-root", "root-password")
+        );
+    }
+
+    #[test]
+    fn probes_take_the_password_from_the_environment() {
+        let d = deployment(&seed_instance());
+        let c = container(&d);
+        for probe in [&c.startup_probe, &c.readiness_probe, &c.liveness_probe] {
+            let command = probe
+                .as_ref()
+                .and_then(|p| p.exec.as_ref())
+                .and_then(|e| e.command.as_ref())
+                .expect("exec probe");
+            let script = command.join(" ");
+            assert!(!script.contains(" -p"), "password flag in probe: {script}");
+        }
+        let ready = c
+            .readiness_probe
+            .as_ref()
+            .and_then(|p| p.exec.as_ref())
+            .expect("exec");
+        assert!(
+            ready.command.as_ref().expect("cmd")[2].contains("MYSQL_PWD=\"$MYSQL_ROOT_PASSWORD\"")
+        );
+    }
+
+    #[test]
+    fn pods_carry_the_seed_app_label_and_match_the_selector() {
+        let d = deployment(&seed_instance());
+        let spec = d.spec.expect("spec");
+        let pod_labels = spec
+            .template
+            .metadata
+            .expect("meta")
+            .labels
+            .expect("labels");
+        assert_eq!(pod_labels["app"], "mysql-instance");
+        for (k, v) in spec.selector.match_labels.expect("selector") {
+            assert_eq!(pod_labels.get(&k), Some(&v));
+        }
+    }
+}

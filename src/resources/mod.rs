@@ -1,0 +1,342 @@
+//! Pure builders of every object the operator creates for one instance: no client, no
+//! clock, no randomness. The reconcile applies what they return; `create --dry-run`
+//! prints it.
+
+mod deployment;
+mod secret;
+mod service;
+mod storage;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use serde_json::Value;
+
+use crate::crd::{GROUP, VERSION};
+use crate::validate::Instance;
+
+pub use deployment::{MYSQL_PORT, deployment};
+pub use secret::{credentials_secret, password_secret};
+pub use service::service;
+pub use storage::{Volume, persistent_volume, persistent_volume_claim};
+
+/// Field manager of every write the product makes (CLI and operator alike).
+pub const FIELD_MANAGER: &str = "kubectl-mysql";
+/// Label holding the namespace of the instance that cluster-scoped PVs belong to.
+pub const NAMESPACE_LABEL: &str = "otus.homework/namespace";
+/// Where hostPath volumes live on the node when no storage class is given.
+pub const HOST_PATH_ROOT: &str = "/var/lib/kubectl-mysql";
+
+/// The names of an instance's objects, in one place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    namespace: String,
+    name: String,
+}
+
+impl Names {
+    pub fn new(instance: &Instance) -> Self {
+        Self {
+            namespace: instance.namespace.clone(),
+            name: instance.name.clone(),
+        }
+    }
+    /// The Service and the Deployment carry the instance's own name, as in the seed.
+    pub fn server(&self) -> String {
+        self.name.clone()
+    }
+    /// The Secret the operator keeps an inline password in (and `create` generates into).
+    pub fn credentials_secret(&self) -> String {
+        format!("{}-credentials", self.name)
+    }
+    pub fn data_pvc(&self) -> String {
+        format!("{}-pvc", self.name)
+    }
+    pub fn backup_pvc(&self) -> String {
+        format!("backup-{}-pvc", self.name)
+    }
+    /// PVs are cluster-scoped: the namespace goes first, and a namespace has no dots,
+    /// so `<namespace>.<...>` can never collide across namespaces.
+    pub fn data_pv(&self) -> String {
+        format!("{}.{}-pv", self.namespace, self.name)
+    }
+    pub fn backup_pv(&self) -> String {
+        format!("{}.backup-{}-pv", self.namespace, self.name)
+    }
+    pub fn backup_job(&self) -> String {
+        format!("backup-{}-job", self.name)
+    }
+    pub fn restore_job(&self) -> String {
+        format!("restore-{}-job", self.name)
+    }
+    /// hostPath directories, one tree per namespace and instance.
+    pub fn data_host_path(&self) -> String {
+        format!("{HOST_PATH_ROOT}/{}/{}/data", self.namespace, self.name)
+    }
+    pub fn backup_host_path(&self) -> String {
+        format!("{HOST_PATH_ROOT}/{}/{}/backup", self.namespace, self.name)
+    }
+}
+
+/// What a child is for, as the `app.kubernetes.io/component` label says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Component {
+    Database,
+    Credentials,
+    Data,
+    Backup,
+}
+
+impl Component {
+    fn label(self) -> &'static str {
+        match self {
+            Component::Database => "database",
+            Component::Credentials => "credentials",
+            Component::Data => "data",
+            Component::Backup => "backup",
+        }
+    }
+}
+
+/// Labels that select the server's pods. Immutable once a Deployment exists.
+pub fn selector_labels(instance: &Instance) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), "mysql".to_string()),
+        (
+            "app.kubernetes.io/instance".to_string(),
+            instance.name.clone(),
+        ),
+    ])
+}
+
+/// Recommended labels of every child, plus the instance's namespace for cluster-scoped ones.
+pub fn labels(instance: &Instance, component: Component) -> BTreeMap<String, String> {
+    let mut labels = selector_labels(instance);
+    labels.insert(
+        "app.kubernetes.io/component".into(),
+        component.label().into(),
+    );
+    labels.insert("app.kubernetes.io/managed-by".into(), FIELD_MANAGER.into());
+    labels.insert(NAMESPACE_LABEL.into(), instance.namespace.clone());
+    labels
+}
+
+/// The controller owner reference to the instance, once it has a uid.
+pub fn owner_reference(instance: &Instance) -> Option<OwnerReference> {
+    instance.uid.as_ref().map(|uid| OwnerReference {
+        api_version: format!("{GROUP}/{VERSION}"),
+        kind: "MySQL".into(),
+        name: instance.name.clone(),
+        uid: uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    })
+}
+
+/// Metadata of a child. `owned` children are garbage-collected with the instance; the
+/// rest (volumes, backups) are removed by the finalizer or outlive it on purpose.
+fn metadata(instance: &Instance, name: String, component: Component, owned: bool) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        labels: Some(labels(instance, component)),
+        owner_references: owned
+            .then(|| owner_reference(instance))
+            .flatten()
+            .map(|o| vec![o]),
+        ..ObjectMeta::default()
+    }
+}
+
+fn namespaced(instance: &Instance, name: String, component: Component, owned: bool) -> ObjectMeta {
+    ObjectMeta {
+        namespace: Some(instance.namespace.clone()),
+        ..metadata(instance, name, component, owned)
+    }
+}
+
+/// Every object an instance needs, in the order they are applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Children {
+    /// Present when the spec carries an inline password.
+    pub secret: Option<Secret>,
+    /// Present without a storage class (hostPath, bound to the claim by hand).
+    pub data_pv: Option<PersistentVolume>,
+    pub data_pvc: PersistentVolumeClaim,
+    pub service: Service,
+    pub deployment: Deployment,
+    pub backup_pv: Option<PersistentVolume>,
+    pub backup_pvc: PersistentVolumeClaim,
+}
+
+/// Build every child of an instance.
+pub fn children(instance: &Instance) -> Children {
+    let storage_class = instance.storage_class.is_some();
+    Children {
+        secret: credentials_secret(instance),
+        data_pv: (!storage_class).then(|| persistent_volume(instance, Volume::Data)),
+        data_pvc: persistent_volume_claim(instance, Volume::Data),
+        service: service(instance),
+        deployment: deployment(instance),
+        backup_pv: (!storage_class).then(|| persistent_volume(instance, Volume::Backup)),
+        backup_pvc: persistent_volume_claim(instance, Volume::Backup),
+    }
+}
+
+impl Children {
+    /// The children as JSON documents, in apply order.
+    pub fn to_values(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut push = |v: Result<Value, serde_json::Error>| {
+            if let Ok(v) = v {
+                out.push(v);
+            }
+        };
+        if let Some(s) = &self.secret {
+            push(serde_json::to_value(s));
+        }
+        if let Some(pv) = &self.data_pv {
+            push(serde_json::to_value(pv));
+        }
+        push(serde_json::to_value(&self.data_pvc));
+        push(serde_json::to_value(&self.service));
+        push(serde_json::to_value(&self.deployment));
+        if let Some(pv) = &self.backup_pv {
+            push(serde_json::to_value(pv));
+        }
+        push(serde_json::to_value(&self.backup_pvc));
+        out
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use crate::crd::SecretKeyReference;
+    use crate::validate::PasswordSource;
+
+    /// The seed's example as a validated instance, already created (it has a uid).
+    pub fn seed_instance() -> Instance {
+        Instance {
+            name: "mysql-instance".into(),
+            namespace: "default".into(),
+            uid: Some("9d1c3e51-0000-4000-8000-000000000001".into()),
+            image: "mysql:latest".into(),
+            database: "otus-database".into(),
+            password: PasswordSource::Inline("0tusP@ssword".into()),
+            storage_size: "1Gi".into(),
+            storage_class: None,
+        }
+    }
+
+    pub fn with_storage_class(class: &str) -> Instance {
+        Instance {
+            storage_class: Some(class.into()),
+            password: PasswordSource::Secret(SecretKeyReference {
+                name: "db-root".into(),
+                key: "root-password".into(),
+            }),
+            ..seed_instance()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn names_follow_the_seed_and_keep_namespaces_apart() {
+        let a = Names::new(&seed_instance());
+        let b = Names::new(&Instance {
+            namespace: "staging".into(),
+            ..seed_instance()
+        });
+        assert_eq!(a.server(), "mysql-instance");
+        assert_eq!(a.data_pvc(), "mysql-instance-pvc");
+        assert_eq!(a.backup_job(), "backup-mysql-instance-job");
+        assert_eq!(a.restore_job(), "restore-mysql-instance-job");
+        assert_eq!(a.data_pv(), "default.mysql-instance-pv");
+        assert_ne!(a.data_pv(), b.data_pv());
+        assert_ne!(a.backup_pv(), b.backup_pv());
+        assert_ne!(a.data_host_path(), b.data_host_path());
+        assert_ne!(a.data_host_path(), a.backup_host_path());
+    }
+
+    #[test]
+    fn hostpath_instance_gets_all_seven_objects() {
+        let docs = children(&seed_instance()).to_values();
+        let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Secret",
+                "PersistentVolume",
+                "PersistentVolumeClaim",
+                "Service",
+                "Deployment",
+                "PersistentVolume",
+                "PersistentVolumeClaim"
+            ]
+        );
+        for doc in &docs {
+            assert!(doc["apiVersion"].is_string(), "{doc}");
+            assert_eq!(
+                doc["metadata"]["labels"]["app.kubernetes.io/instance"],
+                "mysql-instance"
+            );
+        }
+    }
+
+    #[test]
+    fn storage_class_means_no_hand_made_volumes_and_no_secret_of_ours() {
+        let c = children(&with_storage_class("fast"));
+        assert!(c.data_pv.is_none() && c.backup_pv.is_none());
+        assert!(c.secret.is_none());
+        let spec = c.data_pvc.spec.as_ref().expect("pvc spec");
+        assert_eq!(spec.storage_class_name.as_deref(), Some("fast"));
+        assert!(spec.volume_name.is_none());
+    }
+
+    #[test]
+    fn only_the_secret_service_and_deployment_are_owned() {
+        let c = children(&seed_instance());
+        let owned = |m: &ObjectMeta| m.owner_references.as_ref().is_some_and(|o| o.len() == 1);
+        assert!(owned(&c.secret.as_ref().expect("secret").metadata));
+        assert!(owned(&c.service.metadata));
+        assert!(owned(&c.deployment.metadata));
+        // The delete-backup reads the data volume after the garbage collector ran, and
+        // backups outlive the instance: none of the volumes is owned.
+        assert!(!owned(&c.data_pvc.metadata));
+        assert!(!owned(&c.backup_pvc.metadata));
+        assert!(!owned(&c.data_pv.as_ref().expect("pv").metadata));
+        assert!(!owned(&c.backup_pv.as_ref().expect("pv").metadata));
+        let reference = &c.service.metadata.owner_references.as_ref().expect("owner")[0];
+        assert_eq!(reference.api_version, "otus.homework/v1");
+        assert_eq!(reference.kind, "MySQL");
+        assert_eq!(reference.controller, Some(true));
+    }
+
+    #[test]
+    fn before_creation_there_is_no_owner_to_reference() {
+        let c = children(&Instance {
+            uid: None,
+            ..seed_instance()
+        });
+        assert!(c.service.metadata.owner_references.is_none());
+        assert!(c.deployment.metadata.owner_references.is_none());
+    }
+
+    #[test]
+    fn cluster_scoped_volumes_name_their_namespace() {
+        let c = children(&seed_instance());
+        let pv = c.data_pv.expect("pv");
+        assert!(pv.metadata.namespace.is_none());
+        assert_eq!(
+            pv.metadata.labels.as_ref().expect("labels")[NAMESPACE_LABEL],
+            "default"
+        );
+    }
+}
