@@ -1,0 +1,184 @@
+//! A private MariaDB server for tests: Debian's `mariadbd` with its own temporary datadir on
+//! a free 127.0.0.1 port, started once per test binary and stopped when the binary exits.
+//!
+//! In CI (`CI` set) a missing server is a test failure; elsewhere the tests that need it
+//! skip with one loud line saying how to enable them.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A running server. Connect as `root` without a password over TCP.
+#[derive(Debug)]
+pub struct MariaDb {
+    pub host: String,
+    pub port: u16,
+    client: PathBuf,
+    /// Kept so the directory lives as long as the server; the watchdog removes it too.
+    _datadir: PathBuf,
+}
+
+const HOW_TO_ENABLE: &str = "install Debian's mariadb-server and mariadb-client (`apt-get install -y mariadb-server mariadb-client`) to run them";
+
+/// The binary's server, started on first use. `None` (after one loud line) when MariaDB is
+/// not installed and `CI` is unset; a panic when it is set, so CI never skips silently.
+pub fn shared() -> Option<&'static MariaDb> {
+    static SERVER: OnceLock<Result<MariaDb, String>> = OnceLock::new();
+    match SERVER.get_or_init(MariaDb::start) {
+        Ok(server) => Some(server),
+        Err(reason) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set and MariaDB tests cannot run: {reason}; {HOW_TO_ENABLE}")
+        }
+        Err(reason) => {
+            static WARNED: OnceLock<()> = OnceLock::new();
+            WARNED.get_or_init(|| {
+                eprintln!("\n*** SKIPPING MariaDB tests: {reason}; {HOW_TO_ENABLE} ***\n");
+            });
+            None
+        }
+    }
+}
+
+/// `let Some(db) = require_mariadb!() else { return };` at the top of a test.
+#[macro_export]
+macro_rules! require_mariadb {
+    () => {
+        $crate::mariadb::shared()
+    };
+}
+
+fn find(binary: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(binary))
+        .find(|candidate| candidate.is_file())
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
+}
+
+impl MariaDb {
+    fn start() -> Result<Self, String> {
+        let server = find("mariadbd").ok_or("mariadbd is not installed")?;
+        let install_db = find("mariadb-install-db").ok_or("mariadb-install-db is not installed")?;
+        let client = find("mariadb").ok_or("the mariadb client is not installed")?;
+        // Kept on disk (not a TempDir guard): statics are never dropped, so the watchdog
+        // below removes it once the server has stopped.
+        let datadir = tempfile::Builder::new()
+            .prefix("kubectl-mysql-mariadb-")
+            .tempdir()
+            .map_err(|e| format!("cannot make a datadir: {e}"))?
+            .keep();
+        let install = Command::new(&install_db)
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
+            .arg(format!("--datadir={}", datadir.join("data").display()))
+            .output()
+            .map_err(|e| format!("cannot run mariadb-install-db: {e}"))?;
+        if !install.status.success() {
+            return Err(format!(
+                "mariadb-install-db failed: {}",
+                String::from_utf8_lossy(&install.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+            ));
+        }
+        let port = free_port()?;
+        spawn_with_watchdog(&server, &datadir, port)?;
+        let db = MariaDb {
+            host: "127.0.0.1".into(),
+            port,
+            client,
+            _datadir: datadir,
+        };
+        db.wait_until_ready(Duration::from_secs(30))?;
+        Ok(db)
+    }
+
+    fn wait_until_ready(&self, limit: Duration) -> Result<(), String> {
+        let started = Instant::now();
+        loop {
+            match self.query("SELECT 1") {
+                Ok(out) if out.trim() == "1" => return Ok(()),
+                Ok(_) | Err(_) if started.elapsed() < limit => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok(out) => return Err(format!("unexpected answer to SELECT 1: {out}")),
+                Err(e) => return Err(format!("the server did not answer within {limit:?}: {e}")),
+            }
+        }
+    }
+
+    /// Run SQL as root with no default database; tab-separated rows without headers.
+    pub fn query(&self, sql: &str) -> Result<String, String> {
+        self.run(None, sql)
+    }
+
+    /// Run SQL as root in `database`; tab-separated rows without headers.
+    pub fn query_in(&self, database: &str, sql: &str) -> Result<String, String> {
+        self.run(Some(database), sql)
+    }
+
+    fn run(&self, database: Option<&str>, sql: &str) -> Result<String, String> {
+        let mut command = Command::new(&self.client);
+        command
+            .args([
+                "--no-defaults",
+                "--protocol=TCP",
+                "--batch",
+                "--skip-column-names",
+                "-uroot",
+            ])
+            .arg(format!("--host={}", self.host))
+            .arg(format!("--port={}", self.port))
+            .args(["-e", sql]);
+        if let Some(db) = database {
+            command.arg(format!("--database={db}"));
+        }
+        let out = command
+            .output()
+            .map_err(|e| format!("cannot run mariadb: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+}
+
+/// Start the server under a small shell watchdog that stops it (and removes the datadir)
+/// as soon as this test process is gone, however the process ends.
+fn spawn_with_watchdog(server: &Path, datadir: &Path, port: u16) -> Result<(), String> {
+    const WATCHDOG: &str = r#"
+"$SERVER" --no-defaults --datadir="$DIR/data" --user=root --bind-address=127.0.0.1 \
+  --port="$PORT" --socket="$DIR/mysqld.sock" --pid-file="$DIR/mysqld.pid" \
+  --skip-name-resolve --log-error="$DIR/error.log" &
+srv=$!
+while kill -0 "$OWNER" 2>/dev/null && kill -0 "$srv" 2>/dev/null; do sleep 0.2; done
+kill "$srv" 2>/dev/null; wait "$srv"; rm -rf "$DIR"
+"#;
+    Command::new("sh")
+        .args(["-c", WATCHDOG])
+        .env("SERVER", server)
+        .env("DIR", datadir)
+        .env("PORT", port.to_string())
+        .env("OWNER", std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| format!("cannot start mariadbd: {e}"))
+}

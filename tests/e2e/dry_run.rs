@@ -1,0 +1,328 @@
+//! `create --dry-run=client`: every manifest for the seed's example, with no cluster.
+
+use serde_json::Value;
+
+use crate::cli::{kubectl_mysql, temp_file};
+
+const SEED_PASSWORD: &str = "0tusP@ssword";
+
+fn documents(stream: &str) -> Vec<Value> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(stream).expect("output is a YAML stream");
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+fn kinds(docs: &[Value]) -> Vec<String> {
+    docs.iter()
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap_or("?"),
+                d["metadata"]["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn seed_cr_prints_the_object_and_every_child_without_a_cluster() {
+    let run = kubectl_mysql(
+        &[
+            "create",
+            "-f",
+            "deploy/cr.yaml",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let docs = documents(&run.stdout);
+    assert_eq!(
+        kinds(&docs),
+        [
+            "MySQL/mysql-instance",
+            "Secret/mysql-instance-credentials",
+            "PersistentVolume/default.mysql-instance-pv",
+            "PersistentVolumeClaim/mysql-instance-pvc",
+            "Service/mysql-instance",
+            "Deployment/mysql-instance",
+            "PersistentVolume/default.backup-mysql-instance-pv",
+            "PersistentVolumeClaim/backup-mysql-instance-pvc",
+        ]
+    );
+    for doc in &docs {
+        assert!(
+            doc["apiVersion"].as_str().is_some_and(|v| !v.is_empty()),
+            "{doc}"
+        );
+        if doc["kind"] != "PersistentVolume" {
+            assert_eq!(doc["metadata"]["namespace"], "default", "{doc}");
+        }
+        // Client dry-run: nothing exists yet, so nothing carries server-side fields.
+        assert!(
+            doc["metadata"].get("uid").is_none()
+                && doc["metadata"].get("ownerReferences").is_none()
+        );
+    }
+    // The seed's password goes in the MySQL object (as the user wrote it) and the Secret
+    // (base64) only; never into the Deployment.
+    let deployment = serde_json::to_string(&docs[5]).expect("json");
+    assert!(!deployment.contains(SEED_PASSWORD));
+    assert!(deployment.contains("secretKeyRef"));
+}
+
+#[test]
+fn flags_print_the_same_objects_with_a_generated_password_secret() {
+    let args = [
+        "create",
+        "mysql-instance",
+        "--database",
+        "otus-database",
+        "--storage-size",
+        "1Gi",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ];
+    let first = kubectl_mysql(&args, "");
+    assert_eq!(first.code, Some(0), "stderr: {}", first.stderr);
+    let docs = documents(&first.stdout);
+    assert_eq!(
+        kinds(&docs)[..2],
+        ["Secret/mysql-instance-credentials", "MySQL/mysql-instance"]
+    );
+    assert_eq!(docs.len(), 8, "{:?}", kinds(&docs));
+    let mysql = &docs[1];
+    assert_eq!(
+        mysql["spec"]["password_secret"]["name"],
+        "mysql-instance-credentials"
+    );
+    assert!(
+        mysql["spec"].get("password").is_none(),
+        "no password in the custom resource"
+    );
+    assert_eq!(
+        mysql["spec"]["image"], "mysql:8.4",
+        "the schema default applies"
+    );
+    let password = docs[0]["data"]["password"]
+        .as_str()
+        .expect("generated password");
+    let second = documents(&kubectl_mysql(&args, "").stdout);
+    assert_ne!(
+        Some(password),
+        second[0]["data"]["password"].as_str(),
+        "a fresh password each time"
+    );
+}
+
+#[test]
+fn password_from_stdin_lands_only_in_the_secret() {
+    let run = kubectl_mysql(
+        &[
+            "create",
+            "shop",
+            "--database",
+            "shop",
+            "--storage-size",
+            "5Gi",
+            "--password-stdin",
+            "--storage-class",
+            "fast",
+            "-n",
+            "prod",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+        "typed-on-stdin\n",
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(
+        !run.stdout.contains("typed-on-stdin"),
+        "the password is only base64 in the Secret"
+    );
+    let list: Value = serde_json::from_str(&run.stdout).expect("-o json is JSON");
+    let items = list["items"].as_array().expect("a List");
+    // A storage class: no hand-made PersistentVolumes.
+    assert_eq!(
+        kinds(items),
+        [
+            "Secret/shop-credentials",
+            "MySQL/shop",
+            "PersistentVolumeClaim/shop-pvc",
+            "Service/shop",
+            "Deployment/shop",
+            "PersistentVolumeClaim/backup-shop-pvc"
+        ]
+    );
+    assert!(items.iter().all(|i| i["metadata"]["namespace"] == "prod"));
+    assert_eq!(items[0]["data"]["password"], "dHlwZWQtb24tc3RkaW4=");
+}
+
+#[test]
+fn without_output_format_it_names_what_would_be_created() {
+    let run = kubectl_mysql(
+        &["create", "-f", "-", "--dry-run"],
+        &std::fs::read_to_string(crate::cli::repo().join("deploy/cr.yaml")).expect("cr"),
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "mysql.otus.homework/mysql-instance created (dry run)"
+    );
+    assert_eq!(lines.len(), 8);
+}
+
+/// Bad input: one error line and one hint on stderr, a non-zero exit, nothing on stdout.
+fn assert_refused(args: &[&str], stdin: &str, expected: &str) {
+    let run = kubectl_mysql(args, stdin);
+    assert_eq!(run.code, Some(1), "stdout: {}", run.stdout);
+    assert!(
+        run.stdout.is_empty(),
+        "nothing is printed on failure: {}",
+        run.stdout
+    );
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one error line and one hint: {}",
+        run.stderr
+    );
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(expected),
+        "{}",
+        run.stderr
+    );
+    assert!(lines[1].starts_with("hint: "), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains(SEED_PASSWORD),
+        "errors never echo the password"
+    );
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_a_hint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = std::fs::read_to_string(crate::cli::repo().join("deploy/cr.yaml")).expect("cr");
+    let dry = ["--dry-run=client", "-o", "yaml"];
+    let with = |file: &std::path::Path| -> Vec<String> {
+        let mut args = vec![
+            "create".to_string(),
+            "-f".into(),
+            file.display().to_string(),
+        ];
+        args.extend(dry.iter().map(|s| s.to_string()));
+        args
+    };
+    let run_file = |name: &str, content: &str, expected: &str| {
+        let path = temp_file(dir.path(), name, content);
+        let args = with(&path);
+        assert_refused(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            "",
+            expected,
+        );
+    };
+
+    assert_refused(
+        &["create", "-f", "no/such/file.yaml", "--dry-run=client"],
+        "",
+        "cannot read no/such/file.yaml",
+    );
+    run_file(
+        "broken.yaml",
+        "apiVersion: otus.homework/v1\nkind: MySQL\nspec: [unclosed\n",
+        "is not a valid manifest",
+    );
+    run_file(
+        "unknown.yaml",
+        &seed.replace(
+            "storage_size: 1Gi",
+            "storage_size: 1Gi\n  usless_data: \"useless info\"",
+        ),
+        r#"strict decoding error: unknown field "spec.usless_data""#,
+    );
+    run_file(
+        "size.yaml",
+        &seed.replace("1Gi", "1 GB"),
+        "spec.storage_size in body should match",
+    );
+    run_file(
+        "zero.yaml",
+        &seed.replace("1Gi", "\"0\""),
+        "must be a quantity above zero",
+    );
+    run_file(
+        "int.yaml",
+        &seed.replace("1Gi", "5"),
+        r#"must be of type string: "integer""#,
+    );
+    run_file(
+        "kind.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+        "found ConfigMap (v1)",
+    );
+    assert_refused(
+        &[
+            "create",
+            "db",
+            "--database",
+            "db",
+            "--storage-size",
+            "1Gi",
+            "--password-stdin",
+            "--dry-run",
+        ],
+        "",
+        "--password-stdin got an empty password",
+    );
+    assert_refused(
+        &[
+            "create",
+            "Bad_Name",
+            "--database",
+            "db",
+            "--storage-size",
+            "1Gi",
+            "--dry-run",
+        ],
+        "",
+        "invalid instance name",
+    );
+    let in_prod = temp_file(
+        dir.path(),
+        "prod.yaml",
+        &seed.replace(
+            "name: mysql-instance",
+            "name: mysql-instance\n  namespace: prod",
+        ),
+    );
+    let in_prod = in_prod.display().to_string();
+    assert_refused(
+        &["create", "-f", &in_prod, "-n", "other", "--dry-run"],
+        "",
+        r#"namespace from the provided object "prod" does not match the namespace "other""#,
+    );
+}
+
+#[test]
+fn create_without_dry_run_says_what_to_do_instead() {
+    assert_refused(
+        &["create", "-f", "deploy/cr.yaml"],
+        "",
+        "not available in this build yet",
+    );
+}
+
+#[test]
+fn crd_command_prints_deploy_crd_yaml() {
+    let run = kubectl_mysql(&["crd"], "");
+    assert_eq!(run.code, Some(0));
+    let committed =
+        std::fs::read_to_string(crate::cli::repo().join("deploy/crd.yaml")).expect("crd.yaml");
+    assert_eq!(run.stdout, committed);
+}

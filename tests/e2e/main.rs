@@ -1,0 +1,6 @@
+//! End-to-end tests: the binary run as a process, and the real MariaDB the Job scripts
+//! will run against. One test binary, so the server starts once.
+
+mod cli;
+mod dry_run;
+mod mariadb;
