@@ -87,7 +87,7 @@ pub struct MySQLSpec {
 
     /// StorageClass for dynamic provisioning. Without it, a hostPath PersistentVolume is made by hand (minikube, kind). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = DNS_SUBDOMAIN_PATTERN))]
+    #[schemars(regex(pattern = DNS_SUBDOMAIN_PATTERN), length(max = 253))]
     pub storage_class: Option<String>,
 }
 
@@ -95,7 +95,7 @@ pub struct MySQLSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct SecretKeyReference {
     /// Name of the Secret.
-    #[schemars(regex(pattern = DNS_SUBDOMAIN_PATTERN))]
+    #[schemars(regex(pattern = DNS_SUBDOMAIN_PATTERN), length(max = 253))]
     pub name: String,
     /// Key in the Secret's data holding the password.
     #[serde(default = "default_password_key")]
@@ -256,7 +256,8 @@ mod tests {
     #[test]
     fn seed_cr_is_accepted_unchanged() {
         let checked = check_object(&seed_cr()).expect("the seed's CR is valid");
-        assert_eq!(checked["spec"]["password"], "0tusP@ssword");
+        assert_eq!(checked["spec"]["password"], seed_cr()["spec"]["password"]);
+        assert!(checked["spec"]["password"].is_string());
         assert_eq!(checked["spec"]["image"], "mysql:latest");
         let mysql: MySQL = serde_json::from_value(checked).expect("typed");
         assert_eq!(mysql.spec.storage_size, "1Gi");

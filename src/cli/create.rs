@@ -176,15 +176,16 @@ fn from_flags(args: &CreateArgs, namespace: &str) -> anyhow::Result<Vec<Value>> 
         .into());
     };
     crate::validate::check_name(name)?;
-    let credentials = format!("{name}-credentials");
+    let credentials = Names::of(namespace, name).credentials_secret();
     let password = &args.password;
     let (secret_name, new_password) = match &password.password_secret {
         Some(existing) => (existing.clone(), None),
         None if password.password_stdin => (credentials, Some(read_password_stdin()?)),
         None => (credentials, Some(generate_password())),
     };
-    let mut spec = MySQLSpec {
-        image: String::new(),
+    let spec = MySQLSpec {
+        // Empty until the schema defaults it (below), exactly as the API server would.
+        image: args.image.clone().unwrap_or_default(),
         database: database.clone(),
         password: None,
         password_secret: Some(SecretKeyReference {
@@ -200,34 +201,22 @@ fn from_flags(args: &CreateArgs, namespace: &str) -> anyhow::Result<Vec<Value>> 
             namespace: Some(namespace.to_string()),
             ..ObjectMeta::default()
         },
-        spec: spec.clone(),
+        spec,
         status: None,
     })?;
-    // Let the schema default the image, exactly as the API server would.
-    match &args.image {
-        Some(image) => raw["spec"]["image"] = Value::String(image.clone()),
-        None => {
-            if let Some(spec) = raw["spec"].as_object_mut() {
-                spec.remove("image");
-            }
-        }
+    if args.image.is_none()
+        && let Some(spec) = raw["spec"].as_object_mut()
+    {
+        spec.remove("image");
     }
-    let checked = check_object(&raw)?;
-    spec.image = checked["spec"]["image"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let mysql: MySQL = serde_json::from_value(checked)?;
+    let mysql: MySQL = serde_json::from_value(check_object(&raw)?)?;
     let validated = instance(&mysql, namespace)?;
 
     let mut objects = Vec::new();
     if let Some(password) = new_password {
-        let secret = password_secret(&validated, &password);
-        debug_assert_eq!(
-            secret.metadata.name,
-            Some(Names::new(&validated).credentials_secret())
-        );
-        objects.push(serde_json::to_value(secret)?);
+        objects.push(serde_json::to_value(password_secret(
+            &validated, &password,
+        ))?);
     }
     objects.push(serde_json::to_value(&mysql)?);
     objects.extend(children(&validated).to_values());

@@ -176,7 +176,7 @@ pub fn deployment(instance: &Instance) -> Deployment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::fixtures::{seed_instance, with_storage_class};
+    use crate::resources::fixtures::{FIXTURE_PASSWORD, seed_instance, with_storage_class};
 
     fn container(d: &Deployment) -> &Container {
         &d.spec
@@ -229,7 +229,7 @@ mod tests {
             let d = deployment(&instance);
             let rendered = serde_json::to_string(&d).expect("json");
             assert!(
-                !rendered.contains("0tusP@ssword"),
+                !rendered.contains(FIXTURE_PASSWORD),
                 "password leaked: {rendered}"
             );
             let c = container(&d);

@@ -38,9 +38,13 @@ pub struct Names {
 
 impl Names {
     pub fn new(instance: &Instance) -> Self {
+        Self::of(&instance.namespace, &instance.name)
+    }
+    /// Names of an instance that is not validated yet (e.g. while building it from flags).
+    pub fn of(namespace: &str, name: &str) -> Self {
         Self {
-            namespace: instance.namespace.clone(),
-            name: instance.name.clone(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
         }
     }
     /// The Service and the Deployment carry the instance's own name, as in the seed.
@@ -216,6 +220,9 @@ pub(crate) mod fixtures {
     use crate::crd::SecretKeyReference;
     use crate::validate::PasswordSource;
 
+    /// A stand-in for the seed's password, so tests can look for leaks.
+    pub const FIXTURE_PASSWORD: &str = "fixture-Pa55word";
+
     /// The seed's example as a validated instance, already created (it has a uid).
     pub fn seed_instance() -> Instance {
         Instance {
@@ -224,7 +231,7 @@ pub(crate) mod fixtures {
             uid: Some("9d1c3e51-0000-4000-8000-000000000001".into()),
             image: "mysql:latest".into(),
             database: "otus-database".into(),
-            password: PasswordSource::Inline("0tusP@ssword".into()),
+            password: PasswordSource::Inline(FIXTURE_PASSWORD.into()),
             storage_size: "1Gi".into(),
             storage_class: None,
         }

@@ -40,7 +40,7 @@ pub fn password_secret(instance: &Instance, password: &str) -> Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::fixtures::seed_instance;
+    use crate::resources::fixtures::{FIXTURE_PASSWORD, seed_instance};
 
     #[test]
     fn inline_password_lands_in_the_data_of_an_owned_secret() {
@@ -51,7 +51,7 @@ mod tests {
         );
         assert_eq!(secret.metadata.namespace.as_deref(), Some("default"));
         let data = secret.data.expect("data");
-        assert_eq!(data["password"].0, b"0tusP@ssword");
+        assert_eq!(data["password"].0, FIXTURE_PASSWORD.as_bytes());
         assert!(
             secret.string_data.is_none(),
             "stringData would never converge under SSA"
