@@ -2,5 +2,6 @@
 //! will run against. One test binary, so the server starts once.
 
 mod cli;
+mod conformance;
 mod dry_run;
 mod mariadb;

@@ -1,0 +1,101 @@
+//! An in-memory Kubernetes API server on 127.0.0.1 for tests (SPEC §5).
+//!
+//! Started in-process in milliseconds, or as the `test-apiserver` binary. It writes a
+//! kubeconfig that kube-rs and the real `kubectl` accept. Where it and a real API server
+//! differ, the real one is right: see `../shared/api-transcripts/`.
+//!
+//! Served so far: discovery (legacy format), `/version`, create/get/list/update/patch
+//! (merge, JSON patch; strategic merge as merge for built-ins)/delete with
+//! resourceVersion conflicts, generation, the status subresource, finalizers and
+//! `deletionTimestamp`, label and field selectors, dryRun, CRD registration.
+
+mod http;
+pub mod registry;
+pub mod status;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use store::Store;
+
+/// A running server; stopped when dropped.
+pub struct TestApiServer {
+    pub addr: SocketAddr,
+    store: http::Shared,
+    stop: watch::Sender<bool>,
+}
+
+impl TestApiServer {
+    /// Start on a free port of 127.0.0.1 (`port` 0) or the given one.
+    pub async fn start_on(port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let store: http::Shared = Arc::new(Mutex::new(Store::default()));
+        let (stop, mut stopped) = watch::channel(false);
+        let shared = store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let store = shared.clone();
+                        let mut stopped = stopped.clone();
+                        tokio::spawn(async move {
+                            let service = service_fn(move |req| http::serve(store.clone(), req));
+                            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                            tokio::select! {
+                                _ = connection => {}
+                                _ = stopped.changed() => {}
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        Ok(Self { addr, store, stop })
+    }
+
+    /// Start on a free port.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_on(0).await
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig (context `testkit`, namespace `default`, no credentials) for this server.
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: testkit\n  cluster:\n    server: {}\ncontexts:\n- name: testkit\n  context:\n    cluster: testkit\n    user: testkit\n    namespace: default\ncurrent-context: testkit\nusers:\n- name: testkit\n  user: {{}}\npreferences: {{}}\n",
+            self.url()
+        )
+    }
+
+    /// Write the kubeconfig to `path`.
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<PathBuf> {
+        std::fs::write(path, self.kubeconfig())?;
+        Ok(path.to_path_buf())
+    }
+
+    /// Direct access to the store, for assertions.
+    pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for TestApiServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

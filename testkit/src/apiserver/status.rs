@@ -1,0 +1,148 @@
+//! Errors as the API server sends them: `Status` objects with the right code and reason.
+
+use serde_json::{Value, json};
+
+use super::registry::Kind;
+
+/// An error answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    pub code: u16,
+    pub body: Value,
+}
+
+fn status(code: u16, reason: &str, message: String, details: Value) -> ApiError {
+    let mut body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    });
+    if !details.is_null() {
+        body["details"] = details;
+    }
+    if reason.is_empty() {
+        body.as_object_mut().map(|o| o.remove("reason"));
+    }
+    ApiError { code, body }
+}
+
+fn details(kind: &Kind, name: &str) -> Value {
+    json!({"name": name, "group": kind.group, "kind": kind.plural})
+}
+
+pub fn not_found(kind: &Kind, name: &str) -> ApiError {
+    status(
+        404,
+        "NotFound",
+        format!("{} \"{name}\" not found", kind.qualified_plural()),
+        details(kind, name),
+    )
+}
+
+pub fn namespace_not_found(namespace: &str) -> ApiError {
+    status(
+        404,
+        "NotFound",
+        format!("namespaces \"{namespace}\" not found"),
+        json!({"name": namespace, "kind": "namespaces"}),
+    )
+}
+
+pub fn already_exists(kind: &Kind, name: &str) -> ApiError {
+    status(
+        409,
+        "AlreadyExists",
+        format!("{} \"{name}\" already exists", kind.qualified_plural()),
+        details(kind, name),
+    )
+}
+
+pub fn conflict(kind: &Kind, name: &str) -> ApiError {
+    status(
+        409,
+        "Conflict",
+        format!(
+            "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+            kind.qualified_plural()
+        ),
+        details(kind, name),
+    )
+}
+
+pub fn bad_request(message: impl Into<String>) -> ApiError {
+    status(400, "BadRequest", message.into(), Value::Null)
+}
+
+pub fn method_not_allowed() -> ApiError {
+    status(
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource".into(),
+        Value::Null,
+    )
+}
+
+pub fn unsupported_media_type(custom: bool) -> ApiError {
+    let accepted = if custom {
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    } else {
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"
+    };
+    status(
+        415,
+        "UnsupportedMediaType",
+        format!(
+            "the body of the request was in an unknown format - accepted media types include: {accepted}"
+        ),
+        Value::Null,
+    )
+}
+
+/// A 422 with one cause per invalid field, as `field.ErrorList` renders.
+pub fn invalid(kind: &Kind, name: &str, causes: Vec<(String, String, String)>) -> ApiError {
+    let summary = match causes.as_slice() {
+        [(_, field, message)] => format!("{field}: {message}"),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(|(_, f, m)| format!("{f}: {m}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let causes: Vec<Value> = causes
+        .into_iter()
+        .map(|(reason, field, message)| json!({"reason": reason, "message": message, "field": field}))
+        .collect();
+    status(
+        422,
+        "Invalid",
+        format!("{} \"{name}\" is invalid: {summary}", kind.qualified_kind()),
+        json!({"name": name, "group": kind.group, "kind": kind.kind, "causes": causes}),
+    )
+}
+
+/// A JSON-patch `test` that failed, or another patch the server cannot apply.
+pub fn unprocessable_patch() -> ApiError {
+    status(
+        422,
+        "Invalid",
+        "the server rejected our request due to an error in our request".into(),
+        json!({}),
+    )
+}
+
+/// The success Status of a DELETE that removed the object at once.
+pub fn deleted(kind: &Kind, name: &str, uid: &str) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": name, "group": kind.group, "kind": kind.plural, "uid": uid},
+    })
+}
