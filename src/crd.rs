@@ -34,7 +34,7 @@ pub const SECRET_KEY_PATTERN: &str = r"^[-._a-zA-Z0-9]+$";
 pub const IMAGE_PATTERN: &str = r"^[^\s]+$";
 
 /// A single-instance MySQL server with its data volume and backups.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, PartialEq)]
 #[kube(
     group = "otus.homework",
     version = "v1",
@@ -65,9 +65,9 @@ pub struct MySQLSpec {
     pub image: String,
 
     /// Name of the database to create. Immutable.
-    #[schemars(regex(pattern = DATABASE_PATTERN))]
+    #[schemars(regex(pattern = DATABASE_PATTERN), length(max = 64))]
     #[x_kube(
-        validation = Rule::new("!(self in ['mysql', 'sys', 'information_schema', 'performance_schema'])").message("spec.database must not name a MySQL system schema"),
+        validation = Rule::new("!(self.lowerAscii() in ['mysql', 'sys', 'information_schema', 'performance_schema'])").message("spec.database must not name a MySQL system schema"),
         validation = Rule::new("self == oldSelf").message("spec.database is immutable"),
     )]
     pub database: String,
@@ -89,6 +89,20 @@ pub struct MySQLSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DNS_SUBDOMAIN_PATTERN), length(max = 253))]
     pub storage_class: Option<String>,
+}
+
+// Written by hand so that `{:?}` of a MySQL object (logs, test failures) never shows the password.
+impl std::fmt::Debug for MySQLSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MySQLSpec")
+            .field("image", &self.image)
+            .field("database", &self.database)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_secret", &self.password_secret)
+            .field("storage_size", &self.storage_size)
+            .field("storage_class", &self.storage_class)
+            .finish()
+    }
 }
 
 /// A key of a Secret in the instance's namespace.
@@ -337,6 +351,7 @@ mod tests {
             ("drop;table", "should match"),
             ("mysql", "must not name a MySQL system schema"),
             ("information_schema", "must not name a MySQL system schema"),
+            ("INFORMATION_SCHEMA", "must not name a MySQL system schema"),
         ] {
             let mut cr = seed_cr();
             cr["spec"]["database"] = json!(bad);

@@ -7,11 +7,11 @@ use crate::schema::{Cause, summarize};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The object breaks the CRD's schema or rules (what the API server would answer with 422).
-    #[error("MySQL {name:?} is invalid: {}", summarize(.causes))]
+    #[error("MySQL.otus.homework {name:?} is invalid: {}", summarize(.causes))]
     Invalid { name: String, causes: Vec<Cause> },
 
     /// The object has fields the CRD does not declare (the API server's strict field validation).
-    #[error("MySQL {name:?} cannot be handled as a MySQL: strict decoding error: {}", unknown_list(.fields))]
+    #[error("MySQL {name:?} in version \"v1\" cannot be handled as a MySQL: strict decoding error: {}", unknown_list(.fields))]
     UnknownFields { name: String, fields: Vec<String> },
 
     /// A manifest could not be read.

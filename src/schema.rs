@@ -119,7 +119,12 @@ impl SchemaValidator {
                 } else {
                     e.field_path.clone()
                 };
-                let at = lookup(object, &field).map(type_name).unwrap_or("null");
+                // The API server shows the schema type of the node; the root is an object.
+                let at = if e.field_path.is_empty() {
+                    "object"
+                } else {
+                    lookup(object, &field).map(type_name).unwrap_or("null")
+                };
                 causes.push(Cause {
                     reason: "FieldValueInvalid",
                     field,

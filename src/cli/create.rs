@@ -84,7 +84,7 @@ struct PasswordArgs {
     /// Read the password from stdin and keep it in a Secret <name>-credentials
     #[arg(long, conflicts_with = "filename")]
     password_stdin: bool,
-    /// Generate a password into a Secret <name>-credentials (the default)
+    /// Generate a password into a Secret <name>-credentials (the default; each dry run makes a new one, so apply its output once: a server keeps the password it was initialised with)
     #[arg(long, conflicts_with = "filename")]
     generate_password: bool,
 }

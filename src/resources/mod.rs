@@ -160,8 +160,9 @@ fn namespaced(instance: &Instance, name: String, component: Component, owned: bo
     }
 }
 
-/// Every object an instance needs, in the order they are applied.
-#[derive(Clone, Debug, PartialEq)]
+/// Every object an instance needs, in the order they are applied. Its `Debug` names the
+/// objects only: the Secret's data never reaches a log line.
+#[derive(Clone, PartialEq)]
 pub struct Children {
     /// Present when the spec carries an inline password.
     pub secret: Option<Secret>,
@@ -185,6 +186,23 @@ pub fn children(instance: &Instance) -> Children {
         deployment: deployment(instance),
         backup_pv: (!storage_class).then(|| persistent_volume(instance, Volume::Backup)),
         backup_pvc: persistent_volume_claim(instance, Volume::Backup),
+    }
+}
+
+impl std::fmt::Debug for Children {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self
+            .to_values()
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap_or("?"),
+                    o["metadata"]["name"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        f.debug_tuple("Children").field(&names).finish()
     }
 }
 
@@ -334,6 +352,25 @@ mod tests {
         });
         assert!(c.service.metadata.owner_references.is_none());
         assert!(c.deployment.metadata.owner_references.is_none());
+    }
+
+    #[test]
+    fn debug_output_names_objects_but_never_the_password() {
+        let shown = format!("{:?}", children(&seed_instance()));
+        assert!(
+            shown.contains("Secret/mysql-instance-credentials"),
+            "{shown}"
+        );
+        assert!(!shown.contains(FIXTURE_PASSWORD));
+        let spec = crate::crd::MySQLSpec {
+            image: "mysql:8.4".into(),
+            database: "db".into(),
+            password: Some(FIXTURE_PASSWORD.into()),
+            password_secret: None,
+            storage_size: "1Gi".into(),
+            storage_class: None,
+        };
+        assert!(!format!("{spec:?}").contains(FIXTURE_PASSWORD));
     }
 
     #[test]

@@ -34,7 +34,9 @@ pub fn shared() -> Option<&'static MariaDb> {
         Err(reason) => {
             static WARNED: OnceLock<()> = OnceLock::new();
             WARNED.get_or_init(|| {
-                eprintln!("\n*** SKIPPING MariaDB tests: {reason}; {HOW_TO_ENABLE} ***\n");
+                // Straight to the process's stderr: libtest captures `eprintln!` of passing tests.
+                let line = format!("\n*** SKIPPING MariaDB tests: {reason}; {HOW_TO_ENABLE} ***\n");
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             });
             None
         }
@@ -166,6 +168,7 @@ fn spawn_with_watchdog(server: &Path, datadir: &Path, port: u16) -> Result<(), S
   --port="$PORT" --socket="$DIR/mysqld.sock" --pid-file="$DIR/mysqld.pid" \
   --skip-name-resolve --log-error="$DIR/error.log" &
 srv=$!
+trap 'kill "$srv" 2>/dev/null; wait "$srv"; rm -rf "$DIR"; exit' INT TERM HUP
 while kill -0 "$OWNER" 2>/dev/null && kill -0 "$srv" 2>/dev/null; do sleep 0.2; done
 kill "$srv" 2>/dev/null; wait "$srv"; rm -rf "$DIR"
 "#;
