@@ -218,14 +218,7 @@ impl Store {
         if dry_run {
             return Ok(object);
         }
-        let rv = self.next_revision();
-        meta_mut(&mut object).insert("resourceVersion".into(), json!(rv));
-        if kind.group == "apiextensions.k8s.io" {
-            self.registry.register_crd(&object);
-        }
-        self.objects
-            .insert(key(kind, namespace, &name), object.clone());
-        Ok(object)
+        Ok(self.write(kind, namespace, &name, object))
     }
 
     /// PUT (and the end of every patch): replace the object, or its status.
@@ -346,14 +339,7 @@ impl Store {
             self.revision += 1;
             return Ok(object);
         }
-        let rv = self.next_revision();
-        meta_mut(&mut object).insert("resourceVersion".into(), json!(rv));
-        if kind.group == "apiextensions.k8s.io" {
-            self.registry.register_crd(&object);
-        }
-        self.objects
-            .insert(key(kind, namespace, name), object.clone());
-        Ok(object)
+        Ok(self.write(kind, namespace, name, object))
     }
 
     /// DELETE. With finalizers (or a Foreground/Orphan propagation) the object is only
@@ -397,11 +383,20 @@ impl Store {
             m.insert("generation".into(), json!(generation));
         }
         meta_mut(&mut object).insert("finalizers".into(), json!(pending));
+        Ok(self.write(kind, namespace, name, object))
+    }
+
+    /// Store a new state of an object under a fresh resourceVersion; a CRD's state also
+    /// (re)defines what the server serves.
+    fn write(&mut self, kind: &Kind, namespace: &str, name: &str, mut object: Value) -> Value {
         let rv = self.next_revision();
         meta_mut(&mut object).insert("resourceVersion".into(), json!(rv));
+        if kind.group == "apiextensions.k8s.io" {
+            self.registry.register_crd(&object);
+        }
         self.objects
             .insert(key(kind, namespace, name), object.clone());
-        Ok(object)
+        object
     }
 }
 
