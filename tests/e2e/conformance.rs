@@ -1,18 +1,21 @@
-//! Conformance of the test API server: the same assertions hold against a real cluster.
-//! Names start with `conformance_` so `cargo test conformance` selects them all.
+//! Conformance of the test API server. Every test runs against a fresh test server, or,
+//! with `MYSQL_E2E_KUBECONFIG` set, against that real cluster: the same assertions must
+//! hold on both. Names start with `conformance_` so `cargo test conformance` selects them.
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, Config};
+use kube::api::{
+    DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
 use kubectl_mysql::crd::{MySQL, MySQLStatus, Phase};
-use serde_json::json;
-use testkit::apiserver::TestApiServer;
+use serde_json::{Value, json};
 
-async fn client(server: &TestApiServer) -> Client {
-    let config = Config::new(server.url().parse().expect("url"));
-    Client::try_from(config).expect("client")
-}
+use crate::cluster::{Cluster, text};
 
 fn error_code<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> (u16, String) {
     match result {
@@ -21,15 +24,58 @@ fn error_code<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> (u16, Strin
     }
 }
 
+/// Install the product's CRD (idempotent) and wait until it is served.
+async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    match crds
+        .create(&PostParams::default(), &kubectl_mysql::crd::crd())
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("CRD not created: {e}"),
+    }
+    let mysqls: Api<MySQL> = Api::all(client.clone());
+    for _ in 0..100 {
+        if mysqls.list(&ListParams::default().limit(1)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the MySQL CRD is not served");
+}
+
+fn seed_cr() -> MySQL {
+    serde_saphyr::from_str(include_str!("../../deploy/cr.yaml")).expect("deploy/cr.yaml")
+}
+
+fn config_map(name: &str, labels: Value) -> ConfigMap {
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": labels}, "data": {"a": "1"}}),
+    )
+    .expect("configmap")
+}
+
+/// Poll until `check` holds (the garbage collector acts asynchronously, as on a cluster).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
 #[tokio::test]
 async fn conformance_crud_conflicts_and_patches() {
-    let server = TestApiServer::start().await.expect("server");
-    let client = client(&server).await;
-    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let cm: ConfigMap = serde_json::from_value(json!({
-        "metadata": {"name": "cm1", "labels": {"app": "a"}}, "data": {"a": "1"}
-    }))
-    .expect("cm");
+    let cluster = Cluster::new("conf-crud").await;
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let cm = config_map("cm1", json!({"app": "a"}));
     let created = maps
         .create(&PostParams::default(), &cm)
         .await
@@ -63,42 +109,96 @@ async fn conformance_crud_conflicts_and_patches() {
         (409, "Conflict".into())
     );
 
+    // JSON patch with a failing test op is refused and changes nothing.
+    let failing: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": "/data/a", "value": "nope"},
+        {"op": "replace", "path": "/data/a", "value": "9"}
+    ]))
+    .expect("patch");
+    assert_eq!(
+        error_code(
+            maps.patch("cm1", &PatchParams::default(), &Patch::<()>::Json(failing))
+                .await
+        )
+        .0,
+        422
+    );
+    assert_eq!(
+        maps.get("cm1").await.expect("get").data.expect("data")["a"],
+        "1"
+    );
+
     let listed = maps
         .list(&ListParams::default().labels("app=a"))
         .await
         .expect("list");
     assert_eq!(listed.items.len(), 1);
-    assert!(
-        maps.list(&ListParams::default().labels("app=b"))
-            .await
-            .expect("list")
-            .items
-            .is_empty()
-    );
+    let none = maps
+        .list(&ListParams::default().labels("app in (b,c)"))
+        .await
+        .expect("list");
+    assert!(none.items.is_empty());
+    let by_name = maps
+        .list(&ListParams::default().fields("metadata.name=cm1"))
+        .await
+        .expect("field selector");
+    assert_eq!(by_name.items.len(), 1);
 
     maps.delete("cm1", &DeleteParams::default())
         .await
         .expect("delete");
     assert_eq!(error_code(maps.get("cm1").await), (404, "NotFound".into()));
-    let elsewhere: Api<ConfigMap> = Api::namespaced(client, "no-such-namespace");
+    let elsewhere: Api<ConfigMap> =
+        Api::namespaced(cluster.client.clone(), "conf-no-such-namespace");
     assert_eq!(
         error_code(elsewhere.create(&PostParams::default(), &cm).await).0,
         404
     );
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn conformance_pagination() {
+    let cluster = Cluster::new("conf-page").await;
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    for i in 0..5 {
+        maps.create(
+            &PostParams::default(),
+            &config_map(&format!("page-{i}"), json!({"page": "yes"})),
+        )
+        .await
+        .expect("create");
+    }
+    let params = ListParams::default().labels("page=yes").limit(2);
+    let first = maps.list(&params).await.expect("page 1");
+    assert_eq!(first.items.len(), 2);
+    assert_eq!(first.metadata.remaining_item_count, Some(3));
+    let token = first.metadata.continue_.clone().expect("continue token");
+    let mut names: Vec<String> = first.items.iter().map(|c| c.name_any()).collect();
+    let mut next = Some(token);
+    while let Some(token) = next.filter(|t| !t.is_empty()) {
+        let page = maps
+            .list(&params.clone().continue_token(&token))
+            .await
+            .expect("page");
+        names.extend(page.items.iter().map(|c| c.name_any()));
+        next = page.metadata.continue_;
+    }
+    assert_eq!(names, ["page-0", "page-1", "page-2", "page-3", "page-4"]);
+    let bad = maps
+        .list(&ListParams::default().continue_token("not-a-token"))
+        .await;
+    assert_eq!(error_code(bad).0, 400);
+    cluster.cleanup().await;
 }
 
 #[tokio::test]
 async fn conformance_crd_status_subresource_and_finalizers() {
-    let server = TestApiServer::start().await.expect("server");
-    let client = client(&server).await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &kubectl_mysql::crd::crd())
-        .await
-        .expect("crd");
-    let mysqls: Api<MySQL> = Api::namespaced(client.clone(), "default");
-    let object: MySQL = serde_saphyr::from_str(include_str!("../../deploy/cr.yaml")).expect("cr");
+    let cluster = Cluster::new("conf-crd").await;
+    install_crd(&cluster.client).await;
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let created = mysqls
-        .create(&PostParams::default(), &object)
+        .create(&PostParams::default(), &seed_cr())
         .await
         .expect("create the seed CR");
     assert_eq!(created.metadata.generation, Some(1));
@@ -146,6 +246,22 @@ async fn conformance_crd_status_subresource_and_finalizers() {
         .left()
         .expect("the object comes back while a finalizer holds it");
     assert!(marked.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        marked.metadata.generation,
+        Some(3),
+        "deletion bumps generation"
+    );
+    // No new finalizers on a terminating object.
+    let refused = mysqls
+        .patch(
+            "mysql-instance",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"finalizers": ["otus.homework/backup", "x.io/other"]}}),
+            ),
+        )
+        .await;
+    assert_eq!(error_code(refused).0, 422);
     mysqls
         .patch(
             "mysql-instance",
@@ -155,32 +271,470 @@ async fn conformance_crd_status_subresource_and_finalizers() {
         .await
         .expect("release");
     assert_eq!(error_code(mysqls.get("mysql-instance").await).0, 404);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn conformance_custom_resources_are_validated() {
+    let cluster = Cluster::new("conf-valid").await;
+    install_crd(&cluster.client).await;
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let raw: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        &cluster.namespace,
+        &kube::api::ApiResource::erase::<MySQL>(&()),
+    );
+    let post = |body: Value| {
+        let raw = raw.clone();
+        async move {
+            let object: kube::api::DynamicObject = serde_json::from_value(body).expect("object");
+            raw.create(&PostParams::default(), &object).await
+        }
+    };
+    let base = json!({"apiVersion": "otus.homework/v1", "kind": "MySQL", "metadata": {"name": "v"},
+        "spec": {"database": "db", "password": "pw", "storage_size": "1Gi"}});
+
+    let mut missing = base.clone();
+    missing["spec"]
+        .as_object_mut()
+        .expect("spec")
+        .remove("database");
+    match post(missing).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+            assert!(
+                s.message.contains("spec.database: Required value"),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected 422, got {other:?}"),
+    }
+    let mut both = base.clone();
+    both["spec"]["password_secret"] = json!({"name": "s"});
+    match post(both).await {
+        Err(kube::Error::Api(s)) => assert!(
+            s.message
+                .contains("exactly one of spec.password or spec.password_secret must be set"),
+            "{}",
+            s.message
+        ),
+        other => panic!("expected 422, got {other:?}"),
+    }
+    let mut pattern = base.clone();
+    pattern["spec"]["storage_size"] = json!("1 GB");
+    assert_eq!(error_code(post(pattern).await).0, 422);
+
+    // Without fieldValidation (kube-rs sends none) unknown fields are dropped.
+    let mut unknown = base.clone();
+    unknown["spec"]["usless_data"] = json!("x");
+    let created = post(unknown)
+        .await
+        .expect("created with the unknown field pruned");
+    assert!(created.data["spec"].get("usless_data").is_none());
+    assert_eq!(
+        created.data["spec"]["image"], "mysql:8.4",
+        "schema default applied"
+    );
+
+    // Transition rules: the database is immutable.
+    let moved = mysqls
+        .patch(
+            "v",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"database": "other"}})),
+        )
+        .await;
+    assert_eq!(error_code(moved).0, 422);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn conformance_watch_resume_and_gone() {
+    let cluster = Cluster::new("conf-watch").await;
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let start = maps.list(&ListParams::default()).await.expect("list");
+    let from = start.metadata.resource_version.clone().expect("list rv");
+    maps.create(&PostParams::default(), &config_map("w1", json!({"w": "1"})))
+        .await
+        .expect("create");
+    maps.patch(
+        "w1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"b": "2"}})),
+    )
+    .await
+    .expect("patch");
+    maps.delete("w1", &DeleteParams::default())
+        .await
+        .expect("delete");
+
+    // Resuming from the list's resourceVersion replays what happened since.
+    let stream = maps
+        .watch(&WatchParams::default().timeout(2), &from)
+        .await
+        .expect("watch");
+    let kinds: Vec<String> = stream
+        .take(3)
+        .map(|e| match e.expect("event") {
+            WatchEvent::Added(c) => format!("ADDED {}", c.name_any()),
+            WatchEvent::Modified(c) => format!("MODIFIED {}", c.name_any()),
+            WatchEvent::Deleted(c) => format!("DELETED {}", c.name_any()),
+            other => format!("{other:?}"),
+        })
+        .collect()
+        .await;
+    assert_eq!(kinds, ["ADDED w1", "MODIFIED w1", "DELETED w1"]);
+
+    // A resourceVersion that is no longer kept ends in a 410 Gone event.
+    let mut stream = Box::pin(
+        maps.watch(&WatchParams::default().timeout(2), "1")
+            .await
+            .expect("watch"),
+    );
+    match stream.next().await {
+        Some(Ok(WatchEvent::Error(e))) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
+        other => panic!("expected a 410 event, got {other:?}"),
+    }
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn conformance_watcher_and_controller_see_changes() {
+    let cluster = Cluster::new("conf-ctrl").await;
+    install_crd(&cluster.client).await;
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+
+    // A Controller that owns ConfigMaps: each reconcile records the object's generation.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Option<i64>)>::new()));
+    let recorder = seen.clone();
+    let controller = Controller::new(mysqls.clone(), watcher::Config::default())
+        .owns(maps.clone(), watcher::Config::default())
+        .run(
+            move |object: std::sync::Arc<MySQL>, _ctx: std::sync::Arc<()>| {
+                let recorder = recorder.clone();
+                async move {
+                    recorder
+                        .lock()
+                        .expect("lock")
+                        .push((object.name_any(), object.metadata.generation));
+                    Ok::<_, kube::Error>(kube::runtime::controller::Action::await_change())
+                }
+            },
+            |_, _, _| kube::runtime::controller::Action::await_change(),
+            std::sync::Arc::new(()),
+        )
+        .for_each(|_| async {});
+    let running = tokio::spawn(controller);
+
+    let created = mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    let seen_has = |generation: i64| {
+        let seen = seen.clone();
+        move || {
+            let seen = seen.clone();
+            async move {
+                seen.lock()
+                    .expect("lock")
+                    .iter()
+                    .any(|(_, g)| *g == Some(generation))
+            }
+        }
+    };
+    eventually("the controller reconciled the new object", seen_has(1)).await;
+    mysqls
+        .patch(
+            "mysql-instance",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"image": "mysql:8.4"}})),
+        )
+        .await
+        .expect("spec change");
+    eventually("the controller saw the spec change", seen_has(2)).await;
+
+    // A change to an owned child triggers the owner's reconcile.
+    let before = seen.lock().expect("lock").len();
+    let owner = created.controller_owner_ref(&()).expect("owner ref");
+    let mut child = config_map("child", json!({}));
+    child.metadata.owner_references = Some(vec![owner]);
+    maps.create(&PostParams::default(), &child)
+        .await
+        .expect("child");
+    let seen_more = seen.clone();
+    eventually("the owned child's creation reached the owner", move || {
+        let seen = seen_more.clone();
+        async move { seen.lock().expect("lock").len() > before }
+    })
+    .await;
+    running.abort();
+
+    // A watcher stream reports the deletion.
+    let events = watcher(mysqls.clone(), watcher::Config::default()).applied_objects();
+    let mut events = Box::pin(events);
+    let first = tokio::time::timeout(Duration::from_secs(5), events.try_next())
+        .await
+        .expect("watcher answers")
+        .expect("no error");
+    assert_eq!(
+        first.map(|m| m.name_any()).as_deref(),
+        Some("mysql-instance")
+    );
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn conformance_garbage_collection() {
+    let cluster = Cluster::new("conf-gc").await;
+    install_crd(&cluster.client).await;
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let owned_child = |owner: &MySQL, name: &str| {
+        let mut child = config_map(name, json!({}));
+        child.metadata.owner_references =
+            Some(vec![owner.controller_owner_ref(&()).expect("owner")]);
+        child
+    };
+    let gone = |name: &'static str| {
+        let maps = maps.clone();
+        move || {
+            let maps = maps.clone();
+            async move { maps.get_opt(name).await.expect("get").is_none() }
+        }
+    };
+
+    // Background: the owner goes at once, the garbage collector removes the child.
+    let owner = mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("owner");
+    maps.create(&PostParams::default(), &owned_child(&owner, "bg-child"))
+        .await
+        .expect("child");
+    mysqls
+        .delete("mysql-instance", &DeleteParams::background())
+        .await
+        .expect("delete");
+    eventually("the background child is collected", gone("bg-child")).await;
+
+    // Foreground: the owner waits (foregroundDeletion) until its children are gone.
+    let owner = mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("owner");
+    maps.create(&PostParams::default(), &owned_child(&owner, "fg-child"))
+        .await
+        .expect("child");
+    let marked = mysqls
+        .delete("mysql-instance", &DeleteParams::foreground())
+        .await
+        .expect("delete")
+        .left()
+        .expect("a foreground delete returns the object");
+    assert!(
+        marked
+            .finalizers()
+            .iter()
+            .any(|f| f == "foregroundDeletion")
+    );
+    eventually("the foreground child is collected", gone("fg-child")).await;
+    let mysqls_gone = mysqls.clone();
+    eventually("the foreground owner goes after its child", move || {
+        let mysqls = mysqls_gone.clone();
+        async move {
+            mysqls
+                .get_opt("mysql-instance")
+                .await
+                .expect("get")
+                .is_none()
+        }
+    })
+    .await;
+
+    // Orphan: the child stays, without the owner reference.
+    let owner = mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("owner");
+    maps.create(&PostParams::default(), &owned_child(&owner, "orphan-child"))
+        .await
+        .expect("child");
+    mysqls
+        .delete("mysql-instance", &DeleteParams::orphan())
+        .await
+        .expect("delete");
+    let maps_orphan = maps.clone();
+    eventually("the orphan loses its owner reference", move || {
+        let maps = maps_orphan.clone();
+        async move {
+            maps.get_opt("orphan-child")
+                .await
+                .expect("get")
+                .is_some_and(|c| c.metadata.owner_references.is_none_or(|o| o.is_empty()))
+        }
+    })
+    .await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn conformance_namespace_deletion_cascades() {
+    let cluster = Cluster::new("conf-ns").await;
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    maps.create(&PostParams::default(), &config_map("inside", json!({})))
+        .await
+        .expect("create");
+    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+    namespaces
+        .delete(&cluster.namespace, &DeleteParams::default())
+        .await
+        .expect("delete namespace");
+    let name = cluster.namespace.clone();
+    let watched = namespaces.clone();
+    eventually("the namespace and its objects are gone", move || {
+        let namespaces = watched.clone();
+        let name = name.clone();
+        async move { namespaces.get_opt(&name).await.expect("get").is_none() }
+    })
+    .await;
+    assert!(maps.get_opt("inside").await.expect("get").is_none());
+}
+
+// kubectl runs as a blocking child process: the in-process server needs another thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kubectl_against_the_crd() {
+    let cluster = Cluster::new("conf-kubectl").await;
+    let ns = cluster.namespace.clone();
+    let kubectl = |args: &[&str], stdin: Option<&str>| {
+        let mut all = vec!["-n", ns.as_str()];
+        all.extend_from_slice(args);
+        cluster.kubectl(&all, stdin)
+    };
+    let repo = crate::cli::repo();
+    let crd = repo.join("deploy/crd.yaml").display().to_string();
+    let cr = std::fs::read_to_string(repo.join("deploy/cr.yaml")).expect("cr");
+
+    let out = kubectl(&["apply", "-f", &crd], None);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/mysqls.otus.homework",
+            "--timeout=20s",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = kubectl(&["apply", "-f", "-"], Some(&cr));
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .0
+            .contains("mysql.otus.homework/mysql-instance created")
+    );
+
+    let out = kubectl(&["get", "mysqls.otus.homework"], None);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let header: Vec<&str> = stdout
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "PHASE", "DATABASE", "STORAGE", "AGE"]);
+    assert!(
+        stdout.contains("otus-database") && stdout.contains("1Gi"),
+        "{stdout}"
+    );
+    let out = kubectl(&["get", "ms", "-o", "wide"], None);
+    assert!(
+        text(&out)
+            .0
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .contains("MESSAGE")
+    );
+
+    let out = kubectl(&["describe", "mysql", "mysql-instance"], None);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("Database:") && stdout.contains("otus-database"),
+        "{stdout}"
+    );
+
+    // The seed's unknown-field error, word for word.
+    let bad = cr.replace(
+        "storage_size: 1Gi",
+        "storage_size: 1Gi\n  usless_data: \"useless info\"",
+    );
+    let out = kubectl(&["apply", "-f", "-"], Some(&bad));
+    assert!(!out.status.success());
+    assert!(
+        text(&out)
+            .1
+            .contains(r#"strict decoding error: unknown field "spec.usless_data""#),
+        "{:?}",
+        text(&out)
+    );
+
+    // delete waits while a finalizer holds the object, then gives up with kubectl's words.
+    let out = kubectl(
+        &[
+            "patch",
+            "ms",
+            "mysql-instance",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":["otus.homework/backup"]}}"#,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = kubectl(&["delete", "ms", "mysql-instance", "--timeout=2s"], None);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).1.contains("timed out waiting for the condition"),
+        "{:?}",
+        text(&out)
+    );
+    let out = kubectl(
+        &[
+            "patch",
+            "ms",
+            "mysql-instance",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = kubectl(&["get", "ms", "mysql-instance"], None);
+    assert!(
+        text(&out).1.contains("NotFound") || text(&out).1.contains("not found"),
+        "{:?}",
+        text(&out)
+    );
+    cluster.cleanup().await;
 }
 
 #[test]
 fn conformance_kubectl_reads_discovery_and_lists() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let server = runtime.block_on(TestApiServer::start()).expect("server");
-    let dir = tempfile::tempdir().expect("tmp");
-    let kubeconfig = server
-        .write_kubeconfig(&dir.path().join("config"))
-        .expect("kubeconfig");
-    let kubectl = |args: &[&str]| {
-        std::process::Command::new("kubectl")
-            .args(args)
-            .env("KUBECONFIG", &kubeconfig)
-            .env("HOME", dir.path())
-            .output()
-            .expect("kubectl runs")
-    };
-    let out = kubectl(&["get", "namespaces", "-o", "name"]);
+    let cluster = runtime.block_on(Cluster::new("conf-disc"));
+    let out = cluster.kubectl(&["get", "namespaces", "-o", "name"], None);
+    assert!(out.status.success(), "{:?}", text(&out));
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        text(&out).0.lines().any(|l| l == "namespace/default"),
+        "{:?}",
+        text(&out)
     );
-    let names = String::from_utf8_lossy(&out.stdout);
-    assert!(names.lines().any(|l| l == "namespace/default"), "{names}");
-    let out = kubectl(&["api-resources", "--api-group=apps", "-o", "name"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("deployments.apps"));
+    let out = cluster.kubectl(&["api-resources", "--api-group=apps", "-o", "name"], None);
+    assert!(text(&out).0.contains("deployments.apps"));
+    runtime.block_on(cluster.cleanup());
 }

@@ -2,6 +2,7 @@
 //! will run against. One test binary, so the server starts once.
 
 mod cli;
+mod cluster;
 mod conformance;
 mod dry_run;
 mod mariadb;

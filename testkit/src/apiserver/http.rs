@@ -1,44 +1,81 @@
-//! HTTP: paths and verbs of the Kubernetes API mapped onto the store.
+//! HTTP: paths and verbs of the Kubernetes API mapped onto the store, plus the
+//! representations clients ask for (Table, PartialObjectMetadata, watch streams).
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::{Body, Frame};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use super::registry::Kind;
 use super::status::{self, ApiError};
-use super::store::{Part, Store};
+use super::store::{Change, ChangeType, FieldValidation, Part, Store, WriteOptions, resource_key};
+use super::views::{self, Representation};
 
 pub type Shared = Arc<Mutex<Store>>;
+pub type ResponseBody = BoxBody<Bytes, Infallible>;
 type Answer = Result<(u16, Value), ApiError>;
 
-fn respond(code: u16, body: &Value) -> Response<Full<Bytes>> {
-    Response::builder()
+/// How often an open watch gets a BOOKMARK when it asked for them.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
+/// How long a watch stays open without `timeoutSeconds`.
+const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// One HTTP request, read whole.
+pub struct Call {
+    pub method: Method,
+    pub segments: Vec<String>,
+    pub params: HashMap<String, String>,
+    pub content_type: String,
+    pub accept: String,
+    pub body: Bytes,
+}
+
+fn full(code: u16, content_type: &str, body: Bytes, warnings: &[String]) -> Response<ResponseBody> {
+    let mut builder = Response::builder()
         .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("Content-Type", "application/json")
-        .header("Cache-Control", "no-cache, private")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap_or_default()
+        .header("Content-Type", content_type)
+        .header("Cache-Control", "no-cache, private");
+    for warning in warnings {
+        builder = builder.header("Warning", format!("299 - {warning:?}"));
+    }
+    builder
+        .body(Full::new(body).boxed())
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
+}
+
+fn json_response(code: u16, body: &Value, warnings: &[String]) -> Response<ResponseBody> {
+    full(
+        code,
+        "application/json",
+        Bytes::from(body.to_string()),
+        warnings,
+    )
 }
 
 /// An unknown path: plain text, not a Status (as a real server answers).
-fn page_not_found() -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(StatusCode::NOT_FOUND)
-        .header("Content-Type", "text/plain; charset=utf-8")
-        .body(Full::new(Bytes::from_static(b"404 page not found\n")))
-        .unwrap_or_default()
+fn page_not_found() -> Response<ResponseBody> {
+    full(
+        404,
+        "text/plain; charset=utf-8",
+        Bytes::from_static(b"404 page not found\n"),
+        &[],
+    )
 }
 
-fn query(request: &Request<hyper::body::Incoming>) -> HashMap<String, String> {
-    request
-        .uri()
-        .query()
+fn parse_query(query: Option<&str>) -> HashMap<String, String> {
+    query
         .map(|q| {
             q.split('&')
+                .filter(|p| !p.is_empty())
                 .map(|pair| {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                     (decode(k), decode(v))
@@ -55,14 +92,14 @@ fn decode(text: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                Ok(b) => {
+            b'%' if i + 2 < bytes.len() => {
+                if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
                     out.push(b);
                     i += 3;
                     continue;
                 }
-                Err(_) => out.push(b'%'),
-            },
+                out.push(b'%');
+            }
             b'+' => out.push(b' '),
             b => out.push(b),
         }
@@ -75,64 +112,105 @@ fn decode(text: &str) -> String {
 pub async fn serve(
     store: Shared,
     request: Request<hyper::body::Incoming>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let method = request.method().clone();
-    let path = request.uri().path().trim_end_matches('/').to_string();
-    let params = query(&request);
-    let content_type = request
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
+) -> Result<Response<ResponseBody>, Infallible> {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let content_type = header("content-type")
         .split(';')
         .next()
         .unwrap_or_default()
+        .trim()
         .to_string();
+    let accept = header("accept");
+    let method = request.method().clone();
+    let segments: Vec<String> = request
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let params = parse_query(request.uri().query());
     let body = match request.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let answer = {
-        let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-        route(
-            &mut store,
-            &method,
-            &segments,
-            &params,
-            &content_type,
-            &body,
-        )
+    let call = Call {
+        method,
+        segments,
+        params,
+        content_type,
+        accept,
+        body,
     };
-    Ok(match answer {
-        Some(Ok((code, value))) => respond(code, &value),
-        Some(Err(error)) => respond(error.code, &error.body),
-        None => page_not_found(),
-    })
+    Ok(handle(&store, call))
 }
 
-fn route(
-    store: &mut Store,
-    method: &Method,
-    segments: &[&str],
-    params: &HashMap<String, String>,
-    content_type: &str,
-    body: &Bytes,
-) -> Option<Answer> {
-    let discovery = |value: Value| Some(Ok((200, value)));
+/// The answer to one call (a watch answers with a stream fed by a task).
+pub fn handle(store: &Shared, call: Call) -> Response<ResponseBody> {
+    let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+    let segments: Vec<&str> = call.segments.iter().map(String::as_str).collect();
+    if let Some((kind, namespace)) = watch_target(&guard, &call, &segments) {
+        drop(guard);
+        return watch(store.clone(), kind, namespace, &call);
+    }
+    let answer = route(&mut guard, &call, &segments);
+    let warnings = std::mem::take(&mut guard.warnings);
+    match answer {
+        Some(Ok((code, value))) => json_response(code, &value, &warnings),
+        Some(Err(error)) => json_response(error.code, &error.body, &warnings),
+        None => page_not_found(),
+    }
+}
+
+/// `(kind, namespace)` when the call is a watch (`?watch=true` on a collection).
+fn watch_target(store: &Store, call: &Call, segments: &[&str]) -> Option<(Kind, Option<String>)> {
+    if call.method != Method::GET
+        || call
+            .params
+            .get("watch")
+            .is_none_or(|w| w != "true" && w != "1")
+    {
+        return None;
+    }
+    let (group, version, rest) = match segments {
+        ["api", "v1", rest @ ..] => ("", "v1", rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return None,
+    };
+    match rest {
+        ["namespaces", ns, plural] => {
+            let kind = store.registry.find(group, version, plural)?;
+            kind.namespaced
+                .then(|| (kind.clone(), Some(ns.to_string())))
+        }
+        [plural] => Some((store.registry.find(group, version, plural)?.clone(), None)),
+        _ => None,
+    }
+}
+
+fn route(store: &mut Store, call: &Call, segments: &[&str]) -> Option<Answer> {
+    let ok = |value: Value| Some(Ok((200, value)));
     match segments {
-        ["version"] => discovery(json!({
+        ["version"] => ok(json!({
             "major": "1", "minor": "32", "gitVersion": "v1.32.13-testkit",
             "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
             "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc",
             "platform": "linux/amd64",
         })),
-        ["api"] => discovery(
-            json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}),
-        ),
-        ["apis"] => discovery(group_list(store)),
-        ["api", "v1"] => discovery(resource_list(store, "", "v1")),
-        ["apis", group] => group_list(store)["groups"]
+        ["api"] => ok(json!({
+            "kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
+        })),
+        ["apis"] => ok(views::group_list(&store.registry)),
+        ["api", "v1"] => ok(views::resource_list(&store.registry, "", "v1")),
+        ["apis", group] => views::group_list(&store.registry)["groups"]
             .as_array()
             .and_then(|gs| gs.iter().find(|g| g["name"] == json!(group)).cloned())
             .map(|mut g| {
@@ -142,71 +220,41 @@ fn route(
             }),
         ["apis", group, version] => {
             store.registry.in_group_version(group, version).next()?;
-            discovery(resource_list(store, group, version))
+            ok(views::resource_list(&store.registry, group, version))
         }
-        ["api", "v1", rest @ ..] => {
-            resource(store, method, "", "v1", rest, params, content_type, body)
+        ["openapi", "v3"] => ok(views::openapi_index(&store.registry)),
+        ["openapi", "v3", "api", "v1"] => ok(views::openapi_document(&store.registry, "", "v1")),
+        ["openapi", "v3", "apis", group, version] => {
+            store.registry.in_group_version(group, version).next()?;
+            ok(views::openapi_document(&store.registry, group, version))
         }
-        ["apis", group, version, rest @ ..] => resource(
-            store,
-            method,
-            group,
-            version,
-            rest,
-            params,
-            content_type,
-            body,
-        ),
+        ["api", "v1", rest @ ..] => resource(store, call, "", "v1", rest),
+        ["apis", group, version, rest @ ..] => resource(store, call, group, version, rest),
         _ => None,
     }
 }
 
-fn group_list(store: &Store) -> Value {
-    let mut groups: Vec<Value> = Vec::new();
-    for (group, version) in store.registry.group_versions() {
-        if group.is_empty() {
-            continue;
-        }
-        let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
-        match groups.iter_mut().find(|g| g["name"] == json!(group)) {
-            Some(g) => g["versions"]
-                .as_array_mut()
-                .into_iter()
-                .for_each(|v| v.push(gv.clone())),
-            None => groups
-                .push(json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})),
-        }
+fn write_options(params: &HashMap<String, String>) -> WriteOptions {
+    WriteOptions {
+        dry_run: params.get("dryRun").is_some_and(|d| d == "All"),
+        field_validation: match params.get("fieldValidation").map(String::as_str) {
+            Some("Strict") => FieldValidation::Strict,
+            Some("Ignore") => FieldValidation::Ignore,
+            _ => FieldValidation::Warn,
+        },
+        require_version: false,
     }
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
-}
-
-fn resource_list(store: &Store, group: &str, version: &str) -> Value {
-    let resources: Vec<Value> = store
-        .registry
-        .in_group_version(group, version)
-        .flat_map(Kind::api_resources)
-        .collect();
-    let group_version = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
 }
 
 /// `[namespaces/NS/]plural[/name[/subresource]]`
-#[allow(clippy::too_many_arguments)]
 fn resource(
     store: &mut Store,
-    method: &Method,
+    call: &Call,
     group: &str,
     version: &str,
     rest: &[&str],
-    params: &HashMap<String, String>,
-    content_type: &str,
-    body: &Bytes,
 ) -> Option<Answer> {
-    let (namespace, rest) = match rest {
+    let (namespace, rest): (Option<String>, Vec<&str>) = match rest {
         ["namespaces", ns, plural, tail @ ..]
             if store
                 .registry
@@ -224,7 +272,7 @@ fn resource(
         _ => return None,
     };
     let kind = store.registry.find(group, version, plural)?.clone();
-    if kind.namespaced && namespace.is_none() && (name.is_some() || *method != Method::GET) {
+    if kind.namespaced && namespace.is_none() && (name.is_some() || call.method != Method::GET) {
         return None;
     }
     let part = match subresource {
@@ -233,41 +281,63 @@ fn resource(
         Some(_) => return None,
     };
     let ns = namespace.clone().unwrap_or_default();
-    let dry_run = params.get("dryRun").is_some_and(|d| d == "All");
+    let options = write_options(&call.params);
+    let representation = Representation::from_accept(&call.accept);
     let parsed = || -> Result<Value, ApiError> {
-        serde_json::from_slice(body)
+        serde_json::from_slice(&call.body)
             .map_err(|e| status::bad_request(format!("error decoding the request body: {e}")))
     };
-    Some(match (method.clone(), name) {
-        (Method::GET, None) => Ok((200, list(store, &kind, namespace.as_deref(), params))),
-        (Method::GET, Some(name)) => store.get(&kind, &ns, &name).map(|o| (200, o)),
+    Some(match (call.method.clone(), name) {
+        (Method::GET, None) => list(store, &kind, namespace.as_deref(), &call.params)
+            .map(|l| (200, views::render_list(&kind, l, representation))),
+        (Method::GET, Some(name)) => store
+            .get(&kind, &ns, &name)
+            .map(|o| (200, views::render_object(&kind, o, representation))),
         (Method::POST, None) => parsed()
-            .and_then(|o| store.create(&kind, &ns, o, dry_run))
+            .and_then(|o| store.create(&kind, &ns, o, &options))
             .map(|o| (201, o)),
         (Method::PUT, Some(name)) => parsed()
-            .and_then(|o| store.update(&kind, &ns, &name, o, part, true))
+            .and_then(|o| {
+                store.update(
+                    &kind,
+                    &ns,
+                    &name,
+                    o,
+                    part,
+                    &WriteOptions {
+                        require_version: true,
+                        ..options.clone()
+                    },
+                )
+            })
             .map(|o| (200, o)),
-        (Method::PATCH, Some(name)) => patch(store, &kind, &ns, &name, part, content_type, body),
+        (Method::PATCH, Some(name)) => patch(store, &kind, &ns, &name, part, call, &options),
         (Method::DELETE, Some(name)) => {
-            let options: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-            let propagation = params
+            let body: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
+            let propagation = call
+                .params
                 .get("propagationPolicy")
                 .map(String::as_str)
-                .or(options["propagationPolicy"].as_str());
+                .or(body["propagationPolicy"].as_str());
             store
                 .delete(&kind, &ns, &name, propagation)
                 .map(|o| (200, o))
         }
+        (Method::DELETE, None) => Ok((
+            200,
+            delete_collection(store, &kind, namespace.as_deref(), &call.params),
+        )),
         _ => Err(status::method_not_allowed()),
     })
 }
 
+/// A page of a list: label and field selectors, then `limit`/`continue`.
 fn list(
     store: &Store,
     kind: &Kind,
     namespace: Option<&str>,
     params: &HashMap<String, String>,
-) -> Value {
+) -> Result<views::Page, ApiError> {
     let labels = params
         .get("labelSelector")
         .map(String::as_str)
@@ -276,61 +346,74 @@ fn list(
         .get("fieldSelector")
         .map(String::as_str)
         .unwrap_or_default();
-    let items: Vec<Value> = store
+    let labels = views::LabelSelector::parse(labels)?;
+    let fields = views::FieldSelector::parse(kind, fields)?;
+    let mut items: Vec<Value> = store
         .list(kind, namespace)
         .into_iter()
-        .filter(|o| selector_matches(labels, &o["metadata"]["labels"]))
-        .filter(|o| field_selector_matches(fields, o))
-        .map(|mut o| {
-            // Built-in list items carry no kind/apiVersion; custom ones do.
-            if !kind.custom
-                && let Some(map) = o.as_object_mut()
-            {
-                map.remove("kind");
-                map.remove("apiVersion");
-            }
-            o
-        })
+        .filter(|o| labels.matches(o) && fields.matches(o))
         .collect();
-    let mut metadata = json!({"resourceVersion": store.revision().to_string()});
-    if kind.custom {
-        metadata["continue"] = json!("");
+    if let Some(token) = params.get("continue").filter(|t| !t.is_empty()) {
+        let after = views::decode_continue(token)
+            .ok_or_else(|| status::bad_request(format!("continue key is not valid: {token}")))?;
+        items.retain(|o| views::position(o) > after);
     }
-    json!({"apiVersion": kind.api_version(), "kind": format!("{}List", kind.kind), "metadata": metadata, "items": items})
+    let limit = params
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let mut next = None;
+    let mut remaining = None;
+    if let Some(limit) = limit
+        && items.len() > limit
+    {
+        remaining = Some(items.len() - limit);
+        items.truncate(limit);
+        next = items
+            .last()
+            .map(|o| views::encode_continue(&views::position(o)));
+    }
+    Ok(views::Page {
+        items,
+        revision: store.revision(),
+        continue_token: next,
+        remaining,
+    })
 }
 
-/// Equality-based label selectors: `a=b`, `a==b`, `a!=b`, `a`, `!a`, comma-separated.
-pub fn selector_matches(selector: &str, labels: &Value) -> bool {
-    selector.split(',').filter(|t| !t.is_empty()).all(|term| {
-        let term = term.trim();
-        if let Some((k, v)) = term.split_once("!=") {
-            labels[k.trim()].as_str() != Some(v.trim())
-        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-            labels[k.trim()].as_str() == Some(v.trim())
-        } else if let Some(k) = term.strip_prefix('!') {
-            labels.get(k).is_none()
-        } else {
-            labels.get(term).is_some()
+fn delete_collection(
+    store: &mut Store,
+    kind: &Kind,
+    namespace: Option<&str>,
+    params: &HashMap<String, String>,
+) -> Value {
+    let page = list(store, kind, namespace, params)
+        .map(|p| p.items)
+        .unwrap_or_default();
+    let mut deleted = Vec::new();
+    for object in page {
+        let ns = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if store.delete(kind, &ns, &name, None).is_ok() {
+            deleted.push(object);
         }
-    })
-}
-
-fn field_selector_matches(selector: &str, object: &Value) -> bool {
-    selector.split(',').filter(|t| !t.is_empty()).all(|term| {
-        let (path, expected, negate) = match term.split_once("!=") {
-            Some((p, v)) => (p, v, true),
-            None => match term.split_once("==").or_else(|| term.split_once('=')) {
-                Some((p, v)) => (p, v, false),
-                None => return false,
-            },
-        };
-        let actual = path
-            .split('.')
-            .try_fold(object, |v, k| v.get(k))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        (actual == expected) != negate
-    })
+    }
+    views::render_list(
+        kind,
+        views::Page {
+            items: deleted,
+            revision: store.revision(),
+            continue_token: None,
+            remaining: None,
+        },
+        Representation::Object,
+    )
 }
 
 fn patch(
@@ -339,14 +422,14 @@ fn patch(
     namespace: &str,
     name: &str,
     part: Part,
-    content_type: &str,
-    body: &Bytes,
+    call: &Call,
+    options: &WriteOptions,
 ) -> Answer {
-    let current = store.get(kind, namespace, name)?;
-    let patch: Value = serde_json::from_slice(body)
+    let patch: Value = serde_json::from_slice(&call.body)
         .map_err(|e| status::bad_request(format!("error decoding the patch: {e}")))?;
+    let current = store.get(kind, namespace, name)?;
     let mut patched = current.clone();
-    match content_type {
+    match call.content_type.as_str() {
         "application/merge-patch+json" => json_patch::merge(&mut patched, &patch),
         // Built-ins take strategic merge patches; without list merge keys this is a
         // merge patch, enough for the kinds the product patches.
@@ -362,6 +445,213 @@ fn patch(
         _ => return Err(status::unsupported_media_type(kind.custom)),
     }
     store
-        .update(kind, namespace, name, patched, part, false)
+        .update(kind, namespace, name, patched, part, options)
         .map(|o| (200, o))
+}
+
+/// A body fed by a channel: the frames of a watch.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+fn event_line(kind: &str, object: &Value) -> Bytes {
+    Bytes::from(format!("{}\n", json!({"type": kind, "object": object})))
+}
+
+/// A watch: synthetic ADDED events or a replay from `resourceVersion`, then live
+/// changes, bookmarks when asked, 410 Gone when the version is no longer kept.
+fn watch(
+    store: Shared,
+    kind: Kind,
+    namespace: Option<String>,
+    call: &Call,
+) -> Response<ResponseBody> {
+    let params = &call.params;
+    let representation = Representation::from_accept(&call.accept);
+    let bookmarks = params
+        .get("allowWatchBookmarks")
+        .is_some_and(|b| b == "true");
+    let initial_events = params.get("sendInitialEvents").map(String::as_str);
+    let version = params.get("resourceVersion").cloned().unwrap_or_default();
+    let timeout = params
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_WATCH_TIMEOUT);
+    if initial_events.is_some()
+        && params.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan")
+    {
+        let error = status::invalid_list_options(
+            "sendInitialEvents",
+            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        );
+        return json_response(error.code, &error.body, &[]);
+    }
+    let labels = match views::LabelSelector::parse(
+        params
+            .get("labelSelector")
+            .map(String::as_str)
+            .unwrap_or_default(),
+    ) {
+        Ok(s) => s,
+        Err(e) => return json_response(e.code, &e.body, &[]),
+    };
+    let fields = match views::FieldSelector::parse(
+        &kind,
+        params
+            .get("fieldSelector")
+            .map(String::as_str)
+            .unwrap_or_default(),
+    ) {
+        Ok(s) => s,
+        Err(e) => return json_response(e.code, &e.body, &[]),
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let filter = WatchFilter {
+        resource: resource_key(&kind),
+        namespace: namespace.clone(),
+        labels,
+        fields,
+    };
+    let mut first: Vec<Bytes> = Vec::new();
+    let (mut seen, mut updates) = {
+        let guard = store.lock().unwrap_or_else(|p| p.into_inner());
+        let current = guard.revision();
+        let synthetic = version.is_empty() || version == "0" || initial_events == Some("true");
+        let synthetic = synthetic && initial_events != Some("false");
+        if synthetic {
+            for object in guard.list(&kind, namespace.as_deref()) {
+                if filter.accepts(&object) {
+                    first.push(event_line(
+                        "ADDED",
+                        &views::render_watch_object(&kind, object, representation),
+                    ));
+                }
+            }
+            if bookmarks {
+                first.push(event_line(
+                    "BOOKMARK",
+                    &views::bookmark(&kind, current, true),
+                ));
+            }
+            (current, guard.subscribe())
+        } else {
+            let from = version.parse::<u64>().unwrap_or(0);
+            match guard.changes_since(from) {
+                Err(floor) => {
+                    let gone =
+                        status::expired(format!("too old resource version: {from} ({floor})"));
+                    first.push(event_line("ERROR", &gone.body));
+                    (u64::MAX, guard.subscribe())
+                }
+                Ok(changes) => {
+                    first.extend(filter.events(&kind, &changes, representation));
+                    (from.max(current), guard.subscribe())
+                }
+            }
+        }
+    };
+    tokio::spawn(async move {
+        for line in first {
+            if tx.send(line).await.is_err() {
+                return;
+            }
+        }
+        if seen == u64::MAX {
+            return; // 410: the stream ends after the ERROR event.
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut bookmark =
+            tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = bookmark.tick(), if bookmarks => {
+                    if tx.send(event_line("BOOKMARK", &views::bookmark(&kind, seen, false))).await.is_err() {
+                        return;
+                    }
+                }
+                changed = updates.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let changes = {
+                        let guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                        guard.changes_since(seen)
+                    };
+                    let Ok(changes) = changes else { return };
+                    if let Some(last) = changes.last() {
+                        seen = last.revision;
+                    }
+                    for line in filter.events(&kind, &changes, representation) {
+                        if tx.send(line).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("Content-Type", "application/json")
+        .header("Cache-Control", "no-cache, private")
+        .body(ChannelBody(rx).boxed())
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
+}
+
+/// Which changes a watch reports.
+struct WatchFilter {
+    resource: String,
+    namespace: Option<String>,
+    labels: views::LabelSelector,
+    fields: views::FieldSelector,
+}
+
+impl WatchFilter {
+    fn accepts(&self, object: &Value) -> bool {
+        self.labels.matches(object) && self.fields.matches(object)
+    }
+
+    /// Event lines for `changes`: an object that starts matching the selectors arrives as
+    /// ADDED, one that stops matching as DELETED (with its new state).
+    fn events(
+        &self,
+        kind: &Kind,
+        changes: &[Change],
+        representation: Representation,
+    ) -> Vec<Bytes> {
+        changes
+            .iter()
+            .filter(|c| c.resource == self.resource)
+            .filter(|c| self.namespace.as_ref().is_none_or(|ns| *ns == c.namespace))
+            .filter_map(|c| {
+                let now = self.accepts(&c.object);
+                let before = c.previous.as_ref().is_some_and(|p| self.accepts(p));
+                let event = match (c.change, before, now) {
+                    (ChangeType::Deleted, _, true) => "DELETED",
+                    (ChangeType::Added, _, true) => "ADDED",
+                    (ChangeType::Modified, true, true) => "MODIFIED",
+                    (ChangeType::Modified, false, true) => "ADDED",
+                    (ChangeType::Modified, true, false) => "DELETED",
+                    _ => return None,
+                };
+                Some(event_line(
+                    event,
+                    &views::render_watch_object(kind, c.object.clone(), representation),
+                ))
+            })
+            .collect()
+    }
 }

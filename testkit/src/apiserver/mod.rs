@@ -4,15 +4,19 @@
 //! kubeconfig that kube-rs and the real `kubectl` accept. Where it and a real API server
 //! differ, the real one is right: see `../shared/api-transcripts/`.
 //!
-//! Served so far: discovery (legacy format), `/version`, create/get/list/update/patch
-//! (merge, JSON patch; strategic merge as merge for built-ins)/delete with
-//! resourceVersion conflicts, generation, the status subresource, finalizers and
-//! `deletionTimestamp`, label and field selectors, dryRun, CRD registration.
+//! Served: discovery (legacy format), `/version`, OpenAPI v3 (paths and CR schemas),
+//! create/get/list/update/patch (merge, JSON patch; strategic merge as merge for
+//! built-ins)/delete/deletecollection with resourceVersion conflicts, generation, the
+//! status subresource, finalizers and `deletionTimestamp`, label and field selectors,
+//! `limit`/`continue`, dryRun, Table and PartialObjectMetadata output, watches (resume,
+//! bookmarks, 410, streaming lists), CRD registration with schema and CEL validation of
+//! custom resources, owner-reference garbage collection and namespace deletion.
 
 mod http;
 pub mod registry;
 pub mod status;
 pub mod store;
+mod views;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +44,7 @@ impl TestApiServer {
         let addr = listener.local_addr()?;
         let store: http::Shared = Arc::new(Mutex::new(Store::default()));
         let (stop, mut stopped) = watch::channel(false);
+        tokio::spawn(garbage_collector(store.clone(), stop.subscribe()));
         let shared = store.clone();
         tokio::spawn(async move {
             loop {
@@ -91,6 +96,29 @@ impl TestApiServer {
     /// Direct access to the store, for assertions.
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// kube-controller-manager's garbage collector and namespace controller: a separate task
+/// reacting to writes, never inline in a request.
+async fn garbage_collector(store: http::Shared, mut stopped: watch::Receiver<bool>) {
+    let mut writes = store.lock().unwrap_or_else(|p| p.into_inner()).subscribe();
+    loop {
+        // Keep collecting while a pass writes (its own deletes may free more).
+        loop {
+            let wrote = store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .collect_garbage();
+            if !wrote {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        tokio::select! {
+            _ = stopped.changed() => return,
+            changed = writes.changed() => if changed.is_err() { return },
+        }
     }
 }
 

@@ -170,6 +170,24 @@ impl Registry {
             .find(|k| k.group == group && k.version == version && k.plural == plural)
     }
 
+    /// The kind of a group and plural, in any served version (the first one).
+    pub fn find_resource(&self, group: &str, plural: &str) -> Option<&Kind> {
+        self.kinds
+            .iter()
+            .find(|k| k.group == group && k.plural == plural)
+    }
+
+    /// Kinds with this group and kind name, in every version.
+    pub fn kinds_named<'a>(
+        &'a self,
+        group: &'a str,
+        kind: &'a str,
+    ) -> impl Iterator<Item = &'a Kind> + 'a {
+        self.kinds
+            .iter()
+            .filter(move |k| k.group == group && k.kind == kind)
+    }
+
     /// Kinds of one group version, in declaration order.
     pub fn in_group_version<'a>(
         &'a self,

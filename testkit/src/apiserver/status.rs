@@ -146,3 +146,18 @@ pub fn deleted(kind: &Kind, name: &str, uid: &str) -> Value {
         "details": {"name": name, "group": kind.group, "kind": kind.plural, "uid": uid},
     })
 }
+
+/// 410: a watch or list from a resourceVersion that is no longer kept.
+pub fn expired(message: String) -> ApiError {
+    status(410, "Expired", message, Value::Null)
+}
+
+/// 422 for list options that do not go together (e.g. sendInitialEvents).
+pub fn invalid_list_options(field: &str, message: &str) -> ApiError {
+    status(
+        422,
+        "Invalid",
+        format!("ListOptions.meta.k8s.io \"\" is invalid: {field}: Forbidden: {message}"),
+        json!({"group": "meta.k8s.io", "kind": "ListOptions", "causes": [{"reason": "FieldValueForbidden", "message": format!("Forbidden: {message}"), "field": field}]}),
+    )
+}

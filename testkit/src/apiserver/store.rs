@@ -2,9 +2,12 @@
 //! resourceVersion counter, and the write rules of the API server (create, update,
 //! patch, delete with finalizers).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
+use kubectl_mysql::schema::SchemaValidator;
 use serde_json::{Map, Value, json};
+use tokio::sync::watch;
 
 use super::registry::{Kind, Registry};
 use super::status::{self, ApiError};
@@ -12,9 +15,68 @@ use super::status::{self, ApiError};
 /// (group/plural, namespace or "", name)
 type Key = (String, String, String);
 
+/// How many changes the store remembers for watches to resume from.
+const CHANGE_LOG_LEN: usize = 10_000;
+
+/// What happened to an object, as a watch reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl ChangeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Added => "ADDED",
+            ChangeType::Modified => "MODIFIED",
+            ChangeType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One write, kept in the change log.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub revision: u64,
+    /// `group/plural`
+    pub resource: String,
+    pub namespace: String,
+    pub change: ChangeType,
+    /// The new state (for a deletion: the last state with the deletion's resourceVersion).
+    pub object: Value,
+    /// The state before, for selector enter/leave decisions.
+    pub previous: Option<Value>,
+}
+
+/// `fieldValidation` of a write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FieldValidation {
+    Ignore,
+    /// The server's default: unknown fields are dropped with a `Warning` header.
+    #[default]
+    Warn,
+    Strict,
+}
+
+/// Options of one write request.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOptions {
+    pub dry_run: bool,
+    pub field_validation: FieldValidation,
+    /// A PUT: custom resources must name the resourceVersion they replace.
+    pub require_version: bool,
+}
+
+/// The resource key of a kind: `group/plural`.
+pub fn resource_key(kind: &Kind) -> String {
+    format!("{}/{}", kind.group, kind.plural)
+}
+
 fn key(kind: &Kind, namespace: &str, name: &str) -> Key {
     (
-        format!("{}/{}", kind.group, kind.plural),
+        resource_key(kind),
         if kind.namespaced {
             namespace.to_string()
         } else {
@@ -30,6 +92,13 @@ pub struct Store {
     objects: BTreeMap<Key, Value>,
     revision: u64,
     uids: u64,
+    log: VecDeque<Change>,
+    /// Watches from before this revision get 410 Gone.
+    log_floor: u64,
+    notify: watch::Sender<u64>,
+    validators: HashMap<String, Arc<SchemaValidator>>,
+    /// `Warning` headers of the request being served; the HTTP layer drains them.
+    pub warnings: Vec<String>,
 }
 
 /// Which part of an object a write may change.
@@ -92,6 +161,11 @@ impl Default for Store {
             objects: BTreeMap::new(),
             revision: 100,
             uids: 0,
+            log: VecDeque::new(),
+            log_floor: 100,
+            notify: watch::channel(100).0,
+            validators: HashMap::new(),
+            warnings: Vec::new(),
         };
         let namespaces = store
             .registry
@@ -101,7 +175,7 @@ impl Default for Store {
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             store
-                .create(&namespaces, "", object, false)
+                .create(&namespaces, "", object, &WriteOptions::default())
                 .expect("built-in namespaces are created");
         }
         store
@@ -117,6 +191,34 @@ impl Store {
     fn next_revision(&mut self) -> String {
         self.revision += 1;
         self.revision.to_string()
+    }
+
+    /// A receiver that sees the store's revision after every write.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.notify.subscribe()
+    }
+
+    /// Changes after `revision`, or `Err(floor)` when they are no longer kept.
+    pub fn changes_since(&self, revision: u64) -> Result<Vec<Change>, u64> {
+        if revision < self.log_floor {
+            return Err(self.log_floor);
+        }
+        Ok(self
+            .log
+            .iter()
+            .filter(|c| c.revision > revision)
+            .cloned()
+            .collect())
+    }
+
+    fn record(&mut self, change: Change) {
+        if self.log.len() == CHANGE_LOG_LEN
+            && let Some(dropped) = self.log.pop_front()
+        {
+            self.log_floor = dropped.revision;
+        }
+        self.log.push_back(change);
+        self.notify.send_replace(self.revision);
     }
 
     fn next_uid(&mut self) -> String {
@@ -154,7 +256,7 @@ impl Store {
         kind: &Kind,
         namespace: &str,
         mut object: Value,
-        dry_run: bool,
+        options: &WriteOptions,
     ) -> Result<Value, ApiError> {
         if !object.is_object() {
             return Err(status::bad_request("the object must be a JSON object"));
@@ -213,12 +315,14 @@ impl Store {
             m.remove("deletionTimestamp");
             m.remove("resourceVersion");
         }
+        check_name(kind, &name)?;
         set_type(kind, &mut object);
         admit(kind, &mut object);
-        if dry_run {
+        let object = self.validate_custom(kind, &name, object, None, options)?;
+        if options.dry_run {
             return Ok(object);
         }
-        Ok(self.write(kind, namespace, &name, object))
+        Ok(self.write(kind, namespace, &name, object, None))
     }
 
     /// PUT (and the end of every patch): replace the object, or its status.
@@ -229,7 +333,7 @@ impl Store {
         name: &str,
         mut object: Value,
         part: Part,
-        require_version: bool,
+        options: &WriteOptions,
     ) -> Result<Value, ApiError> {
         check_type(kind, &object)?;
         let current = self.get(kind, namespace, name)?;
@@ -237,7 +341,7 @@ impl Store {
             Some(rv) if Some(rv) != meta_str(&current, "resourceVersion") => {
                 return Err(status::conflict(kind, name));
             }
-            None if require_version && kind.custom => {
+            None if options.require_version && kind.custom => {
                 return Err(status::invalid(
                     kind,
                     name,
@@ -322,6 +426,7 @@ impl Store {
             }
         }
         set_type(kind, &mut object);
+        let mut object = self.validate_custom(kind, name, object, Some(&current), options)?;
         if spec_part(&object) != spec_part(&current) {
             let generation = meta(&current)["generation"].as_i64().unwrap_or(1) + 1;
             meta_mut(&mut object).insert("generation".into(), json!(generation));
@@ -330,16 +435,14 @@ impl Store {
             "resourceVersion".into(),
             meta(&current)["resourceVersion"].clone(),
         );
-        if object == current {
+        if object == current || options.dry_run {
             // No change, no write: the resourceVersion stays.
-            return Ok(current);
+            return Ok(if options.dry_run { object } else { current });
         }
         if terminating && finalizers(&object).is_empty() {
-            self.objects.remove(&key(kind, namespace, name));
-            self.revision += 1;
-            return Ok(object);
+            return Ok(self.remove(kind, namespace, name, object));
         }
-        Ok(self.write(kind, namespace, name, object))
+        Ok(self.write(kind, namespace, name, object, Some(current)))
     }
 
     /// DELETE. With finalizers (or a Foreground/Orphan propagation) the object is only
@@ -362,19 +465,15 @@ impl Store {
             }
             _ => {}
         }
+        if kind.group.is_empty() && kind.plural == "namespaces" {
+            return Ok(self.terminate_namespace(kind, name, object));
+        }
         if pending.is_empty() {
-            self.objects.remove(&key(kind, namespace, name));
-            self.revision += 1;
-            if kind.group == "apiextensions.k8s.io" {
-                let spec = &object["spec"];
-                self.registry.unregister_crd(
-                    spec["group"].as_str().unwrap_or_default(),
-                    spec["names"]["plural"].as_str().unwrap_or_default(),
-                );
-            }
             let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
+            self.remove(kind, namespace, name, object);
             return Ok(status::deleted(kind, name, &uid));
         }
+        let previous = object.clone();
         if meta(&object).get("deletionTimestamp").is_none() {
             let generation = meta(&object)["generation"].as_i64().unwrap_or(1) + 1;
             let m = meta_mut(&mut object);
@@ -383,21 +482,373 @@ impl Store {
             m.insert("generation".into(), json!(generation));
         }
         meta_mut(&mut object).insert("finalizers".into(), json!(pending));
-        Ok(self.write(kind, namespace, name, object))
+        Ok(self.write(kind, namespace, name, object, Some(previous)))
+    }
+
+    /// One pass of the garbage collector and the namespace controller, as
+    /// kube-controller-manager runs them: dependents of deleted owners go (background),
+    /// foreground owners wait for their dependents, orphaning strips owner references,
+    /// and terminating namespaces are emptied and then removed. Returns whether it wrote.
+    pub fn collect_garbage(&mut self) -> bool {
+        // uid -> namespace ("" when cluster-scoped) of every object that exists.
+        let live_uids: HashMap<String, String> = self
+            .objects
+            .iter()
+            .filter_map(|((_, ns, _), o)| Some((meta_str(o, "uid")?.to_string(), ns.clone())))
+            .collect();
+        let mut wrote = false;
+        let entries: Vec<(Key, Value)> = self
+            .objects
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for ((resource, ns, name), object) in entries {
+            let Some(kind) = self.kind_of(&resource, &object) else {
+                continue;
+            };
+            // Still there? An earlier step of this pass may have removed it.
+            let Ok(object) = self.get(&kind, &ns, &name) else {
+                continue;
+            };
+            let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
+            let pending = finalizers(&object);
+            let deleting = meta(&object).get("deletionTimestamp").is_some();
+            if deleting && kind.group.is_empty() && kind.plural == "namespaces" {
+                wrote |= self.empty_namespace(&kind, &name, object);
+                continue;
+            }
+            if deleting && pending.iter().any(|f| f == "orphan") {
+                self.orphan_dependents(&uid);
+                wrote |= self.release(&kind, &ns, &name, "orphan");
+                continue;
+            }
+            if deleting && pending.iter().any(|f| f == "foregroundDeletion") {
+                let dependents = self.dependents_of(&uid);
+                if dependents.is_empty() {
+                    wrote |= self.release(&kind, &ns, &name, "foregroundDeletion");
+                } else {
+                    for (k, dns, dname) in dependents {
+                        if let Some(dkind) = self.kind_by_resource(&k) {
+                            wrote |= self.delete(&dkind, &dns, &dname, None).is_ok();
+                        }
+                    }
+                }
+                continue;
+            }
+            // A dependent all of whose owners are gone is deleted. A cluster-scoped
+            // dependent naming a namespaced owner has an unresolvable reference: kept.
+            let references = meta(&object)["ownerReferences"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if references.is_empty() || deleting {
+                continue;
+            }
+            let unresolvable = ns.is_empty()
+                && references.iter().any(|r| {
+                    let api_version = r["apiVersion"].as_str().unwrap_or_default();
+                    let (group, _) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+                    self.registry
+                        .kinds_named(group, r["kind"].as_str().unwrap_or_default())
+                        .any(|k| k.namespaced)
+                });
+            let owner_alive = references.iter().any(|r| {
+                r["uid"]
+                    .as_str()
+                    .and_then(|owner| live_uids.get(owner))
+                    .is_some_and(|owner_ns| owner_ns.is_empty() || *owner_ns == ns)
+            });
+            if !unresolvable && !owner_alive {
+                wrote |= self.delete(&kind, &ns, &name, None).is_ok();
+            }
+        }
+        wrote
+    }
+
+    fn kind_by_resource(&self, resource: &str) -> Option<Kind> {
+        let (group, plural) = resource.split_once('/')?;
+        self.registry.find_resource(group, plural).cloned()
+    }
+
+    fn kind_of(&self, resource: &str, object: &Value) -> Option<Kind> {
+        let (group, plural) = resource.split_once('/')?;
+        let version = object["apiVersion"]
+            .as_str()
+            .map(|v| v.rsplit('/').next().unwrap_or(v))
+            .unwrap_or("v1");
+        self.registry
+            .find(group, version, plural)
+            .or_else(|| self.registry.find_resource(group, plural))
+            .cloned()
+    }
+
+    /// Keys of the objects that name `owner_uid` in their owner references.
+    fn dependents_of(&self, owner_uid: &str) -> Vec<Key> {
+        self.objects
+            .iter()
+            .filter(|(_, o)| {
+                meta(o)["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|r| r["uid"] == json!(owner_uid)))
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    fn orphan_dependents(&mut self, owner_uid: &str) {
+        for (resource, ns, name) in self.dependents_of(owner_uid) {
+            let Some(kind) = self.kind_by_resource(&resource) else {
+                continue;
+            };
+            let Ok(mut object) = self.get(&kind, &ns, &name) else {
+                continue;
+            };
+            let previous = object.clone();
+            let m = meta_mut(&mut object);
+            let kept: Vec<Value> = m
+                .get("ownerReferences")
+                .and_then(Value::as_array)
+                .map(|l| {
+                    l.iter()
+                        .filter(|r| r["uid"] != json!(owner_uid))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            if kept.is_empty() {
+                m.remove("ownerReferences");
+            } else {
+                m.insert("ownerReferences".into(), json!(kept));
+            }
+            self.write(&kind, &ns, &name, object, Some(previous));
+        }
+    }
+
+    /// Remove one finalizer the server itself manages; the object goes when none is left.
+    fn release(&mut self, kind: &Kind, namespace: &str, name: &str, finalizer: &str) -> bool {
+        let Ok(mut object) = self.get(kind, namespace, name) else {
+            return false;
+        };
+        let previous = object.clone();
+        let left: Vec<String> = finalizers(&object)
+            .into_iter()
+            .filter(|f| f != finalizer)
+            .collect();
+        if left.is_empty() {
+            meta_mut(&mut object).remove("finalizers");
+            self.remove(kind, namespace, name, object);
+        } else {
+            meta_mut(&mut object).insert("finalizers".into(), json!(left));
+            self.write(kind, namespace, name, object, Some(previous));
+        }
+        true
+    }
+
+    /// Delete everything in a terminating namespace; remove it once it is empty.
+    fn empty_namespace(&mut self, kind: &Kind, name: &str, object: Value) -> bool {
+        let inside: Vec<Key> = self
+            .objects
+            .keys()
+            .filter(|(_, ns, _)| ns == name)
+            .cloned()
+            .collect();
+        if inside.is_empty() {
+            self.remove(kind, "", name, object);
+            return true;
+        }
+        let mut wrote = false;
+        for (resource, ns, obj_name) in inside {
+            let Some(k) = self.kind_by_resource(&resource) else {
+                continue;
+            };
+            let already = self
+                .get(&k, &ns, &obj_name)
+                .is_ok_and(|o| meta(&o).get("deletionTimestamp").is_some());
+            if !already {
+                wrote |= self.delete(&k, &ns, &obj_name, None).is_ok();
+            }
+        }
+        wrote
+    }
+
+    /// A namespace is marked Terminating; the garbage collector empties and removes it.
+    fn terminate_namespace(&mut self, kind: &Kind, name: &str, mut object: Value) -> Value {
+        if meta(&object).get("deletionTimestamp").is_some() {
+            return object;
+        }
+        let previous = object.clone();
+        meta_mut(&mut object).insert("deletionTimestamp".into(), json!(now()));
+        object["status"] = json!({"phase": "Terminating"});
+        self.write(kind, "", name, object, Some(previous))
+    }
+
+    /// Take an object out of the store, with a DELETED change at a new revision.
+    fn remove(&mut self, kind: &Kind, namespace: &str, name: &str, mut object: Value) -> Value {
+        self.objects.remove(&key(kind, namespace, name));
+        let rv = self.next_revision();
+        meta_mut(&mut object).insert("resourceVersion".into(), json!(rv));
+        if kind.group == "apiextensions.k8s.io" {
+            let spec = &object["spec"];
+            let (group, plural) = (
+                spec["group"].as_str().unwrap_or_default().to_string(),
+                spec["names"]["plural"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+            // The CRD's custom resources go with it.
+            let resource = format!("{group}/{plural}");
+            self.objects.retain(|(r, _, _), _| *r != resource);
+            self.registry.unregister_crd(&group, &plural);
+            self.validators
+                .retain(|k, _| !k.starts_with(&format!("{group}/")));
+        }
+        self.record(Change {
+            revision: self.revision,
+            resource: resource_key(kind),
+            namespace: namespace_of(kind, namespace),
+            change: ChangeType::Deleted,
+            object: object.clone(),
+            previous: None,
+        });
+        object
     }
 
     /// Store a new state of an object under a fresh resourceVersion; a CRD's state also
     /// (re)defines what the server serves.
-    fn write(&mut self, kind: &Kind, namespace: &str, name: &str, mut object: Value) -> Value {
+    fn write(
+        &mut self,
+        kind: &Kind,
+        namespace: &str,
+        name: &str,
+        mut object: Value,
+        previous: Option<Value>,
+    ) -> Value {
         let rv = self.next_revision();
         meta_mut(&mut object).insert("resourceVersion".into(), json!(rv));
         if kind.group == "apiextensions.k8s.io" {
             self.registry.register_crd(&object);
+            let group = object["spec"]["group"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            self.validators
+                .retain(|k, _| !k.starts_with(&format!("{group}/")));
         }
         self.objects
             .insert(key(kind, namespace, name), object.clone());
+        self.record(Change {
+            revision: self.revision,
+            resource: resource_key(kind),
+            namespace: namespace_of(kind, namespace),
+            change: if previous.is_some() {
+                ChangeType::Modified
+            } else {
+                ChangeType::Added
+            },
+            object: object.clone(),
+            previous,
+        });
         object
     }
+
+    /// Custom resources: unknown fields per `fieldValidation`, schema defaults, then the
+    /// schema and CEL rules (transition rules against `old`).
+    fn validate_custom(
+        &mut self,
+        kind: &Kind,
+        name: &str,
+        mut object: Value,
+        old: Option<&Value>,
+        options: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let Some(validator) = self.validator(kind) else {
+            return Ok(object);
+        };
+        let unknown = validator.unknown_fields(&object);
+        if !unknown.is_empty() {
+            match options.field_validation {
+                FieldValidation::Strict => {
+                    return Err(status::bad_request(format!(
+                        "{kind_name} in version {version:?} cannot be handled as a {kind_name}: strict decoding error: {fields}",
+                        kind_name = kind.kind,
+                        version = kind.version,
+                        fields = unknown
+                            .iter()
+                            .map(|f| format!("unknown field {f:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                FieldValidation::Warn => self
+                    .warnings
+                    .extend(unknown.iter().map(|f| format!("unknown field {f:?}"))),
+                FieldValidation::Ignore => {}
+            }
+            validator.prune(&mut object);
+        }
+        let object = validator.with_defaults(&object);
+        let causes = validator.validate(&object, old);
+        if causes.is_empty() {
+            Ok(object)
+        } else {
+            Err(status::invalid(
+                kind,
+                name,
+                causes
+                    .into_iter()
+                    .map(|c| (c.reason.to_string(), c.field, c.message))
+                    .collect(),
+            ))
+        }
+    }
+
+    fn validator(&mut self, kind: &Kind) -> Option<Arc<SchemaValidator>> {
+        let schema = kind.schema.as_ref()?;
+        let cache_key = format!("{}/{}/{}", kind.group, kind.version, kind.plural);
+        if let Some(v) = self.validators.get(&cache_key) {
+            return Some(v.clone());
+        }
+        let compiled =
+            Arc::new(SchemaValidator::new(schema, &kind.api_version(), &kind.kind).ok()?);
+        self.validators.insert(cache_key, compiled.clone());
+        Some(compiled)
+    }
+}
+
+fn namespace_of(kind: &Kind, namespace: &str) -> String {
+    if kind.namespaced {
+        namespace.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Object names: a DNS-1123 subdomain (the API server's check for most kinds).
+fn check_name(kind: &Kind, name: &str) -> Result<(), ApiError> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && l.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && l.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    // Event names carry a `.` and a hex suffix; still a subdomain.
+    if name.len() <= 253 && name.split('.').all(label_ok) {
+        return Ok(());
+    }
+    Err(status::invalid(
+        kind,
+        name,
+        vec![(
+            "FieldValueInvalid".into(),
+            "metadata.name".into(),
+            format!(
+                "Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+            ),
+        )],
+    ))
 }
 
 /// apiVersion and kind of a body must name the URL's kind (when given).
