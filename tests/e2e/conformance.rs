@@ -738,3 +738,94 @@ fn conformance_kubectl_reads_discovery_and_lists() {
     assert!(text(&out).0.contains("deployments.apps"));
     runtime.block_on(cluster.cleanup());
 }
+
+// kubectl runs as a blocking child process: the in-process server needs another thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_events_are_one_store_with_two_views() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+
+    let cluster = Cluster::new("conf-events").await;
+    install_crd(&cluster.client).await;
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let object = mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    let recorder = Recorder::new(
+        cluster.client.clone(),
+        Reporter {
+            controller: "kubectl-mysql".into(),
+            instance: None,
+        },
+    );
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "Provisioning".into(),
+        note: Some("creating children of mysql-instance".into()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    let reference = object.object_ref(&());
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("published");
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("published again (a series)");
+
+    // The core/v1 view, selected the way kubectl describe selects it.
+    let core: Api<CoreEvent> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let selector = format!(
+        "involvedObject.name=mysql-instance,involvedObject.namespace={},involvedObject.kind=MySQL",
+        cluster.namespace
+    );
+    let listed = core
+        .list(&ListParams::default().fields(&selector))
+        .await
+        .expect("core events");
+    assert_eq!(listed.items.len(), 1, "one event with a series, not two");
+    let e = &listed.items[0];
+    assert_eq!(e.reason.as_deref(), Some("Provisioning"));
+    assert_eq!(
+        e.message.as_deref(),
+        Some("creating children of mysql-instance")
+    );
+    assert_eq!(e.reporting_component.as_deref(), Some("kubectl-mysql"));
+
+    // events.k8s.io/v1 refuses the core field names.
+    let v1: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let refused = v1
+        .list(&ListParams::default().fields("involvedObject.name=mysql-instance"))
+        .await;
+    assert_eq!(error_code(refused).0, 400);
+    let by_regarding = v1
+        .list(&ListParams::default().fields("regarding.name=mysql-instance"))
+        .await
+        .expect("events.k8s.io list");
+    assert_eq!(
+        by_regarding.items[0].series.as_ref().map(|s| s.count),
+        Some(2)
+    );
+
+    let out = cluster.kubectl(
+        &[
+            "-n",
+            &cluster.namespace,
+            "describe",
+            "mysql",
+            "mysql-instance",
+        ],
+        None,
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("Provisioning") && stdout.contains("creating children of mysql-instance"),
+        "{stdout}"
+    );
+    cluster.cleanup().await;
+}

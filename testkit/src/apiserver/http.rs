@@ -15,6 +15,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::events;
 use super::registry::Kind;
 use super::status::{self, ApiError};
 use super::store::{Change, ChangeType, FieldValidation, Part, Store, WriteOptions, resource_key};
@@ -637,8 +638,12 @@ impl WatchFilter {
             .filter(|c| c.resource == self.resource)
             .filter(|c| self.namespace.as_ref().is_none_or(|ns| *ns == c.namespace))
             .filter_map(|c| {
-                let now = self.accepts(&c.object);
-                let before = c.previous.as_ref().is_some_and(|p| self.accepts(p));
+                let object = events::view(kind, c.object.clone());
+                let now = self.accepts(&object);
+                let before = c
+                    .previous
+                    .as_ref()
+                    .is_some_and(|p| self.accepts(&events::view(kind, p.clone())));
                 let event = match (c.change, before, now) {
                     (ChangeType::Deleted, _, true) => "DELETED",
                     (ChangeType::Added, _, true) => "ADDED",
@@ -649,7 +654,7 @@ impl WatchFilter {
                 };
                 Some(event_line(
                     event,
-                    &views::render_watch_object(kind, c.object.clone(), representation),
+                    &views::render_watch_object(kind, object, representation),
                 ))
             })
             .collect()

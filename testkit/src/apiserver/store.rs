@@ -9,6 +9,7 @@ use kubectl_mysql::schema::SchemaValidator;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
+use super::events;
 use super::registry::{Kind, Registry};
 use super::status::{self, ApiError};
 
@@ -71,6 +72,10 @@ pub struct WriteOptions {
 
 /// The resource key of a kind: `group/plural`.
 pub fn resource_key(kind: &Kind) -> String {
+    if events::is_event(kind) {
+        // Both Event APIs store into one resource.
+        return "/events".into();
+    }
     format!("{}/{}", kind.group, kind.plural)
 }
 
@@ -229,19 +234,19 @@ impl Store {
     pub fn get(&self, kind: &Kind, namespace: &str, name: &str) -> Result<Value, ApiError> {
         self.objects
             .get(&key(kind, namespace, name))
-            .cloned()
+            .map(|o| events::view(kind, o.clone()))
             .ok_or_else(|| status::not_found(kind, name))
     }
 
     /// Objects of a kind, in one namespace or all (`None`), in key order.
     pub fn list(&self, kind: &Kind, namespace: Option<&str>) -> Vec<Value> {
-        let resource = format!("{}/{}", kind.group, kind.plural);
+        let resource = resource_key(kind);
         self.objects
             .iter()
             .filter(|((r, ns, _), _)| {
                 *r == resource && namespace.is_none_or(|n| !kind.namespaced || ns == n)
             })
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| events::view(kind, v.clone()))
             .collect()
     }
 
