@@ -6,3 +6,4 @@ mod cluster;
 mod conformance;
 mod dry_run;
 mod mariadb;
+mod replay;
