@@ -150,7 +150,37 @@ pub async fn serve(
         accept,
         body,
     };
+    if let Some(error) = wait_for_revision(&store, &call).await {
+        return Ok(json_response(error.code, &error.body, &[]));
+    }
     Ok(handle(&store, call))
+}
+
+/// A read at a resourceVersion the store has not reached waits up to 3 s for it, then
+/// answers 504 (as the watch cache does).
+async fn wait_for_revision(store: &Shared, call: &Call) -> Option<ApiError> {
+    let watching = call
+        .params
+        .get("watch")
+        .is_some_and(|w| w == "true" || w == "1");
+    if call.method != Method::GET || watching {
+        return None;
+    }
+    let asked = call.params.get("resourceVersion")?.parse::<u64>().ok()?;
+    let mut updates = {
+        let guard = store.lock().unwrap_or_else(|p| p.into_inner());
+        if asked <= guard.revision() {
+            return None;
+        }
+        guard.subscribe()
+    };
+    let reached =
+        tokio::time::timeout(Duration::from_secs(3), updates.wait_for(|r| *r >= asked)).await;
+    if matches!(reached, Ok(Ok(_))) {
+        return None;
+    }
+    let current = store.lock().unwrap_or_else(|p| p.into_inner()).revision();
+    Some(status::too_large_resource_version(asked, current))
 }
 
 /// The answer to one call (a watch answers with a stream fed by a task).
@@ -321,7 +351,8 @@ fn resource(
                 .map(String::as_str)
                 .or(body["propagationPolicy"].as_str());
             store
-                .delete(&kind, &ns, &name, propagation)
+                .check_preconditions(&kind, &ns, &name, &body["preconditions"])
+                .and_then(|()| store.delete(&kind, &ns, &name, propagation))
                 .map(|o| (200, o))
         }
         (Method::DELETE, None) => Ok((
@@ -339,6 +370,32 @@ fn list(
     namespace: Option<&str>,
     params: &HashMap<String, String>,
 ) -> Result<views::Page, ApiError> {
+    let mut forbidden = Vec::new();
+    if params.contains_key("resourceVersionMatch") && !params.contains_key("resourceVersion") {
+        forbidden.push((
+            "resourceVersionMatch",
+            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        ));
+    }
+    if params.contains_key("sendInitialEvents") {
+        forbidden.push((
+            "sendInitialEvents",
+            "sendInitialEvents is forbidden for list",
+        ));
+    }
+    if !forbidden.is_empty() {
+        return Err(status::invalid_list(forbidden));
+    }
+    if params.get("resourceVersionMatch").map(String::as_str) == Some("Exact")
+        && let Some(revision) = params
+            .get("resourceVersion")
+            .and_then(|v| v.parse::<u64>().ok())
+        && !store.keeps(revision)
+    {
+        return Err(status::expired(
+            "The resourceVersion for the provided list is too old.".into(),
+        ));
+    }
     let labels = params
         .get("labelSelector")
         .map(String::as_str)
@@ -440,6 +497,7 @@ fn patch(
         "application/json-patch+json" => {
             let operations: json_patch::Patch = serde_json::from_value(patch)
                 .map_err(|e| status::bad_request(format!("invalid JSON patch: {e}")))?;
+            let operations = tests_of_absent_null(&patched, operations)?;
             json_patch::patch(&mut patched, &operations)
                 .map_err(|_| status::unprocessable_patch())?;
         }
@@ -448,6 +506,29 @@ fn patch(
     store
         .update(kind, namespace, name, patched, part, options)
         .map(|o| (200, o))
+}
+
+/// The API server's JSON patch (evanphx/json-patch) lets `{"op":"test","value":null}`
+/// pass on a missing path; kube-rs's finalizer helper relies on it. Those tests are
+/// checked here and dropped; every other operation goes to the json-patch crate.
+fn tests_of_absent_null(
+    document: &Value,
+    patch: json_patch::Patch,
+) -> Result<json_patch::Patch, ApiError> {
+    let mut kept = Vec::new();
+    for operation in patch.0 {
+        if let json_patch::PatchOperation::Test(test) = &operation
+            && test.value.is_null()
+        {
+            let at = document.pointer(test.path.as_str());
+            if at.is_none_or(Value::is_null) {
+                continue;
+            }
+            return Err(status::unprocessable_patch());
+        }
+        kept.push(operation);
+    }
+    Ok(json_patch::Patch(kept))
 }
 
 /// A body fed by a channel: the frames of a watch.

@@ -147,6 +147,50 @@ pub fn deleted(kind: &Kind, name: &str, uid: &str) -> Value {
     })
 }
 
+/// 409 for DeleteOptions preconditions that do not hold.
+pub fn precondition_failed(kind: &Kind, name: &str, detail: String) -> ApiError {
+    status(
+        409,
+        "Conflict",
+        format!(
+            "Operation cannot be fulfilled on {} \"{name}\": {detail}",
+            kind.qualified_kind()
+        ),
+        json!({"name": name, "group": kind.group, "kind": kind.kind}),
+    )
+}
+
+/// 504 for a list at a resourceVersion the server has not reached.
+pub fn too_large_resource_version(asked: u64, current: u64) -> ApiError {
+    let mut error = status(
+        504,
+        "Timeout",
+        format!("Timeout: Too large resource version: {asked}, current: {current}"),
+        json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
+    );
+    error.body["details"]["retryAfterSeconds"] = json!(1);
+    error
+}
+
+/// 422 for list options that break the rules, one cause each.
+pub fn invalid_list(causes: Vec<(&str, &str)>) -> ApiError {
+    let summary: Vec<String> = causes
+        .iter()
+        .map(|(field, message)| format!("{field}: Forbidden: {message}"))
+        .collect();
+    let summary = if summary.len() == 1 {
+        summary[0].clone()
+    } else {
+        format!("[{}]", summary.join(", "))
+    };
+    status(
+        422,
+        "Invalid",
+        format!("ListOptions.meta.k8s.io \"\" is invalid: {summary}"),
+        json!({"group": "meta.k8s.io", "kind": "ListOptions", "causes": causes.iter().map(|(field, message)| json!({"reason": "FieldValueForbidden", "message": format!("Forbidden: {message}"), "field": field})).collect::<Vec<_>>()}),
+    )
+}
+
 /// 410: a watch or list from a resourceVersion that is no longer kept.
 pub fn expired(message: String) -> ApiError {
     status(410, "Expired", message, Value::Null)

@@ -450,6 +450,48 @@ impl Store {
         Ok(self.write(kind, namespace, name, object, Some(current)))
     }
 
+    /// DeleteOptions.preconditions: the uid and resourceVersion the caller expects.
+    pub fn check_preconditions(
+        &self,
+        kind: &Kind,
+        namespace: &str,
+        name: &str,
+        preconditions: &Value,
+    ) -> Result<(), ApiError> {
+        let current = self.get(kind, namespace, name)?;
+        for (field, label, hint) in [
+            (
+                "uid",
+                "UID",
+                "The object might have been deleted and then recreated",
+            ),
+            (
+                "resourceVersion",
+                "ResourceVersion",
+                "The object might have been modified",
+            ),
+        ] {
+            if let Some(expected) = preconditions[field].as_str() {
+                let actual = meta_str(&current, field).unwrap_or_default();
+                if expected != actual {
+                    return Err(status::precondition_failed(
+                        kind,
+                        name,
+                        format!(
+                            "the {label} in the precondition ({expected}) does not match the {label} in record ({actual}). {hint}"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a list at `resourceVersion` with `Exact` match can still be served.
+    pub fn keeps(&self, revision: u64) -> bool {
+        revision >= self.log_floor
+    }
+
     /// DELETE. With finalizers (or a Foreground/Orphan propagation) the object is only
     /// marked; otherwise it goes at once and the answer is a success Status.
     pub fn delete(

@@ -278,6 +278,13 @@ fn valid_key(key: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
 
+fn valid_value(value: &str) -> bool {
+    value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
 impl LabelSelector {
     pub fn parse(selector: &str) -> Result<Self, ApiError> {
         let bad = || {
@@ -313,6 +320,19 @@ impl LabelSelector {
                 | Requirement::NotExists(k) => k,
             };
             if !valid_key(key) {
+                return Err(bad());
+            }
+            let values: Vec<&String> = match &requirement {
+                Requirement::Equals(_, v) | Requirement::NotEquals(_, v) => vec![v],
+                Requirement::In(_, vs) | Requirement::NotIn(_, vs) => vs.iter().collect(),
+                _ => Vec::new(),
+            };
+            if values.iter().any(|v| v.contains('=')) {
+                return Err(status::bad_request(
+                    "found '=', expected: ',' or 'end of string'",
+                ));
+            }
+            if values.iter().any(|v| !valid_value(v)) {
                 return Err(bad());
             }
             requirements.push(requirement);
@@ -391,6 +411,19 @@ impl FieldSelector {
 
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(field, expected, negate)| {
+            // core/v1 Events: `source` is source.component, else reportingComponent.
+            let field = match field.as_str() {
+                "source"
+                    if object["apiVersion"] == json!("v1") && object["kind"] == json!("Event") =>
+                {
+                    if object["source"]["component"].is_string() {
+                        "source.component"
+                    } else {
+                        "reportingComponent"
+                    }
+                }
+                other => other,
+            };
             let actual = field
                 .split('.')
                 .try_fold(object, |v, k| v.get(k))
@@ -435,7 +468,12 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Value {
     } else {
         format!("{group}/{version}")
     };
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
+    let mut list = json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources});
+    if group.is_empty() {
+        // The legacy core document carries no apiVersion.
+        list.as_object_mut().map(|m| m.remove("apiVersion"));
+    }
+    list
 }
 
 fn gv_path(group: &str, version: &str) -> String {
