@@ -74,7 +74,10 @@ const SSA: &str = "server-side apply not implemented yet (application/apply-patc
 /// Where a known gap applies: one line of a file, or every line of a category.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum At {
-    #[allow(dead_code, reason = "no single-line gap is left today; the next one uses it")]
+    #[allow(
+        dead_code,
+        reason = "no single-line gap is left today; the next one uses it"
+    )]
     Line(u32),
     Cat(Cat),
 }
