@@ -829,3 +829,130 @@ async fn conformance_events_are_one_store_with_two_views() {
     );
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn conformance_server_side_apply() {
+    let cluster = Cluster::new("conf-ssa").await;
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let applied = |data: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": data});
+    let by = |manager: &str| PatchParams::apply(manager);
+
+    // Create by apply, then an identical apply writes nothing.
+    let first = maps
+        .patch(
+            "ssa",
+            &by("mgr-a"),
+            &Patch::Apply(applied(json!({"a": "1", "b": "2"}))),
+        )
+        .await
+        .expect("apply creates");
+    let again = maps
+        .patch(
+            "ssa",
+            &by("mgr-a"),
+            &Patch::Apply(applied(json!({"a": "1", "b": "2"}))),
+        )
+        .await
+        .expect("identical apply");
+    assert_eq!(
+        first.metadata.resource_version,
+        again.metadata.resource_version
+    );
+    let managers: Vec<String> = again
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    assert_eq!(managers, ["mgr-a"]);
+
+    // Another manager changing a field it does not own is a conflict, unless forced.
+    let conflict = maps
+        .patch(
+            "ssa",
+            &by("mgr-b"),
+            &Patch::Apply(applied(json!({"a": "9"}))),
+        )
+        .await;
+    match conflict {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 409);
+            assert_eq!(
+                s.message,
+                r#"Apply failed with 1 conflict: conflict with "mgr-a": .data.a"#
+            );
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let forced = maps
+        .patch(
+            "ssa",
+            &by("mgr-b").force(),
+            &Patch::Apply(applied(json!({"a": "9"}))),
+        )
+        .await
+        .expect("forced apply");
+    assert_eq!(forced.data.as_ref().expect("data")["a"], "9");
+
+    // A manager that stops applying a field it alone owns removes it.
+    let pruned = maps
+        .patch("ssa", &by("mgr-a"), &Patch::Apply(applied(json!({}))))
+        .await
+        .expect("partial apply");
+    let data = pruned.data.unwrap_or_default();
+    assert!(!data.contains_key("b"), "b was mgr-a's alone: {data:?}");
+    assert_eq!(
+        data.get("a").map(String::as_str),
+        Some("9"),
+        "a now belongs to mgr-b"
+    );
+
+    // An apply without a field manager is refused.
+    let nameless = maps
+        .patch(
+            "ssa",
+            &PatchParams::apply(""),
+            &Patch::Apply(applied(json!({}))),
+        )
+        .await;
+    assert_eq!(error_code(nameless).0, 422);
+    cluster.cleanup().await;
+}
+
+// kubectl runs as a blocking child process: the in-process server needs another thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kubectl_server_side_apply() {
+    let cluster = Cluster::new("conf-kssa").await;
+    install_crd(&cluster.client).await;
+    let cr = std::fs::read_to_string(crate::cli::repo().join("deploy/cr.yaml")).expect("cr");
+    let ns = cluster.namespace.clone();
+    let apply = |body: &str| {
+        cluster.kubectl(
+            &["-n", &ns, "apply", "--server-side", "-f", "-"],
+            Some(body),
+        )
+    };
+    let out = apply(&cr);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(
+        text(&out).0.contains("serverside-applied"),
+        "{:?}",
+        text(&out)
+    );
+    let out = apply(&cr.replace("1Gi", "2Gi"));
+    assert!(out.status.success(), "{:?}", text(&out));
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let object = mysqls.get("mysql-instance").await.expect("get");
+    assert_eq!(object.spec.storage_size, "2Gi");
+    assert_eq!(object.metadata.generation, Some(2));
+    let owner = object
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .find(|m| m.operation.as_deref() == Some("Apply"))
+        .and_then(|m| m.manager.clone());
+    assert_eq!(owner.as_deref(), Some("kubectl"));
+    cluster.cleanup().await;
+}

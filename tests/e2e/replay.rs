@@ -40,7 +40,6 @@ use tokio::net::TcpStream;
 /// matches; an entry that covers no line at all is reported too.
 const KNOWN_GAPS: &[(&str, At, &str)] = &[
     // Features the server does not have yet.
-    ("*", C(Cat::ServerSideApply), SSA),
     (
         "*",
         C(Cat::AggregatedDiscovery),
@@ -69,8 +68,6 @@ const KNOWN_GAPS: &[(&str, At, &str)] = &[
     ),
 ];
 
-const SSA: &str = "server-side apply not implemented yet (application/apply-patch+yaml: 415 for custom resources, 404 when the apply would create)";
-
 /// Where a known gap applies: one line of a file, or every line of a category.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum At {
@@ -87,8 +84,6 @@ use At::Cat as C;
 /// replay so far, so a category covers only the lines its reason explains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Cat {
-    /// The request is a server-side apply (`application/apply-patch+yaml`).
-    ServerSideApply,
     /// The recorded answer is aggregated discovery (`APIGroupDiscoveryList`).
     AggregatedDiscovery,
     /// A discovery request for an API group outside `PROJECT_GROUPS`.
@@ -167,7 +162,6 @@ impl Cat {
     fn matches(self, c: &Classify) -> bool {
         let x = c.exchange;
         match self {
-            Cat::ServerSideApply => x.content_type().starts_with("application/apply-patch"),
             Cat::AggregatedDiscovery => x.recorded_kind() == Some("APIGroupDiscoveryList"),
             Cat::OtherApiGroups => {
                 let segments: Vec<&str> = x.path.split('/').filter(|s| !s.is_empty()).collect();
@@ -238,10 +232,6 @@ struct Exchange {
 impl Exchange {
     fn header(&self, name: &str) -> Option<&str> {
         self.raw["req_headers"][name].as_str()
-    }
-
-    fn content_type(&self) -> &str {
-        self.header("Content-Type").unwrap_or_default()
     }
 
     fn rec_note(&self) -> &str {

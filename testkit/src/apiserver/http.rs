@@ -15,10 +15,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::apply;
 use super::events;
 use super::registry::Kind;
 use super::status::{self, ApiError};
-use super::store::{Change, ChangeType, FieldValidation, Part, Store, WriteOptions, resource_key};
+use super::store::{
+    self, Change, ChangeType, FieldValidation, Part, Store, WriteOptions, resource_key,
+};
 use super::views::{self, Representation};
 
 pub type Shared = Arc<Mutex<Store>>;
@@ -37,6 +40,7 @@ pub struct Call {
     pub params: HashMap<String, String>,
     pub content_type: String,
     pub accept: String,
+    pub user_agent: String,
     pub body: Bytes,
 }
 
@@ -129,6 +133,7 @@ pub async fn serve(
         .trim()
         .to_string();
     let accept = header("accept");
+    let user_agent = header("user-agent");
     let method = request.method().clone();
     let segments: Vec<String> = request
         .uri()
@@ -148,6 +153,7 @@ pub async fn serve(
         params,
         content_type,
         accept,
+        user_agent,
         body,
     };
     if let Some(error) = wait_for_revision(&store, &call).await {
@@ -274,7 +280,23 @@ fn write_options(params: &HashMap<String, String>) -> WriteOptions {
             _ => FieldValidation::Warn,
         },
         require_version: false,
+        manager: String::new(),
+        applied: false,
     }
+}
+
+/// The manager of a non-apply write: `fieldManager`, else the User-Agent's program name
+/// (`kubectl/v1.32` -> `kubectl`), else `unknown` (kube-rs sends no User-Agent).
+fn manager_of(call: &Call) -> String {
+    if let Some(m) = call.params.get("fieldManager").filter(|m| !m.is_empty()) {
+        return m.clone();
+    }
+    call.user_agent
+        .split('/')
+        .next()
+        .filter(|p| !p.is_empty())
+        .unwrap_or("unknown")
+        .to_string()
 }
 
 /// `[namespaces/NS/]plural[/name[/subresource]]`
@@ -312,7 +334,10 @@ fn resource(
         Some(_) => return None,
     };
     let ns = namespace.clone().unwrap_or_default();
-    let options = write_options(&call.params);
+    let options = WriteOptions {
+        manager: manager_of(call),
+        ..write_options(&call.params)
+    };
     let representation = Representation::from_accept(&call.accept);
     let parsed = || -> Result<Value, ApiError> {
         serde_json::from_slice(&call.body)
@@ -483,6 +508,9 @@ fn patch(
     call: &Call,
     options: &WriteOptions,
 ) -> Answer {
+    if call.content_type == "application/apply-patch+yaml" {
+        return server_side_apply(store, kind, namespace, name, part, call, options);
+    }
     let patch: Value = serde_json::from_slice(&call.body)
         .map_err(|e| status::bad_request(format!("error decoding the patch: {e}")))?;
     let current = store.get(kind, namespace, name)?;
@@ -506,6 +534,84 @@ fn patch(
     store
         .update(kind, namespace, name, patched, part, options)
         .map(|o| (200, o))
+}
+
+/// `application/apply-patch+yaml`: merge the applied configuration under its field
+/// manager; create the object when it does not exist.
+fn server_side_apply(
+    store: &mut Store,
+    kind: &Kind,
+    namespace: &str,
+    name: &str,
+    part: Part,
+    call: &Call,
+    options: &WriteOptions,
+) -> Answer {
+    let manager = call
+        .params
+        .get("fieldManager")
+        .filter(|m| !m.is_empty())
+        .ok_or_else(status::apply_without_manager)?;
+    let force = call.params.get("force").is_some_and(|f| f == "true");
+    let text = String::from_utf8_lossy(&call.body);
+    let applied: Value = serde_json::from_str(&text)
+        .or_else(|_| serde_saphyr::from_str(&text))
+        .map_err(|e| status::bad_request(format!("error decoding YAML: {e}")))?;
+    if !applied.is_object() {
+        return Err(status::bad_request(
+            "the applied configuration must be an object",
+        ));
+    }
+    if let Some(problem) = store.untyped_field(kind, &applied) {
+        return Err(status::typed_patch_failure(format!(
+            "failed to create typed patch object ({namespace}/{name}; {}, Kind={}): {problem}",
+            kind.api_version(),
+            kind.kind
+        )));
+    }
+    let current = store.get(kind, namespace, name).ok();
+    if current.is_none() && part == Part::Status {
+        return Err(status::not_found(kind, name));
+    }
+    let merged = apply::apply(
+        current.as_ref(),
+        &applied,
+        manager,
+        &kind.api_version(),
+        (part == Part::Status).then_some("status"),
+        force,
+        &store::timestamp(),
+        &|path| store::list_type(kind, path),
+    )
+    .map_err(|conflicts| {
+        status::apply_conflict(
+            apply::conflict_message(&conflicts),
+            conflicts.iter().map(apply::Conflict::cause).collect(),
+        )
+    })?;
+    if let Some(body_name) = applied["metadata"]["name"].as_str()
+        && body_name != name
+    {
+        return Err(status::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let options = WriteOptions {
+        applied: true,
+        ..options.clone()
+    };
+    match current {
+        Some(_) => store
+            .update(kind, namespace, name, merged, part, &options)
+            .map(|o| (200, o)),
+        None => {
+            let mut merged = merged;
+            merged["metadata"]["name"] = json!(name);
+            store
+                .create(kind, namespace, merged, &options)
+                .map(|o| (201, o))
+        }
+    }
 }
 
 /// The API server's JSON patch (evanphx/json-patch) lets `{"op":"test","value":null}`

@@ -12,6 +12,7 @@
 //! bookmarks, 410, streaming lists), CRD registration with schema and CEL validation of
 //! custom resources, owner-reference garbage collection and namespace deletion.
 
+pub mod apply;
 mod events;
 mod http;
 pub mod registry;

@@ -147,6 +147,26 @@ pub fn deleted(kind: &Kind, name: &str, uid: &str) -> Value {
     })
 }
 
+/// 409 for server-side apply conflicts, one cause per field.
+pub fn apply_conflict(message: String, causes: Vec<Value>) -> ApiError {
+    status(409, "Conflict", message, json!({"causes": causes}))
+}
+
+/// 500 without a reason: an apply the server cannot type (e.g. an undeclared field).
+pub fn typed_patch_failure(message: String) -> ApiError {
+    status(500, "", message, Value::Null)
+}
+
+/// 422 for an apply without a field manager.
+pub fn apply_without_manager() -> ApiError {
+    status(
+        422,
+        "Invalid",
+        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into(),
+        json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}]}),
+    )
+}
+
 /// 409 for DeleteOptions preconditions that do not hold.
 pub fn precondition_failed(kind: &Kind, name: &str, detail: String) -> ApiError {
     status(

@@ -9,6 +9,7 @@ use kubectl_mysql::schema::SchemaValidator;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
+use super::apply::{self, ListType};
 use super::events;
 use super::registry::{Kind, Registry};
 use super::status::{self, ApiError};
@@ -68,6 +69,10 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// A PUT: custom resources must name the resourceVersion they replace.
     pub require_version: bool,
+    /// The field manager of a non-apply write (`fieldManager`, else from the User-Agent).
+    pub manager: String,
+    /// The object's managedFields were already computed (server-side apply).
+    pub applied: bool,
 }
 
 /// The resource key of a kind: `group/plural`.
@@ -323,7 +328,18 @@ impl Store {
         check_name(kind, &name)?;
         set_type(kind, &mut object);
         admit(kind, &mut object);
-        let object = self.validate_custom(kind, &name, object, None, options)?;
+        let mut object = self.validate_custom(kind, &name, object, None, options)?;
+        if !options.applied {
+            object = apply::record_update(
+                None,
+                &object,
+                &options.manager,
+                &kind.api_version(),
+                None,
+                &now(),
+                &|path| list_type(kind, path),
+            );
+        }
         if options.dry_run {
             return Ok(object);
         }
@@ -395,7 +411,11 @@ impl Store {
                 },
                 Part::Status => {
                     let new_status = object.get("status").cloned();
+                    let managed = object["metadata"].get("managedFields").cloned();
                     let mut merged = current.clone();
+                    if let Some(managed) = managed {
+                        meta_mut(&mut merged).insert("managedFields".into(), managed);
+                    }
                     match new_status {
                         Some(s) => merged["status"] = s,
                         None => {
@@ -432,6 +452,17 @@ impl Store {
         }
         set_type(kind, &mut object);
         let mut object = self.validate_custom(kind, name, object, Some(&current), options)?;
+        if !options.applied {
+            object = apply::record_update(
+                Some(&current),
+                &object,
+                &options.manager,
+                &kind.api_version(),
+                (part == Part::Status).then_some("status"),
+                &now(),
+                &|path| list_type(kind, path),
+            );
+        }
         if spec_part(&object) != spec_part(&current) {
             let generation = meta(&current)["generation"].as_i64().unwrap_or(1) + 1;
             meta_mut(&mut object).insert("generation".into(), json!(generation));
@@ -850,6 +881,16 @@ impl Store {
         }
     }
 
+    /// Why an applied configuration cannot be typed against a custom resource's schema
+    /// (an undeclared field, a value of the wrong type), in the API server's words.
+    pub fn untyped_field(&mut self, kind: &Kind, object: &Value) -> Option<String> {
+        let validator = self.validator(kind)?;
+        if let Some(field) = validator.unknown_fields(object).first() {
+            return Some(format!(".{field}: field not declared in schema"));
+        }
+        mistyped(kind.schema.as_ref()?, object, "")
+    }
+
     fn validator(&mut self, kind: &Kind) -> Option<Arc<SchemaValidator>> {
         let schema = kind.schema.as_ref()?;
         let cache_key = format!("{}/{}/{}", kind.group, kind.version, kind.plural);
@@ -861,6 +902,96 @@ impl Store {
         self.validators.insert(cache_key, compiled.clone());
         Some(compiled)
     }
+}
+
+/// The first value whose JSON type differs from its schema's `type`.
+fn mistyped(schema: &Value, value: &Value, path: &str) -> Option<String> {
+    let expected = schema["type"].as_str();
+    let fits = match (expected, value) {
+        (_, Value::Null) | (None, _) => true,
+        (Some("string"), Value::String(_)) | (Some("boolean"), Value::Bool(_)) => true,
+        (Some("integer"), Value::Number(n)) => n.is_i64() || n.is_u64(),
+        (Some("number"), Value::Number(_)) => true,
+        (Some("object"), Value::Object(_)) | (Some("array"), Value::Array(_)) => true,
+        _ => schema["x-kubernetes-int-or-string"] == json!(true),
+    };
+    if !fits {
+        let shown = match value {
+            Value::String(s) => format!("{s:?}"),
+            other => other.to_string(),
+        };
+        return Some(format!(
+            "{path}: expected {}, got &value.valueUnstructured{{Value:{shown}}}",
+            expected.unwrap_or_default()
+        ));
+    }
+    match value {
+        Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let child = schema["properties"]
+                .get(k)
+                .or(schema.get("additionalProperties"))?;
+            if path.is_empty() && matches!(k.as_str(), "metadata" | "apiVersion" | "kind") {
+                return None;
+            }
+            mistyped(child, v, &format!("{path}.{k}"))
+        }),
+        Value::Array(items) => items
+            .iter()
+            .find_map(|item| mistyped(&schema["items"], item, &format!("{path}[]"))),
+        _ => None,
+    }
+}
+
+/// How server-side apply identifies list items at `path`: from a custom resource's schema
+/// (`x-kubernetes-list-type`, `x-kubernetes-map-type`), else the built-ins' known keys.
+pub fn list_type(kind: &Kind, path: &[String]) -> ListType {
+    let Some(schema) = &kind.schema else {
+        return match path
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [.., "containers" | "initContainers", "ports"] => {
+                ListType::Map(vec!["containerPort".into(), "protocol".into()])
+            }
+            ["spec", "ports"] => ListType::Map(vec!["port".into(), "protocol".into()]),
+            _ => apply::well_known_list_type(path),
+        };
+    };
+    let mut node = schema;
+    for (i, segment) in path.iter().enumerate() {
+        let Some(child) = node["properties"].get(segment) else {
+            return ListType::Atomic;
+        };
+        node = child;
+        if i + 1 < path.len() && node["type"] == json!("array") {
+            node = &node["items"];
+        }
+    }
+    match (
+        node["x-kubernetes-list-type"].as_str(),
+        node["x-kubernetes-map-type"].as_str(),
+    ) {
+        (Some("map"), _) => ListType::Map(
+            node["x-kubernetes-list-map-keys"]
+                .as_array()
+                .map(|keys| {
+                    keys.iter()
+                        .filter_map(|k| k.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        (Some("set"), _) => ListType::Set,
+        (_, Some("atomic")) => ListType::AtomicMap,
+        _ => ListType::Atomic,
+    }
+}
+
+/// The time format of managedFields and timestamps.
+pub fn timestamp() -> String {
+    now()
 }
 
 fn namespace_of(kind: &Kind, namespace: &str) -> String {
