@@ -471,17 +471,42 @@ async fn conformance_watcher_and_controller_see_changes() {
     .await;
     running.abort();
 
-    // A watcher stream reports the deletion.
-    let events = watcher(mysqls.clone(), watcher::Config::default()).applied_objects();
-    let mut events = Box::pin(events);
-    let first = tokio::time::timeout(Duration::from_secs(5), events.try_next())
+    // A watcher whose streams the server closes every second resumes from where it was,
+    // and sees a change made after the first close, then the deletion.
+    let mut events = Box::pin(watcher(
+        mysqls.clone(),
+        watcher::Config::default().timeout(1),
+    ));
+    let mut next = async || {
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), events.try_next())
+                .await
+                .expect("the watcher answers")
+                .expect("no watch error")
+                .expect("the stream goes on");
+            match event {
+                watcher::Event::Apply(m) => return format!("Apply {}", m.spec.image),
+                watcher::Event::Delete(m) => return format!("Delete {}", m.name_any()),
+                _ => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), next()).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    mysqls
+        .patch(
+            "mysql-instance",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"image": "mysql:9.1"}})),
+        )
         .await
-        .expect("watcher answers")
-        .expect("no error");
-    assert_eq!(
-        first.map(|m| m.name_any()).as_deref(),
-        Some("mysql-instance")
-    );
+        .expect("change after the server closed the first stream");
+    assert_eq!(next().await, "Apply mysql:9.1");
+    mysqls
+        .delete("mysql-instance", &DeleteParams::default())
+        .await
+        .expect("delete");
+    assert_eq!(next().await, "Delete mysql-instance");
     cluster.cleanup().await;
 }
 
