@@ -20,7 +20,8 @@ use super::events;
 use super::registry::Kind;
 use super::status::{self, ApiError};
 use super::store::{
-    self, Change, ChangeType, FieldValidation, Part, Store, WriteOptions, resource_key,
+    self, Change, ChangeType, FieldValidation, Part, RequestRecord, Store, WriteOptions,
+    resource_key,
 };
 use super::views::{self, Representation};
 
@@ -193,6 +194,9 @@ async fn wait_for_revision(store: &Shared, call: &Call) -> Option<ApiError> {
 pub fn handle(store: &Shared, call: Call) -> Response<ResponseBody> {
     let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
     let segments: Vec<&str> = call.segments.iter().map(String::as_str).collect();
+    if let Some(record) = request_record(&call, &segments) {
+        guard.requests.push(record);
+    }
     if let Some((kind, namespace)) = watch_target(&guard, &call, &segments) {
         drop(guard);
         return watch(store.clone(), kind, namespace, &call);
@@ -204,6 +208,49 @@ pub fn handle(store: &Shared, call: Call) -> Response<ResponseBody> {
         Some(Err(error)) => json_response(error.code, &error.body, &warnings),
         None => page_not_found(),
     }
+}
+
+/// The authorizer's view of a resource request: verb, group, resource, subresource,
+/// namespace and name.
+fn request_record(call: &Call, segments: &[&str]) -> Option<RequestRecord> {
+    let (group, rest) = match segments {
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", group, _, rest @ ..] => (*group, rest),
+        _ => return None,
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, tail @ ..] if !tail.is_empty() => (*ns, tail),
+        other => ("", other),
+    };
+    let (resource, name, subresource) = match rest {
+        [resource] => (*resource, "", ""),
+        [resource, name] => (*resource, *name, ""),
+        [resource, name, sub] => (*resource, *name, *sub),
+        _ => return None,
+    };
+    let watching = call
+        .params
+        .get("watch")
+        .is_some_and(|w| w == "true" || w == "1");
+    let verb = match (&call.method, name.is_empty()) {
+        (&Method::GET, true) if watching => "watch",
+        (&Method::GET, true) => "list",
+        (&Method::GET, false) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "deletecollection",
+        (&Method::DELETE, false) => "delete",
+        _ => return None,
+    };
+    Some(RequestRecord {
+        verb: verb.into(),
+        group: group.into(),
+        resource: resource.into(),
+        subresource: subresource.into(),
+        namespace: namespace.into(),
+        name: name.into(),
+    })
 }
 
 /// `(kind, namespace)` when the call is a watch (`?watch=true` on a collection).

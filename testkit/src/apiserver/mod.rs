@@ -95,6 +95,16 @@ impl TestApiServer {
         Ok(path.to_path_buf())
     }
 
+    /// The resource requests served so far (verb, group, resource, ...), in order.
+    pub fn requests(&self) -> Vec<store::RequestRecord> {
+        self.store().requests.clone()
+    }
+
+    /// Forget the requests served so far (to count those of one step).
+    pub fn clear_requests(&self) {
+        self.store().requests.clear();
+    }
+
     /// Direct access to the store, for assertions.
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())

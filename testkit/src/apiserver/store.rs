@@ -109,6 +109,27 @@ pub struct Store {
     validators: HashMap<String, Arc<SchemaValidator>>,
     /// `Warning` headers of the request being served; the HTTP layer drains them.
     pub warnings: Vec<String>,
+    /// Every resource request served, in order (for request counts and RBAC checks).
+    pub requests: Vec<RequestRecord>,
+}
+
+/// One resource request as an authorizer sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestRecord {
+    /// get, list, watch, create, update, patch, delete, deletecollection
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    pub subresource: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl RequestRecord {
+    /// Whether the request changes anything (everything but get, list and watch).
+    pub fn is_write(&self) -> bool {
+        !matches!(self.verb.as_str(), "get" | "list" | "watch")
+    }
 }
 
 /// Which part of an object a write may change.
@@ -176,6 +197,7 @@ impl Default for Store {
             notify: watch::channel(100).0,
             validators: HashMap::new(),
             warnings: Vec::new(),
+            requests: Vec::new(),
         };
         let namespaces = store
             .registry
