@@ -5,3 +5,4 @@
 
 pub mod apiserver;
 pub mod mariadb;
+pub mod node;
