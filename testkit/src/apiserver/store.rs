@@ -473,6 +473,9 @@ impl Store {
             }
         }
         set_type(kind, &mut object);
+        if kind.group.is_empty() && kind.plural == "secrets" {
+            admit(kind, &mut object);
+        }
         let mut object = self.validate_custom(kind, name, object, Some(&current), options)?;
         if !options.applied {
             object = apply::record_update(
@@ -978,6 +981,8 @@ pub fn list_type(kind: &Kind, path: &[String]) -> ListType {
                 ListType::Map(vec!["containerPort".into(), "protocol".into()])
             }
             ["spec", "ports"] => ListType::Map(vec!["port".into(), "protocol".into()]),
+            // ObjectReference is +structType=atomic: a PV's claimRef is owned as one piece.
+            ["spec", "claimRef"] => ListType::AtomicMap,
             _ => apply::well_known_list_type(path),
         };
     };
@@ -1077,6 +1082,23 @@ fn set_type(kind: &Kind, object: &mut Value) {
 /// Defaulting the product relies on, as admission and the built-in controllers do.
 fn admit(kind: &Kind, object: &mut Value) {
     match (kind.group.as_str(), kind.plural.as_str()) {
+        ("", "persistentvolumeclaims" | "persistentvolumes") => {
+            object["status"] = json!({"phase": "Pending"});
+        }
+        ("", "secrets") => {
+            // stringData is write-only: it lands base64-encoded in data.
+            if let Some(Value::Object(strings)) =
+                object.as_object_mut().and_then(|o| o.remove("stringData"))
+            {
+                for (key, value) in strings {
+                    let text = value.as_str().unwrap_or_default();
+                    object["data"][key] = json!(base64::engine::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        text
+                    ));
+                }
+            }
+        }
         ("", "namespaces") => {
             object["spec"] = json!({"finalizers": ["kubernetes"]});
             object["status"] = json!({"phase": "Active"});
