@@ -36,6 +36,14 @@ pub enum Error {
     )]
     NamespaceMismatch { object: String, requested: String },
 
+    /// A call to the Kubernetes API failed.
+    #[error("cannot {what}: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+
     /// The CRD's own schema does not compile (a bug, caught by tests).
     #[error(transparent)]
     Schema(#[from] crate::schema::InvalidSchema),
@@ -50,6 +58,25 @@ fn unknown_list(fields: &[String]) -> String {
 }
 
 impl Error {
+    /// A failed API call, saying what was being done.
+    pub fn api(what: impl Into<String>, source: kube::Error) -> Self {
+        Error::Api {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// A short label for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Invalid { .. } | Error::UnknownFields { .. } | Error::BadValue(_) => "invalid",
+            Error::Read { .. } | Error::Parse { .. } | Error::WrongKind { .. } => "input",
+            Error::NamespaceMismatch { .. } => "namespace",
+            Error::Api { .. } => "api",
+            Error::Schema(_) => "schema",
+        }
+    }
+
     /// What to try next, shown under the error line.
     pub fn hint(&self) -> &'static str {
         match self {
@@ -67,6 +94,22 @@ impl Error {
             Error::NamespaceMismatch { .. } => {
                 "drop -n/--namespace, or pass the namespace the manifest names"
             }
+            Error::Api {
+                source: kube::Error::Api(s),
+                ..
+            } if s.code == 404
+                && (s.message.contains("page not found")
+                    || s.message.contains("could not find the requested resource")) =>
+            {
+                "is the CRD installed? `kubectl mysql crd | kubectl apply -f -` (or `kubectl apply -f deploy/crd.yaml`)"
+            }
+            Error::Api {
+                source: kube::Error::Api(s),
+                ..
+            } if s.code == 403 => {
+                "you lack permission for this: ask for the RBAC rules in deploy/ (or check --context)"
+            }
+            Error::Api { .. } => "check that the cluster answers (`kubectl get ns`) and try again",
             Error::Schema(_) => "this is a bug in kubectl-mysql; please report it",
         }
     }

@@ -8,6 +8,8 @@ pub mod crd;
 pub mod error;
 pub mod input;
 pub mod manifest;
+pub mod operator;
+pub mod reconcile;
 pub mod resources;
 pub mod schema;
 pub mod validate;

@@ -4,16 +4,21 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use kube::api::ObjectMeta;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Client, Resource, ResourceExt};
 use rand::RngExt;
 use serde_json::Value;
 
 use super::output::{ObjectFormat, object_name, render};
+use super::progress::Progress;
 use super::{Failure, GlobalArgs, kubeconfig};
-use crate::crd::{DEFAULT_PASSWORD_KEY, MySQL, MySQLSpec, SecretKeyReference};
+use crate::crd::{DEFAULT_PASSWORD_KEY, MySQL, MySQLSpec, Phase, SecretKeyReference};
 use crate::input::parse_mysqls;
+use crate::reconcile::{Context, reconcile};
+use crate::resources::FIELD_MANAGER;
 use crate::resources::{Names, children, password_secret};
-use crate::validate::{check_object, instance};
+use crate::validate::{Instance, check_object, instance};
 
 /// Length of a generated root password (alphanumeric: about 143 bits).
 const GENERATED_PASSWORD_LEN: usize = 24;
@@ -25,6 +30,9 @@ const GENERATED_PASSWORD_LEN: usize = 24;
 
   # The same from flags, with a generated root password kept in a Secret
   kubectl mysql create mysql-instance --database otus-database --storage-size 1Gi --dry-run=client -o yaml
+
+  # Create the seed's instance and wait until it is Ready (no operator needed)
+  kubectl mysql create -f deploy/cr.yaml --wait
 
   # A password typed on stdin (never on the command line)
   printf '%s' \"$PASSWORD\" | kubectl mysql create shop --database shop --storage-size 5Gi --password-stdin --dry-run=client -o yaml")]
@@ -72,6 +80,14 @@ pub struct CreateArgs {
     /// Output format of the created objects
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
     output: Option<ObjectFormat>,
+
+    /// Wait until the instance is Ready (reconciling by hand meanwhile, so no operator is needed)
+    #[arg(long)]
+    wait: bool,
+
+    /// How long --wait waits, e.g. 90s or 10m
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
 }
 
 /// Where the root password comes from when creating from flags (at most one).
@@ -96,36 +112,222 @@ enum DryRun {
     Server,
 }
 
-pub async fn run(global: &GlobalArgs, args: CreateArgs) -> anyhow::Result<()> {
-    if args.dry_run != DryRun::Client {
-        return Err(Failure::new(
-            "creating in a cluster is not available in this build yet",
-            "print the manifests with --dry-run=client -o yaml and pipe them to `kubectl apply -f -`",
-        )
-        .into());
+/// What `create` makes for one instance.
+struct Plan {
+    /// The password Secret the CLI makes (generated or read from stdin).
+    secret: Option<Secret>,
+    mysql: MySQL,
+    instance: Instance,
+}
+
+impl Plan {
+    /// The CLI's Secret, the MySQL object and every child, in apply order.
+    fn documents(&self) -> anyhow::Result<Vec<Value>> {
+        let mut out = Vec::new();
+        if let Some(secret) = &self.secret {
+            out.push(serde_json::to_value(secret)?);
+        }
+        out.push(serde_json::to_value(&self.mysql)?);
+        out.extend(children(&self.instance).to_values());
+        Ok(out)
     }
-    let namespace = kubeconfig::default_namespace(global);
-    let objects = match &args.filename {
-        Some(path) => from_file(path, global.namespace.as_deref(), &namespace)?,
-        None => from_flags(&args, &namespace)?,
-    };
-    let out = match args.output {
-        Some(format) => render(&objects, format),
-        None => objects
-            .iter()
-            .map(|o| format!("{} created (dry run)\n", object_name(o)))
-            .collect(),
-    };
-    print!("{out}");
+}
+
+pub async fn run(global: &GlobalArgs, args: CreateArgs) -> anyhow::Result<()> {
+    match args.dry_run {
+        DryRun::Client => {
+            let namespace = kubeconfig::default_namespace(global);
+            let plans = plans(&args, global, &namespace)?;
+            let mut objects = Vec::new();
+            for plan in &plans {
+                objects.extend(plan.documents()?);
+            }
+            let out = match args.output {
+                Some(format) => render(&objects, format),
+                None => objects
+                    .iter()
+                    .map(|o| format!("{} created (dry run)\n", object_name(o)))
+                    .collect(),
+            };
+            print!("{out}");
+            Ok(())
+        }
+        DryRun::Server => Err(Failure::new(
+            "--dry-run=server is not supported",
+            "use --dry-run=client, which prints every object without touching the cluster",
+        )
+        .into()),
+        DryRun::None => {
+            let (client, namespace) = kubeconfig::client(global, Some(API_TIMEOUT)).await?;
+            let plans = plans(&args, global, &namespace)?;
+            for plan in plans {
+                create_in_cluster(&client, plan, &args).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Every API call of `create` gives up after this long.
+const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn plans(args: &CreateArgs, global: &GlobalArgs, namespace: &str) -> anyhow::Result<Vec<Plan>> {
+    match &args.filename {
+        Some(path) => from_file(path, global.namespace.as_deref(), namespace),
+        None => Ok(vec![from_flags(args, namespace)?]),
+    }
+}
+
+/// Apply one planned instance and reconcile it once by hand, with the library the
+/// operator uses; with --wait, keep reconciling until it is Ready.
+async fn create_in_cluster(client: &Client, plan: Plan, args: &CreateArgs) -> anyhow::Result<()> {
+    let namespace = plan.instance.namespace.clone();
+    let name = plan.instance.name.clone();
+    if let Some(secret) = &plan.secret {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PostParams::default()
+        };
+        match secrets.create(&params, secret).await {
+            Ok(_) => {}
+            // A password the server was initialised with must not change under it.
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                eprintln!(
+                    "using the existing Secret {:?} (its password is kept)",
+                    secret.name_any()
+                );
+            }
+            Err(e) => {
+                return Err(
+                    crate::Error::api(format!("create Secret {}", secret.name_any()), e).into(),
+                );
+            }
+        }
+    }
+    let mysqls: Api<MySQL> = Api::namespaced(client.clone(), &namespace);
+    let applied = mysqls
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&plan.mysql),
+        )
+        .await
+        .map_err(|e| crate::Error::api(format!("apply MySQL {name}"), e))?;
+    if let Some(secret) = &plan.secret {
+        adopt_secret(client, &applied, &secret.name_any()).await?;
+    }
+    let ctx = Context::new(client.clone(), "kubectl-mysql-cli");
+    let outcome = reconcile(&applied, &ctx).await?;
+    match args.output {
+        Some(format) => {
+            let current = mysqls
+                .get(&name)
+                .await
+                .map_err(|e| crate::Error::api(format!("read MySQL {name}"), e))?;
+            print!("{}", render(&[serde_json::to_value(&current)?], format));
+        }
+        None => println!(
+            "mysql.otus.homework/{name} created ({} objects applied, phase {:?})",
+            outcome.applied, outcome.phase
+        ),
+    }
+    if args.wait {
+        wait_until_ready(&mysqls, &ctx, &name, args.timeout).await?;
+    }
     Ok(())
 }
 
-/// Every object for each MySQL manifest in the file, the MySQL object first.
+/// The Secret the CLI made belongs to the instance from now on (garbage-collected with it).
+async fn adopt_secret(client: &Client, mysql: &MySQL, secret: &str) -> anyhow::Result<()> {
+    let namespace = mysql.namespace().unwrap_or_default();
+    let Some(owner) = mysql.controller_owner_ref(&()) else {
+        return Ok(());
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let body = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": secret, "namespace": namespace, "ownerReferences": [owner]},
+    });
+    secrets
+        .patch(
+            secret,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|e| crate::Error::api(format!("set the owner of Secret {secret}"), e))?;
+    Ok(())
+}
+
+/// Reconcile until Ready, showing progress; a Failed phase or the timeout ends it.
+async fn wait_until_ready(
+    mysqls: &Api<MySQL>,
+    ctx: &Context,
+    name: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    let progress = Progress::start(&format!("waiting for {name} to be Ready"));
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let current = mysqls
+            .get(name)
+            .await
+            .map_err(|e| crate::Error::api(format!("read MySQL {name}"), e))?;
+        let outcome = reconcile(&current, ctx).await?;
+        let status = mysqls
+            .get_status(name)
+            .await
+            .ok()
+            .and_then(|m| m.status)
+            .unwrap_or_default();
+        let message = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        progress.step(&format!("{:?}: {message}", outcome.phase));
+        match outcome.phase {
+            Phase::Ready => {
+                progress.finish(&format!(
+                    "{name} is Ready: {}",
+                    status.message.unwrap_or_default()
+                ));
+                return Ok(());
+            }
+            Phase::Failed => {
+                progress.abandon();
+                return Err(Failure::new(
+                    format!("MySQL {name:?} failed: {message}"),
+                    format!("see `kubectl mysql status {name}`; fix the cause and the instance heals on its own"),
+                )
+                .into());
+            }
+            _ => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            progress.abandon();
+            return Err(Failure::new(
+                format!(
+                    "MySQL {name:?} is not Ready after {}",
+                    humantime::format_duration(timeout)
+                ),
+                format!("see `kubectl mysql status {name}`, or wait longer with --timeout"),
+            )
+            .into());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+/// A plan for each MySQL manifest in the file.
 fn from_file(
     path: &PathBuf,
     requested: Option<&str>,
     namespace: &str,
-) -> anyhow::Result<Vec<Value>> {
+) -> anyhow::Result<Vec<Plan>> {
     let (text, source_name) = if path.as_os_str() == "-" {
         let mut text = String::new();
         std::io::stdin()
@@ -143,7 +345,7 @@ fn from_file(
         })?;
         (text, shown)
     };
-    let mut objects = Vec::new();
+    let mut plans = Vec::new();
     for mut mysql in parse_mysqls(&text, &source_name)? {
         match (&mysql.metadata.namespace, requested) {
             (Some(object), Some(requested)) if object != requested => {
@@ -156,15 +358,18 @@ fn from_file(
             (None, _) => mysql.metadata.namespace = Some(namespace.to_string()),
             _ => {}
         }
-        let validated = instance(&mysql, namespace)?;
-        objects.push(serde_json::to_value(&mysql)?);
-        objects.extend(children(&validated).to_values());
+        let instance = instance(&mysql, namespace)?;
+        plans.push(Plan {
+            secret: None,
+            mysql,
+            instance,
+        });
     }
-    Ok(objects)
+    Ok(plans)
 }
 
-/// The MySQL object from flags, the password Secret the CLI makes (if any), and every child.
-fn from_flags(args: &CreateArgs, namespace: &str) -> anyhow::Result<Vec<Value>> {
+/// The MySQL object from flags and the password Secret the CLI makes (if any).
+fn from_flags(args: &CreateArgs, namespace: &str) -> anyhow::Result<Plan> {
     // clap guarantees these without -f.
     let (Some(name), Some(database), Some(storage_size)) =
         (&args.name, &args.database, &args.storage_size)
@@ -210,17 +415,12 @@ fn from_flags(args: &CreateArgs, namespace: &str) -> anyhow::Result<Vec<Value>> 
         spec.remove("image");
     }
     let mysql: MySQL = serde_json::from_value(check_object(&raw)?)?;
-    let validated = instance(&mysql, namespace)?;
-
-    let mut objects = Vec::new();
-    if let Some(password) = new_password {
-        objects.push(serde_json::to_value(password_secret(
-            &validated, &password,
-        ))?);
-    }
-    objects.push(serde_json::to_value(&mysql)?);
-    objects.extend(children(&validated).to_values());
-    Ok(objects)
+    let instance = instance(&mysql, namespace)?;
+    Ok(Plan {
+        secret: new_password.map(|p| password_secret(&instance, &p)),
+        mysql,
+        instance,
+    })
 }
 
 fn read_password_stdin() -> anyhow::Result<String> {

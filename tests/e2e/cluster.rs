@@ -4,10 +4,14 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use std::time::Duration;
+
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{DeleteParams, PostParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
+use kubectl_mysql::crd::MySQL;
 use testkit::apiserver::TestApiServer;
 
 pub struct Cluster {
@@ -67,6 +71,11 @@ impl Cluster {
         }
     }
 
+    /// The test API server, when the suite is not running against a real cluster.
+    pub fn server(&self) -> Option<&TestApiServer> {
+        self._server.as_ref()
+    }
+
     /// Run the real kubectl against this cluster.
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
         use std::io::Write;
@@ -102,4 +111,44 @@ pub fn text(output: &Output) -> (String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// Install the product's CRD (idempotent) and wait until it is served.
+pub async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    match crds
+        .create(&PostParams::default(), &kubectl_mysql::crd::crd())
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("CRD not created: {e}"),
+    }
+    let mysqls: Api<MySQL> = Api::all(client.clone());
+    for _ in 0..100 {
+        if mysqls.list(&ListParams::default().limit(1)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the MySQL CRD is not served");
+}
+
+pub fn seed_cr() -> MySQL {
+    serde_saphyr::from_str(include_str!("../../deploy/cr.yaml")).expect("deploy/cr.yaml")
+}
+
+/// Poll until `check` holds (the garbage collector acts asynchronously, as on a cluster).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting until {what}");
 }

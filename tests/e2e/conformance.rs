@@ -6,16 +6,15 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use kube::runtime::{Controller, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use kubectl_mysql::crd::{MySQL, MySQLStatus, Phase};
 use serde_json::{Value, json};
 
-use crate::cluster::{Cluster, text};
+use crate::cluster::{Cluster, eventually, install_crd, seed_cr, text};
 
 fn error_code<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> (u16, String) {
     match result {
@@ -24,51 +23,11 @@ fn error_code<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> (u16, Strin
     }
 }
 
-/// Install the product's CRD (idempotent) and wait until it is served.
-async fn install_crd(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    match crds
-        .create(&PostParams::default(), &kubectl_mysql::crd::crd())
-        .await
-    {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(e) => panic!("CRD not created: {e}"),
-    }
-    let mysqls: Api<MySQL> = Api::all(client.clone());
-    for _ in 0..100 {
-        if mysqls.list(&ListParams::default().limit(1)).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the MySQL CRD is not served");
-}
-
-fn seed_cr() -> MySQL {
-    serde_saphyr::from_str(include_str!("../../deploy/cr.yaml")).expect("deploy/cr.yaml")
-}
-
 fn config_map(name: &str, labels: Value) -> ConfigMap {
     serde_json::from_value(
         json!({"metadata": {"name": name, "labels": labels}, "data": {"a": "1"}}),
     )
     .expect("configmap")
-}
-
-/// Poll until `check` holds (the garbage collector acts asynchronously, as on a cluster).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 #[tokio::test]

@@ -310,11 +310,11 @@ fn bad_input_gets_one_clear_line_and_a_hint() {
 }
 
 #[test]
-fn create_without_dry_run_says_what_to_do_instead() {
+fn create_without_a_cluster_says_what_to_check() {
     assert_refused(
         &["create", "-f", "deploy/cr.yaml"],
         "",
-        "not available in this build yet",
+        "no usable cluster configuration",
     );
 }
 

@@ -1,0 +1,212 @@
+//! The reconcile library: one level-triggered, idempotent pass that brings an instance's
+//! children and status to what its spec asks for. The CLI (`create`) and the operator's
+//! watch loop call the same [`reconcile`]; it is never told why it runs.
+//!
+//! read (the object, its password Secret) -> validate (pure) -> build (pure) -> apply
+//! (server-side apply, one field manager, only what differs) -> status (written once,
+//! only when it changed) and Events.
+
+mod apply;
+mod status;
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, Resource, ResourceExt};
+
+use crate::crd::{MySQL, Phase};
+use crate::error::Error;
+use crate::resources::{self, FIELD_MANAGER};
+use crate::validate::{self, Instance, PasswordSource};
+
+pub use apply::{Applier, ApplyCount, contains};
+pub use status::{Observed, desired_status};
+
+/// What one reconcile needs: a client and an Event recorder.
+#[derive(Clone)]
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+}
+
+impl Context {
+    /// `instance` tells Events from the operator (its pod name) and the CLI apart.
+    pub fn new(client: Client, instance: &str) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: Some(instance.into()),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+        }
+    }
+}
+
+/// What a reconcile found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub phase: Phase,
+    /// Children written (created or repaired); 0 for a converged instance.
+    pub applied: usize,
+    /// Whether the status was written.
+    pub status_written: bool,
+    /// When to look again without a change (a periodic resync catches drift in objects
+    /// that are not watched, such as the volumes).
+    pub requeue_after: Option<Duration>,
+}
+
+/// How long a Ready instance waits before a resync.
+const RESYNC: Duration = Duration::from_secs(300);
+/// How soon an instance that is still coming up is looked at again.
+const PROGRESS_CHECK: Duration = Duration::from_secs(10);
+
+/// One pass over one instance.
+pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
+    let namespace = mysql
+        .namespace()
+        .ok_or_else(|| Error::BadValue("a MySQL object without a namespace".into()))?;
+    if mysql.metadata.deletion_timestamp.is_some() {
+        // Deletion is the finalizer's (a later step); nothing to converge.
+        return Ok(Outcome {
+            phase: Phase::Deleting,
+            applied: 0,
+            status_written: false,
+            requeue_after: None,
+        });
+    }
+
+    // validate (pure): an invalid spec waits for the next change, it is not retried.
+    let instance = match validate::instance(mysql, &namespace) {
+        Ok(instance) => instance,
+        Err(e) => {
+            let observed = Observed::failed("InvalidSpec", &e.to_string());
+            return finish(mysql, ctx, observed, 0).await;
+        }
+    };
+    // read: a referenced Secret must exist with its key.
+    if let Some(problem) = missing_password(&ctx.client, &instance).await? {
+        let observed = Observed::failed("SecretNotFound", &problem);
+        return finish(mysql, ctx, observed, 0).await;
+    }
+
+    // build (pure) and apply what differs.
+    let children = resources::children(&instance);
+    let mut applier = Applier::new(ctx.client.clone(), &namespace);
+    applier.converge(&children).await?;
+    let deployment: Option<Deployment> = applier.deployment.clone();
+    let observed = Observed::from_deployment(&instance, deployment.as_ref());
+    let count = applier.count;
+    if count.written > 0 {
+        publish(
+            ctx,
+            mysql,
+            EventType::Normal,
+            "Applied",
+            "Reconcile",
+            format!(
+                "applied {} of {} objects: {}",
+                count.written,
+                count.total,
+                count.names.join(", ")
+            ),
+        )
+        .await;
+    }
+    finish(mysql, ctx, observed, count.written).await
+}
+
+/// Write the status if it changed, with an Event for each new phase or failure.
+async fn finish(
+    mysql: &MySQL,
+    ctx: &Context,
+    observed: Observed,
+    applied: usize,
+) -> Result<Outcome, Error> {
+    let current = mysql.status.clone().unwrap_or_default();
+    let desired = desired_status(mysql, &current, &observed, &status::now());
+    let changed = status::differs(&current, &desired);
+    if changed {
+        status::write(&ctx.client, mysql, &desired).await?;
+        let phase_changed = current.phase != desired.phase;
+        if let Some(failure) = &observed.failure {
+            publish(
+                ctx,
+                mysql,
+                EventType::Warning,
+                &failure.reason,
+                "Reconcile",
+                failure.message.clone(),
+            )
+            .await;
+        } else if phase_changed && observed.phase == Phase::Ready {
+            let message = desired.message.clone().unwrap_or_default();
+            publish(ctx, mysql, EventType::Normal, "Ready", "Reconcile", message).await;
+        }
+    }
+    let requeue_after = match observed.phase {
+        Phase::Ready => Some(RESYNC),
+        Phase::Failed => None,
+        _ => Some(PROGRESS_CHECK),
+    };
+    Ok(Outcome {
+        phase: observed.phase,
+        applied,
+        status_written: changed,
+        requeue_after,
+    })
+}
+
+/// Why the password cannot be read, if it cannot.
+async fn missing_password(client: &Client, instance: &Instance) -> Result<Option<String>, Error> {
+    let PasswordSource::Secret(reference) = &instance.password else {
+        return Ok(None);
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &instance.namespace);
+    let secret = secrets
+        .get_opt(&reference.name)
+        .await
+        .map_err(|e| Error::api(format!("read Secret {}", reference.name), e))?;
+    Ok(match secret {
+        None => Some(format!(
+            "Secret {:?} (spec.password_secret) does not exist in namespace {:?}",
+            reference.name, instance.namespace
+        )),
+        Some(s)
+            if !s
+                .data
+                .as_ref()
+                .is_some_and(|d| d.contains_key(&reference.key)) =>
+        {
+            Some(format!(
+                "Secret {:?} has no key {:?} (spec.password_secret.key)",
+                reference.name, reference.key
+            ))
+        }
+        Some(_) => None,
+    })
+}
+
+/// Publish an Event on the instance; a failure to record is logged, never fatal.
+async fn publish(
+    ctx: &Context,
+    mysql: &MySQL,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &mysql.object_ref(&())).await {
+        tracing::warn!(error = %e, "could not record an event");
+    }
+}

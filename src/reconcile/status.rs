@@ -1,0 +1,254 @@
+//! The status step: phase, standard conditions and the seed's message, derived from what
+//! was observed; written through the status subresource only when it changed.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+use crate::crd::{MySQL, MySQLStatus, Phase};
+use crate::error::Error;
+use crate::resources::FIELD_MANAGER;
+use crate::validate::Instance;
+
+/// A reason the instance cannot be reconciled, for the Failed phase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: String,
+    pub message: String,
+}
+
+/// What one pass observed, before it becomes a status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub phase: Phase,
+    pub failure: Option<Failure>,
+    /// Why the instance is not ready yet, when it is not.
+    pub waiting_for: Option<String>,
+}
+
+impl Observed {
+    pub fn failed(reason: &str, message: &str) -> Self {
+        Self {
+            phase: Phase::Failed,
+            failure: Some(Failure {
+                reason: reason.into(),
+                message: message.into(),
+            }),
+            waiting_for: None,
+        }
+    }
+
+    /// Ready once the Deployment reports an available replica for its current generation.
+    pub fn from_deployment(instance: &Instance, deployment: Option<&Deployment>) -> Self {
+        let ready = deployment.is_some_and(|d| {
+            let status = d.status.clone().unwrap_or_default();
+            status.available_replicas.unwrap_or(0) >= 1
+                && status.observed_generation >= d.metadata.generation
+        });
+        Self {
+            phase: if ready {
+                Phase::Ready
+            } else {
+                Phase::Provisioning
+            },
+            failure: None,
+            waiting_for: (!ready).then(|| {
+                format!(
+                    "waiting for Deployment {:?} to have an available replica",
+                    instance.name
+                )
+            }),
+        }
+    }
+}
+
+/// Now, for lastTransitionTime.
+pub fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+fn condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: if status { "True" } else { "False" }.into(),
+        reason: reason.into(),
+        message: message.into(),
+        observed_generation: generation,
+        last_transition_time: now.clone(),
+    }
+}
+
+/// The status this observation calls for. A condition keeps its lastTransitionTime while
+/// its status stays the same.
+pub fn desired_status(
+    mysql: &MySQL,
+    current: &MySQLStatus,
+    observed: &Observed,
+    now: &Time,
+) -> MySQLStatus {
+    let name = mysql.name_any();
+    let generation = mysql.metadata.generation;
+    let created = format!("{name} created without restore-job");
+    let (ready, progressing, degraded) = match (&observed.failure, observed.phase) {
+        (Some(f), _) => (
+            condition("Ready", false, &f.reason, &f.message, generation, now),
+            condition("Progressing", false, &f.reason, &f.message, generation, now),
+            condition("Degraded", true, &f.reason, &f.message, generation, now),
+        ),
+        (None, Phase::Ready) => (
+            condition(
+                "Ready",
+                true,
+                "Available",
+                &format!("{name} is ready"),
+                generation,
+                now,
+            ),
+            condition(
+                "Progressing",
+                false,
+                "Available",
+                "every object is in place",
+                generation,
+                now,
+            ),
+            condition("Degraded", false, "AsExpected", "", generation, now),
+        ),
+        (None, _) => {
+            let waiting = observed.waiting_for.clone().unwrap_or_default();
+            (
+                condition("Ready", false, "Provisioning", &waiting, generation, now),
+                condition(
+                    "Progressing",
+                    true,
+                    "Provisioning",
+                    &waiting,
+                    generation,
+                    now,
+                ),
+                condition("Degraded", false, "AsExpected", "", generation, now),
+            )
+        }
+    };
+    let conditions = [ready, progressing, degraded]
+        .into_iter()
+        .map(|mut c| {
+            if let Some(old) = current.conditions.iter().find(|o| o.type_ == c.type_)
+                && old.status == c.status
+            {
+                c.last_transition_time = old.last_transition_time.clone();
+            }
+            c
+        })
+        .collect();
+    MySQLStatus {
+        phase: Some(observed.phase),
+        conditions,
+        message: Some(match &observed.failure {
+            Some(f) => f.message.clone(),
+            None => created,
+        }),
+        observed_generation: generation,
+    }
+}
+
+/// Whether two statuses differ in anything but the conditions' transition times.
+pub fn differs(a: &MySQLStatus, b: &MySQLStatus) -> bool {
+    let strip = |s: &MySQLStatus| {
+        let mut s = s.clone();
+        for c in &mut s.conditions {
+            c.last_transition_time = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        }
+        s
+    };
+    strip(a) != strip(b)
+}
+
+/// Server-side apply of the status subresource, under the one field manager.
+pub async fn write(client: &Client, mysql: &MySQL, status: &MySQLStatus) -> Result<(), Error> {
+    let namespace = mysql.namespace().unwrap_or_default();
+    let api: Api<MySQL> = Api::namespaced(client.clone(), &namespace);
+    let body = json!({
+        "apiVersion": "otus.homework/v1",
+        "kind": "MySQL",
+        "status": status,
+    });
+    api.patch_status(
+        &mysql.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(|e| Error::api(format!("write the status of MySQL {}", mysql.name_any()), e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mysql() -> MySQL {
+        let mut m: MySQL = serde_json::from_value(json!({
+            "apiVersion": "otus.homework/v1", "kind": "MySQL",
+            "metadata": {"name": "mysql-instance", "namespace": "default", "generation": 3},
+            "spec": {"database": "d", "password_secret": {"name": "s"}, "storage_size": "1Gi"}
+        }))
+        .expect("mysql");
+        m.status = None;
+        m
+    }
+
+    #[test]
+    fn ready_status_says_the_seed_words_and_keeps_transition_times() {
+        let t1 = Time(k8s_openapi::jiff::Timestamp::from_second(1).expect("t"));
+        let t2 = Time(k8s_openapi::jiff::Timestamp::from_second(2).expect("t"));
+        let observed = Observed {
+            phase: Phase::Ready,
+            failure: None,
+            waiting_for: None,
+        };
+        let first = desired_status(&mysql(), &MySQLStatus::default(), &observed, &t1);
+        assert_eq!(
+            first.message.as_deref(),
+            Some("mysql-instance created without restore-job")
+        );
+        assert_eq!(first.observed_generation, Some(3));
+        let again = desired_status(&mysql(), &first, &observed, &t2);
+        assert!(!differs(&first, &again));
+        assert_eq!(
+            again.conditions[0].last_transition_time, t1,
+            "unchanged condition keeps its time"
+        );
+        let ready = &again.conditions[0];
+        assert_eq!(
+            (ready.type_.as_str(), ready.status.as_str()),
+            ("Ready", "True")
+        );
+    }
+
+    #[test]
+    fn failures_set_degraded_with_the_reason() {
+        let observed = Observed::failed("SecretNotFound", "Secret \"s\" does not exist");
+        let status = desired_status(&mysql(), &MySQLStatus::default(), &observed, &now());
+        assert_eq!(status.phase, Some(Phase::Failed));
+        let degraded = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded")
+            .expect("degraded");
+        assert_eq!(
+            (degraded.status.as_str(), degraded.reason.as_str()),
+            ("True", "SecretNotFound")
+        );
+        assert!(differs(&MySQLStatus::default(), &status));
+    }
+}

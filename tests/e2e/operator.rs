@@ -1,0 +1,535 @@
+//! The reconcile library and the operator, end to end on the test API server with the
+//! node stand-in playing the cluster's controllers.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    Event as CoreEvent, PersistentVolume, PersistentVolumeClaim, Secret, Service,
+};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use kubectl_mysql::crd::{MySQL, Phase};
+use kubectl_mysql::operator::{self, Scope};
+use kubectl_mysql::reconcile::{Context, reconcile};
+use serde_json::json;
+use testkit::node::NodeStandIn;
+use tokio::sync::oneshot;
+
+use crate::cluster::{Cluster, eventually, install_crd, seed_cr};
+
+/// An operator running in-process over one namespace; stopped (gracefully) on drop.
+struct RunningOperator {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningOperator {
+    fn start(client: Client, namespace: &str) -> Self {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(operator::run(
+            client,
+            Scope::Namespace(namespace.to_string()),
+            "test-operator",
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut self.task).await;
+    }
+}
+
+impl Drop for RunningOperator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn phase_of(mysqls: &Api<MySQL>, name: &str) -> Option<Phase> {
+    mysqls
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|m| m.status)
+        .and_then(|s| s.phase)
+}
+
+async fn wait_for_phase(mysqls: &Api<MySQL>, name: &str, phase: Phase) {
+    let mysqls = mysqls.clone();
+    let name = name.to_string();
+    eventually(&format!("{name} is {phase:?}"), move || {
+        let mysqls = mysqls.clone();
+        let name = name.clone();
+        async move { phase_of(&mysqls, &name).await == Some(phase) }
+    })
+    .await;
+}
+
+/// Every object the seed's instance gets, by kind and name.
+async fn children_present(client: &Client, ns: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    for (kind, name, present) in [
+        (
+            "Secret",
+            "mysql-instance-credentials".to_string(),
+            secrets
+                .get_opt("mysql-instance-credentials")
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+        ),
+        (
+            "PersistentVolume",
+            format!("{ns}.mysql-instance-pv"),
+            pvs.get_opt(&format!("{ns}.mysql-instance-pv"))
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+        ),
+        (
+            "PersistentVolumeClaim",
+            "mysql-instance-pvc".into(),
+            pvcs.get_opt("mysql-instance-pvc")
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+        ),
+        (
+            "Service",
+            "mysql-instance".into(),
+            services
+                .get_opt("mysql-instance")
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+        ),
+        (
+            "Deployment",
+            "mysql-instance".into(),
+            deployments
+                .get_opt("mysql-instance")
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+        ),
+        (
+            "PersistentVolume",
+            format!("{ns}.backup-mysql-instance-pv"),
+            pvs.get_opt(&format!("{ns}.backup-mysql-instance-pv"))
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+        ),
+        (
+            "PersistentVolumeClaim",
+            "backup-mysql-instance-pvc".into(),
+            pvcs.get_opt("backup-mysql-instance-pvc")
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+        ),
+    ] {
+        if present {
+            found.push(format!("{kind}/{name}"));
+        }
+    }
+    found
+}
+
+fn all_children(ns: &str) -> Vec<String> {
+    vec![
+        "Secret/mysql-instance-credentials".to_string(),
+        format!("PersistentVolume/{ns}.mysql-instance-pv"),
+        "PersistentVolumeClaim/mysql-instance-pvc".into(),
+        "Service/mysql-instance".into(),
+        "Deployment/mysql-instance".into(),
+        format!("PersistentVolume/{ns}.backup-mysql-instance-pv"),
+        "PersistentVolumeClaim/backup-mysql-instance-pvc".into(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_turns_the_seed_cr_into_a_ready_instance() {
+    let cluster = Cluster::new("op-seed").await;
+    install_crd(&cluster.client).await;
+    let _node = NodeStandIn::start(cluster.client.clone());
+    let running = RunningOperator::start(cluster.client.clone(), &cluster.namespace);
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("the seed CR");
+
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready).await;
+    let object = mysqls.get("mysql-instance").await.expect("get");
+    let status = object.status.expect("status");
+    assert_eq!(
+        status.message.as_deref(),
+        Some("mysql-instance created without restore-job")
+    );
+    assert_eq!(status.observed_generation, object.metadata.generation);
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready condition");
+    assert_eq!(ready.status, "True");
+    assert_eq!(
+        children_present(&cluster.client, &cluster.namespace).await,
+        all_children(&cluster.namespace)
+    );
+
+    // Events for each step, none of them with the password.
+    let events: Api<CoreEvent> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let listed = events
+        .list(&ListParams::default().fields("involvedObject.name=mysql-instance"))
+        .await
+        .expect("events");
+    let reasons: Vec<String> = listed
+        .items
+        .iter()
+        .filter_map(|e| e.reason.clone())
+        .collect();
+    assert!(
+        reasons.contains(&"Applied".to_string()) && reasons.contains(&"Ready".to_string()),
+        "{reasons:?}"
+    );
+    let rendered = serde_json::to_string(&listed.items).expect("json");
+    assert!(!rendered.contains("0tusP@ssword"));
+    let status_text = serde_json::to_string(&status).expect("json");
+    assert!(!status_text.contains("0tusP@ssword"));
+    running.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_create_by_hand_then_the_operator_writes_nothing() {
+    let cluster = Cluster::new("op-cli").await;
+    install_crd(&cluster.client).await;
+    let _node = NodeStandIn::start(cluster.client.clone());
+    let kubeconfig = cluster.kubeconfig.display().to_string();
+    let run = crate::cli::kubectl_mysql(
+        &[
+            "--kubeconfig",
+            &kubeconfig,
+            "-n",
+            &cluster.namespace,
+            "create",
+            "-f",
+            "deploy/cr.yaml",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+        "",
+    );
+    assert_eq!(
+        run.code,
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .contains("mysql.otus.homework/mysql-instance created"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("mysql-instance is Ready"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        children_present(&cluster.client, &cluster.namespace).await,
+        all_children(&cluster.namespace)
+    );
+
+    let server = cluster
+        .server()
+        .expect("counting requests needs the test API server");
+    server.clear_requests();
+    let running = RunningOperator::start(cluster.client.clone(), &cluster.namespace);
+    // The operator has looked once it has read the Deployment of the instance.
+    eventually("the operator reconciled the instance", || async {
+        server
+            .requests()
+            .iter()
+            .any(|r| r.verb == "get" && r.resource == "deployments" && r.name == "mysql-instance")
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    running.stop().await;
+    let writes: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_write() && r.resource != "events")
+        // The node stand-in's status writes play the kubelet and controllers.
+        .filter(|r| r.subresource != "status" || r.resource == "mysqls")
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "the operator wrote to a converged instance: {writes:?}"
+    );
+    cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_reconcile_of_a_converged_instance_only_reads() {
+    let cluster = Cluster::new("op-count").await;
+    install_crd(&cluster.client).await;
+    let _node = NodeStandIn::start(cluster.client.clone());
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    let ctx = Context::new(cluster.client.clone(), "test");
+    // Converge by hand (the CLI's way): reconcile until Ready.
+    for _ in 0..100 {
+        let current = mysqls.get("mysql-instance").await.expect("get");
+        if reconcile(&current, &ctx).await.expect("reconcile").phase == Phase::Ready {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let current = mysqls.get("mysql-instance").await.expect("get");
+    let server = cluster.server().expect("test API server");
+    server.clear_requests();
+    let outcome = reconcile(&current, &ctx).await.expect("reconcile");
+    assert_eq!(outcome.phase, Phase::Ready);
+    assert_eq!((outcome.applied, outcome.status_written), (0, false));
+    let requests = server.requests();
+    let writes = requests.iter().filter(|r| r.is_write()).count();
+    let reads = requests.len() - writes;
+    println!("one converged reconcile: {reads} reads, {writes} writes: {requests:?}");
+    assert_eq!(writes, 0);
+    assert_eq!(reads, 7, "one GET per child");
+    cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_repaired_and_delete_collects_the_owned_children() {
+    let cluster = Cluster::new("op-drift").await;
+    install_crd(&cluster.client).await;
+    let _node = NodeStandIn::start(cluster.client.clone());
+    let running = RunningOperator::start(cluster.client.clone(), &cluster.namespace);
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready).await;
+
+    // A Service deleted by hand comes back.
+    let services: Api<Service> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    services
+        .delete("mysql-instance", &DeleteParams::default())
+        .await
+        .expect("delete svc");
+    let svc = services.clone();
+    eventually("the Service is recreated", move || {
+        let svc = svc.clone();
+        async move { svc.get_opt("mysql-instance").await.ok().flatten().is_some() }
+    })
+    .await;
+
+    // An image changed by hand (another field manager) is put back.
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let by_hand = json!({"spec": {"template": {"spec": {"containers": [{"name": "mysql", "image": "mysql:5.7"}]}}}});
+    deployments
+        .patch(
+            "mysql-instance",
+            &PatchParams::default(),
+            &Patch::Strategic(by_hand),
+        )
+        .await
+        .expect("image changed by hand");
+    let deps = deployments.clone();
+    eventually("the image is restored", move || {
+        let deps = deps.clone();
+        async move {
+            deps.get("mysql-instance")
+                .await
+                .ok()
+                .and_then(|d| d.spec)
+                .and_then(|s| s.template.spec)
+                .map(|p| p.containers[0].image.clone())
+                == Some(Some("mysql:latest".into()))
+        }
+    })
+    .await;
+
+    // Deleting the instance: the garbage collector takes the owned children. The volumes
+    // are not owned (the finalizer's job, later) and stay.
+    mysqls
+        .delete("mysql-instance", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let client = cluster.client.clone();
+    let ns = cluster.namespace.clone();
+    eventually("the owned children are collected", move || {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move {
+            let left = children_present(&client, &ns).await;
+            !left.iter().any(|c| {
+                c.starts_with("Secret/")
+                    || c.starts_with("Service/")
+                    || c.starts_with("Deployment/")
+            })
+        }
+    })
+    .await;
+    let left = children_present(&cluster.client, &cluster.namespace).await;
+    assert!(
+        left.iter().any(|c| c.starts_with("PersistentVolumeClaim/")),
+        "{left:?}"
+    );
+    running.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_name_in_two_namespaces_never_collides() {
+    let first = Cluster::new("op-ns-a").await;
+    install_crd(&first.client).await;
+    let second_ns = format!("{}-b", first.namespace);
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(first.client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": second_ns}})).expect("ns"),
+        )
+        .await
+        .expect("second namespace");
+    let _node = NodeStandIn::start(first.client.clone());
+    let running_a = RunningOperator::start(first.client.clone(), &first.namespace);
+    let running_b = RunningOperator::start(first.client.clone(), &second_ns);
+    for ns in [&first.namespace, &second_ns] {
+        let mysqls: Api<MySQL> = Api::namespaced(first.client.clone(), ns);
+        mysqls
+            .create(&PostParams::default(), &seed_cr())
+            .await
+            .expect("create");
+    }
+    for ns in [&first.namespace, &second_ns] {
+        let mysqls: Api<MySQL> = Api::namespaced(first.client.clone(), ns);
+        wait_for_phase(&mysqls, "mysql-instance", Phase::Ready).await;
+        assert_eq!(children_present(&first.client, ns).await, all_children(ns));
+    }
+    let pvs: Api<PersistentVolume> = Api::all(first.client.clone());
+    let a = pvs
+        .get(&format!("{}.mysql-instance-pv", first.namespace))
+        .await
+        .expect("pv a");
+    let b = pvs
+        .get(&format!("{second_ns}.mysql-instance-pv"))
+        .await
+        .expect("pv b");
+    let path = |pv: &PersistentVolume| {
+        pv.spec
+            .as_ref()
+            .and_then(|s| s.host_path.as_ref())
+            .map(|h| h.path.clone())
+    };
+    assert_ne!(path(&a), path(&b));
+    running_a.stop().await;
+    running_b.stop().await;
+    let _ = namespaces
+        .delete(&second_ns, &DeleteParams::default())
+        .await;
+    first.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_password_secret_fails_cleanly_and_heals_when_created() {
+    let cluster = Cluster::new("op-secret").await;
+    install_crd(&cluster.client).await;
+    let _node = NodeStandIn::start(cluster.client.clone());
+    let running = RunningOperator::start(cluster.client.clone(), &cluster.namespace);
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let mut object = seed_cr();
+    object.spec.password = None;
+    object.spec.password_secret = Some(kubectl_mysql::crd::SecretKeyReference {
+        name: "db-root".into(),
+        key: "password".into(),
+    });
+    mysqls
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("create");
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Failed).await;
+    let status = mysqls
+        .get("mysql-instance")
+        .await
+        .expect("get")
+        .status
+        .expect("status");
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .expect("Degraded");
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "SecretNotFound")
+    );
+    assert!(degraded.message.contains("db-root"), "{}", degraded.message);
+    // No crash loop: the operator waits for a change instead of hammering the API.
+    let server = cluster.server().expect("test API server");
+    server.clear_requests();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let writes: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_write())
+        .collect();
+    assert!(
+        writes.len() <= 1,
+        "a Failed instance is not retried in a loop: {writes:?}"
+    );
+    assert!(writes.iter().all(|w| w.resource == "events"), "{writes:?}");
+
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "db-root"}, "stringData": {"password": "s3cret"}}),
+    )
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready).await;
+    running.stop().await;
+    cluster.cleanup().await;
+}
+
+#[test]
+fn conflicting_operator_flags_are_refused() {
+    let run = crate::cli::kubectl_mysql(&["run-operator", "-A", "-n", "x"], "");
+    assert_ne!(run.code, Some(0));
+    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
+}
