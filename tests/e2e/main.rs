@@ -6,4 +6,6 @@ mod cluster;
 mod conformance;
 mod dry_run;
 mod mariadb;
+mod operator;
 mod replay;
+mod status;
