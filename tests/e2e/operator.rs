@@ -533,3 +533,73 @@ fn conflicting_operator_flags_are_refused() {
     assert_ne!(run.code, Some(0));
     assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
 }
+
+/// The operator as a process: JSON logs, and SIGTERM ends it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_operator_process_logs_json_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let cluster = Cluster::new("op-proc").await;
+    install_crd(&cluster.client).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"))
+        .args([
+            "--kubeconfig",
+            &cluster.kubeconfig.display().to_string(),
+            "-n",
+            &cluster.namespace,
+        ])
+        .args(["run-operator", "--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the operator starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let started = lines_rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("a first log line");
+    let parsed: serde_json::Value = serde_json::from_str(&started).expect("JSON logs");
+    assert_eq!(parsed["fields"]["message"], "operator started", "{started}");
+
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Provisioning).await;
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the operator did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = lines_rx.try_iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("operator stopped")),
+        "{rest:?}"
+    );
+    assert!(
+        !rest.iter().any(|l| l.contains("0tusP@ssword")),
+        "no password in the logs"
+    );
+    cluster.cleanup().await;
+}
