@@ -3,6 +3,7 @@
 //! One library behind two front doors: the kubectl plugin commands and the
 //! in-cluster controller call the same code.
 
+pub mod backup;
 pub mod cli;
 pub mod crd;
 pub mod error;

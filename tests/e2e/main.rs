@@ -1,6 +1,7 @@
 //! End-to-end tests: the binary run as a process, and the real MariaDB the Job scripts
 //! will run against. One test binary, so the server starts once.
 
+mod backup_scripts;
 mod cli;
 mod cluster;
 mod conformance;
