@@ -1,0 +1,398 @@
+//! The shell scripts of the backup and restore Jobs, byte for byte as the operator puts
+//! them in the Job containers (`sh -c SCRIPT`) and as the tests run them against MariaDB.
+//!
+//! POSIX sh only, for the official `mysql` image (and the `mariadb` image, whose clients
+//! may be named `mariadb-dump`/`mariadb`): mysqldump, mysql, gzip, sha256sum and coreutils.
+//! Everything comes from the environment (see the `ENV_*` constants); the password only
+//! through `MYSQL_PWD` (a `secretKeyRef`), never an argument, so `ps` never shows it.
+//!
+//! The backup volume holds a catalogue:
+//! - `<YYYYMMDDTHHMMSSZ>.sql.gz`: a dump of the instance's database alone (no
+//!   `--databases`, so no `CREATE DATABASE`/`USE`: a restore loads that database only and
+//!   never the `mysql` system schema, so credentials stay as they are);
+//! - `<YYYYMMDDTHHMMSSZ>.json`: its sidecar, written only after the dump was verified
+//!   (decompresses, mysqldump's `-- Dump completed` marker is its last line):
+//!   `{"name":...,"size":...,"sha256":...,"verified":true,"database":...,"created":...}`;
+//! - `.<stamp>.*.partial`: work in progress, never restored, removed on failure and by the
+//!   next backup.
+//!
+//! Each script ends with one JSON line on stdout, also written to the termination log
+//! (`/dev/termination-log`, or `$TERMINATION_LOG` when set) for the operator to read back:
+//! `{"op":"backup","ok":true,...}`, `{"op":"restore","ok":true,...}` or, on failure (exit
+//! code 1, the cause on stderr too), `{"op":"backup","ok":false,"error":"..."}`.
+//! [`super::catalogue::parse_report`] reads them.
+
+/// Host of the MySQL server (the instance's Service).
+pub const ENV_HOST: &str = "MYSQL_HOST";
+/// Its port; 3306 when empty.
+pub const ENV_PORT: &str = "MYSQL_PORT";
+/// The account the tools log in as (root).
+pub const ENV_USER: &str = "MYSQL_USER";
+/// The password, from a `secretKeyRef`; unset or empty for an account without one.
+pub const ENV_PASSWORD: &str = "MYSQL_PWD";
+/// The instance's database, the only one dumped and loaded.
+pub const ENV_DATABASE: &str = "MYSQL_DATABASE";
+/// Where the backup volume is mounted.
+pub const ENV_BACKUP_DIR: &str = "BACKUP_DIR";
+/// Restore only: the backup to load (`<stamp>` or `<stamp>.sql.gz`); empty = latest verified.
+pub const ENV_BACKUP_NAME: &str = "BACKUP_NAME";
+/// Backup only: how many verified backups to keep (at least 1).
+pub const ENV_RETENTION: &str = "RETENTION";
+/// Optional: where to write the result line instead of `/dev/termination-log`.
+pub const ENV_TERMINATION_LOG: &str = "TERMINATION_LOG";
+
+/// Every variable the backup script reads.
+pub const BACKUP_ENV: &[&str] = &[
+    ENV_HOST,
+    ENV_PORT,
+    ENV_USER,
+    ENV_PASSWORD,
+    ENV_DATABASE,
+    ENV_BACKUP_DIR,
+    ENV_RETENTION,
+    ENV_TERMINATION_LOG,
+];
+/// Every variable the restore script reads.
+pub const RESTORE_ENV: &[&str] = &[
+    ENV_HOST,
+    ENV_PORT,
+    ENV_USER,
+    ENV_PASSWORD,
+    ENV_DATABASE,
+    ENV_BACKUP_DIR,
+    ENV_BACKUP_NAME,
+    ENV_TERMINATION_LOG,
+];
+
+/// What both scripts start with: strict mode, reporting, checks of the environment.
+/// A macro so that the scripts are `&'static str` constants built with `concat!`.
+macro_rules! common {
+    () => {
+        r#"set -eu
+umask 027
+
+json_escape() {
+  printf '%s' "$1" | tr -d '\000-\037' | cut -c1-1500 | sed 's/\\/\\\\/g; s/"/\\"/g'
+}
+
+report() {
+  printf '%s\n' "$1"
+  if [ -n "${TERMINATION_LOG:-}" ]; then
+    printf '%s\n' "$1" >"$TERMINATION_LOG" || true
+  elif [ -w /dev/termination-log ]; then
+    printf '%s\n' "$1" >/dev/termination-log || true
+  fi
+}
+
+fail() {
+  printf '%s failed: %s\n' "$op" "$1" >&2
+  report "{\"op\":\"$op\",\"ok\":false,\"error\":\"$(json_escape "$1")\"}"
+  exit 1
+}
+
+# As PID 1 of a container, sh ignores signals it has no trap for. The trap runs once the
+# running command ends; the EXIT trap then removes this run's partial files.
+trap 'fail "stopped by SIGTERM (the Job was deleted or ran past its deadline)"' TERM
+trap 'fail "stopped by SIGINT"' INT
+
+[ -n "${MYSQL_HOST:-}" ] || fail "MYSQL_HOST is not set"
+MYSQL_PORT=${MYSQL_PORT:-3306}
+case "$MYSQL_PORT" in
+  *[!0-9]*) fail "MYSQL_PORT must be a port number, not '$MYSQL_PORT'" ;;
+esac
+[ -n "${MYSQL_USER:-}" ] || fail "MYSQL_USER is not set"
+[ -n "${MYSQL_DATABASE:-}" ] || fail "MYSQL_DATABASE is not set"
+case "$MYSQL_DATABASE" in
+  *[!A-Za-z0-9_\$-]*) fail "MYSQL_DATABASE must match ^[A-Za-z0-9_\$-]{1,64}\$" ;;
+esac
+[ "${#MYSQL_DATABASE}" -le 64 ] || fail "MYSQL_DATABASE is longer than 64 characters"
+[ -n "${BACKUP_DIR:-}" ] || fail "BACKUP_DIR is not set"
+[ -d "$BACKUP_DIR" ] || fail "the backup directory $BACKUP_DIR does not exist"
+command -v gzip >/dev/null 2>&1 || fail "gzip is not installed in this image"
+command -v sha256sum >/dev/null 2>&1 || fail "sha256sum is not installed in this image"
+
+# The last line of a command's captured error output, for the one-line cause.
+last_error() {
+  printf '%s\n' "$1" | grep -v '^@status ' | grep -v '^[[:space:]]*$' | tail -n 1
+}
+
+# The catalogue's stamps (YYYYMMDDTHHMMSSZ) of dumps and sidecars, newest first.
+stamps() {
+  ls -1 "$BACKUP_DIR" | while IFS= read -r entry; do
+    case "$entry" in
+      [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z.sql.gz) printf '%s\n' "${entry%.sql.gz}" ;;
+      [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z.json) printf '%s\n' "${entry%.json}" ;;
+    esac
+  done | sort -r -u
+}
+
+# Whether a dump is complete, in one pass: it decompresses (gzip checks the CRC and the
+# length) and mysqldump's completion marker is its last line. Sets `why` when not.
+check_content() {
+  last=$({ gzip -dc "$1" 2>/dev/null || printf '\n@gzip-failed\n'; } | tail -n 1)
+  case "$last" in
+    "-- Dump completed"*) return 0 ;;
+    @gzip-failed) why="it does not decompress (truncated or corrupt)" ;;
+    *) why="mysqldump's completion marker '-- Dump completed' is missing: the dump is incomplete" ;;
+  esac
+  return 1
+}
+"#
+    };
+}
+
+/// The backup Job's script. Reads `MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`, `MYSQL_PWD`,
+/// `MYSQL_DATABASE`, `BACKUP_DIR`, `RETENTION` (and optionally `TERMINATION_LOG`).
+///
+/// Dumps the database with `--single-transaction --routines --triggers --events
+/// --no-tablespaces --hex-blob` (what MySQL 8 and MariaDB both accept; `--no-tablespaces`
+/// spares the PROCESS privilege MySQL 8.0.21+ wants otherwise; on a mysqldump that knows
+/// `--set-gtid-purged` it adds `=OFF` so a dump from a GTID server loads anywhere), gzips it
+/// into `.<stamp>.sql.gz.partial`, verifies it, renames it to `<stamp>.sql.gz`, writes the
+/// sidecar and prunes to the `RETENTION` newest verified backups. Prints
+/// `{"op":"backup","ok":true,"backup":"<stamp>.sql.gz","size":N,"sha256":"...","verified":true,
+/// "database":"...","created":"<RFC 3339>","retained":N,"pruned":["..."]}`.
+pub const BACKUP_SCRIPT: &str = concat!(
+    "op=backup\n",
+    common!(),
+    r#"
+RETENTION=${RETENTION:-}
+case "$RETENTION" in
+  '' | *[!0-9]*) fail "RETENTION must be a number of backups to keep, at least 1, not '$RETENTION'" ;;
+esac
+[ "$RETENTION" -ge 1 ] || fail "RETENTION must be at least 1"
+[ -w "$BACKUP_DIR" ] || fail "the backup directory $BACKUP_DIR is not writable"
+dump_tool=$(command -v mysqldump || command -v mariadb-dump) || fail "mysqldump is not installed in this image"
+
+# Leftovers of a run that was killed (backup and restore of one instance never run at once).
+rm -f "$BACKUP_DIR"/.*.partial
+
+# The stamp of this backup, once per second at most (the catalogue is sorted by name).
+while :; do
+  created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  stamp=$(printf '%s' "$created" | tr -d ':-')
+  [ -e "$BACKUP_DIR/$stamp.sql.gz" ] || [ -e "$BACKUP_DIR/$stamp.json" ] || break
+  sleep 1
+done
+name="$stamp.sql.gz"
+partial="$BACKUP_DIR/.$stamp.sql.gz.partial"
+sidecar_partial="$BACKUP_DIR/.$stamp.json.partial"
+trap 'rm -f "$partial" "$sidecar_partial"' EXIT
+
+if "$dump_tool" --help 2>/dev/null | grep -q -e '--set-gtid-purged'; then
+  set -- --set-gtid-purged=OFF
+else
+  set --
+fi
+
+printf 'backup: dumping database %s from %s:%s into %s\n' "$MYSQL_DATABASE" "$MYSQL_HOST" "$MYSQL_PORT" "$name" >&2
+# sh has no pipefail: each side of the pipe reports its status on fd 3, with the tools'
+# error output, into `out`.
+out=$(
+  {
+    {
+      rc=0
+      "$dump_tool" --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user="$MYSQL_USER" \
+        --single-transaction --routines --triggers --events --no-tablespaces --hex-blob \
+        --default-character-set=utf8mb4 "$@" -- "$MYSQL_DATABASE" 2>&3 || rc=$?
+      echo "@status dump $rc" >&3
+    } | {
+      rc=0
+      gzip -c >"$partial" 2>&3 || rc=$?
+      echo "@status gzip $rc" >&3
+    }
+  } 3>&1
+)
+errors=$(printf '%s\n' "$out" | grep -v '^@status ' || true)
+[ -z "$errors" ] || printf '%s\n' "$errors" >&2
+dump_rc=$(printf '%s\n' "$out" | sed -n 's/^@status dump //p')
+gzip_rc=$(printf '%s\n' "$out" | sed -n 's/^@status gzip //p')
+[ "$dump_rc" = 0 ] || fail "mysqldump exited with status ${dump_rc:-unknown}: $(last_error "$out")"
+[ "$gzip_rc" = 0 ] || fail "gzip could not write $partial (status ${gzip_rc:-unknown}): $(last_error "$out")"
+
+check_content "$partial" || fail "the new dump failed verification: $why"
+size=$(wc -c <"$partial" | tr -d ' ')
+sha256=$(sha256sum <"$partial" | cut -d ' ' -f 1)
+sync "$partial" 2>/dev/null || true
+mv -f "$partial" "$BACKUP_DIR/$name" || fail "cannot rename the verified dump to $name"
+printf '{"name":"%s","size":%s,"sha256":"%s","verified":true,"database":"%s","created":"%s"}\n' \
+  "$name" "$size" "$sha256" "$MYSQL_DATABASE" "$created" >"$sidecar_partial" || fail "cannot write the catalogue entry $stamp.json"
+sync "$sidecar_partial" 2>/dev/null || true
+mv -f "$sidecar_partial" "$BACKUP_DIR/$stamp.json" || fail "cannot write the catalogue entry $stamp.json"
+printf 'backup: %s verified (%s bytes, sha256 %s)\n' "$name" "$size" "$sha256" >&2
+
+# Retention: keep the RETENTION newest verified backups and anything newer than the oldest
+# of them; remove everything older (dumps, sidecars, unverified leftovers).
+kept=0
+pruned=""
+for s in $(stamps); do
+  if [ "$kept" -ge "$RETENTION" ]; then
+    rm -f "$BACKUP_DIR/$s.sql.gz" "$BACKUP_DIR/$s.json"
+    pruned="$pruned${pruned:+,}\"$s.sql.gz\""
+    printf 'backup: pruned %s.sql.gz (retention %s)\n' "$s" "$RETENTION" >&2
+  elif [ -f "$BACKUP_DIR/$s.sql.gz" ] && [ -f "$BACKUP_DIR/$s.json" ] && grep -q '"verified":true' "$BACKUP_DIR/$s.json"; then
+    kept=$((kept + 1))
+  fi
+done
+
+report "{\"op\":\"backup\",\"ok\":true,\"backup\":\"$name\",\"size\":$size,\"sha256\":\"$sha256\",\"verified\":true,\"database\":\"$MYSQL_DATABASE\",\"created\":\"$created\",\"retained\":$kept,\"pruned\":[$pruned]}"
+"#
+);
+
+/// The restore Job's script. Reads `MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`, `MYSQL_PWD`,
+/// `MYSQL_DATABASE`, `BACKUP_DIR`, `BACKUP_NAME` (and optionally `TERMINATION_LOG`).
+///
+/// Chooses `BACKUP_NAME`, or the newest backup that passes verification (newer ones that
+/// fail are skipped and listed); verifies it before touching the database (a sidecar that
+/// says verified, the sha256 it records, decompression, mysqldump's completion marker) and
+/// refuses otherwise; then loads it with `gzip -dc | mysql --database="$MYSQL_DATABASE"`.
+/// Prints `{"op":"restore","ok":true,"backup":"<stamp>.sql.gz","size":N,"sha256":"...",
+/// "database":"...","skipped":["..."]}`.
+pub const RESTORE_SCRIPT: &str = concat!(
+    "op=restore\n",
+    common!(),
+    r#"
+client=$(command -v mysql || command -v mariadb) || fail "the mysql client is not installed in this image"
+
+# Whether a backup may be loaded. Sets `why` when not; `size` and `sha256` when it may.
+verify_backup() {
+  dump="$BACKUP_DIR/$1.sql.gz"
+  sidecar="$BACKUP_DIR/$1.json"
+  if [ ! -f "$dump" ]; then
+    why="$1.sql.gz does not exist in $BACKUP_DIR"
+    return 1
+  fi
+  if [ ! -f "$sidecar" ]; then
+    why="it has no catalogue entry $1.json, so it was never verified (a partial or interrupted backup)"
+    return 1
+  fi
+  if ! grep -q '"verified":true' "$sidecar"; then
+    why="its catalogue entry $1.json does not say it was verified"
+    return 1
+  fi
+  want=$(sed -n 's/.*"sha256":"\([0-9a-f]*\)".*/\1/p' "$sidecar")
+  sha256=$(sha256sum <"$dump" | cut -d ' ' -f 1)
+  if [ -z "$want" ] || [ "$sha256" != "$want" ]; then
+    why="its sha256 $sha256 differs from the one recorded when it was made (${want:-none}): the file changed since"
+    return 1
+  fi
+  check_content "$dump" || return 1
+  size=$(wc -c <"$dump" | tr -d ' ')
+}
+
+skipped=""
+if [ -n "${BACKUP_NAME:-}" ]; then
+  stamp=${BACKUP_NAME%.sql.gz}
+  case "$stamp" in
+    [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z) ;;
+    *) fail "refusing to restore '$BACKUP_NAME': not a backup name (YYYYMMDDTHHMMSSZ.sql.gz)" ;;
+  esac
+  verify_backup "$stamp" || fail "refusing to restore $stamp.sql.gz: $why; the database was not touched"
+else
+  stamp=""
+  for s in $(stamps); do
+    if verify_backup "$s"; then
+      stamp=$s
+      break
+    fi
+    printf 'restore: skipping %s.sql.gz: %s\n' "$s" "$why" >&2
+    skipped="$skipped${skipped:+,}\"$s.sql.gz\""
+  done
+  [ -n "$stamp" ] || fail "no verified backup in $BACKUP_DIR to restore; the database was not touched"
+fi
+name="$stamp.sql.gz"
+
+printf 'restore: loading %s (%s bytes, verified) into database %s on %s:%s\n' "$name" "$size" "$MYSQL_DATABASE" "$MYSQL_HOST" "$MYSQL_PORT" >&2
+out=$(
+  {
+    {
+      rc=0
+      gzip -dc "$BACKUP_DIR/$name" 2>&3 || rc=$?
+      echo "@status gzip $rc" >&3
+    } | {
+      rc=0
+      "$client" --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user="$MYSQL_USER" \
+        --default-character-set=utf8mb4 --database="$MYSQL_DATABASE" >&2 2>&3 || rc=$?
+      echo "@status load $rc" >&3
+    }
+  } 3>&1
+)
+errors=$(printf '%s\n' "$out" | grep -v '^@status ' || true)
+[ -z "$errors" ] || printf '%s\n' "$errors" >&2
+gzip_rc=$(printf '%s\n' "$out" | sed -n 's/^@status gzip //p')
+load_rc=$(printf '%s\n' "$out" | sed -n 's/^@status load //p')
+[ "$load_rc" = 0 ] || fail "mysql exited with status ${load_rc:-unknown} loading $name: $(last_error "$out")"
+[ "$gzip_rc" = 0 ] || fail "gzip could not read $name (status ${gzip_rc:-unknown}): $(last_error "$out")"
+
+printf 'restore: %s loaded into %s\n' "$name" "$MYSQL_DATABASE" >&2
+report "{\"op\":\"restore\",\"ok\":true,\"backup\":\"$name\",\"size\":$size,\"sha256\":\"$sha256\",\"database\":\"$MYSQL_DATABASE\",\"skipped\":[$skipped]}"
+"#
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_never_an_argument() {
+        for script in [BACKUP_SCRIPT, RESTORE_SCRIPT] {
+            assert!(!script.contains("-p\""), "{script}");
+            assert!(!script.contains("--password"), "{script}");
+            assert!(
+                !script.contains("MYSQL_PWD"),
+                "read by the tools, never by the script"
+            );
+        }
+    }
+
+    #[test]
+    fn the_dump_is_of_one_database_with_options_mysql_8_and_mariadb_share() {
+        for option in [
+            "--single-transaction",
+            "--routines",
+            "--triggers",
+            "--no-tablespaces",
+            "-- \"$MYSQL_DATABASE\"",
+        ] {
+            assert!(BACKUP_SCRIPT.contains(option), "{option}");
+        }
+        assert!(!BACKUP_SCRIPT.contains("--databases"));
+        assert!(!BACKUP_SCRIPT.contains("--all-databases"));
+        assert!(!BACKUP_SCRIPT.contains("--column-statistics"));
+        // Only when the tool says it knows the option (MySQL's mysqldump, not MariaDB's).
+        assert!(BACKUP_SCRIPT.contains("grep -q -e '--set-gtid-purged'"));
+    }
+
+    #[test]
+    fn the_restore_loads_the_instance_database_only() {
+        assert!(RESTORE_SCRIPT.contains("--database=\"$MYSQL_DATABASE\""));
+        assert!(!RESTORE_SCRIPT.contains("mysql.user"));
+    }
+
+    #[test]
+    fn every_variable_the_scripts_read_is_listed() {
+        for (script, listed) in [(BACKUP_SCRIPT, BACKUP_ENV), (RESTORE_SCRIPT, RESTORE_ENV)] {
+            for var in listed {
+                // MYSQL_PWD is read by the tools themselves.
+                if *var != ENV_PASSWORD {
+                    assert!(script.contains(&format!("${{{var}")), "{var}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_scripts_parse_as_posix_sh() {
+        for script in [BACKUP_SCRIPT, RESTORE_SCRIPT] {
+            let out = std::process::Command::new("sh")
+                .args(["-n", "-c", script])
+                .output()
+                .expect("sh runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
