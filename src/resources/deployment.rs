@@ -4,18 +4,15 @@
 //! on the same ReadWriteOnce data volume. The password reaches the container only through
 //! `secretKeyRef`; the probes read it from the environment, never from their arguments.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, PersistentVolumeClaimVolumeSource,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
     SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
-use super::{Component, Names, labels, namespaced, selector_labels};
+use super::{Component, Names, labels, namespaced, quantities, selector_labels};
 use crate::crd::DEFAULT_PASSWORD_KEY;
 use crate::validate::{Instance, PasswordSource};
 
@@ -45,13 +42,6 @@ fn shell_probe(script: &str, period: i32, failures: i32) -> Probe {
         failure_threshold: Some(failures),
         ..Probe::default()
     }
-}
-
-fn quantities(pairs: &[(&str, &str)]) -> BTreeMap<String, Quantity> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
-        .collect()
 }
 
 /// Where the container reads the root password from.

@@ -3,6 +3,7 @@
 //! prints it.
 
 mod deployment;
+mod jobs;
 mod secret;
 mod service;
 mod storage;
@@ -18,6 +19,7 @@ use crate::crd::{GROUP, VERSION};
 use crate::validate::Instance;
 
 pub use deployment::{MYSQL_PORT, deployment};
+pub use jobs::{BackupSource, backup_job, restore_job};
 pub use secret::{credentials_secret, password_secret};
 pub use service::service;
 pub use storage::{Volume, persistent_volume, persistent_volume_claim};
@@ -91,17 +93,34 @@ pub enum Component {
     Credentials,
     Data,
     Backup,
+    Restore,
 }
 
 impl Component {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Component::Database => "database",
             Component::Credentials => "credentials",
             Component::Data => "data",
             Component::Backup => "backup",
+            Component::Restore => "restore",
         }
     }
+}
+
+/// Resource quantities from `(name, value)` pairs.
+pub(crate) fn quantities(
+    pairs: &[(&str, &str)],
+) -> BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity(v.to_string()),
+            )
+        })
+        .collect()
 }
 
 /// Labels that select the server's pods. Immutable once a Deployment exists.

@@ -1,0 +1,327 @@
+//! The backup and restore Jobs: the scripts of [`crate::backup::scripts`], byte for byte,
+//! with everything they read from the environment. Jobs never hang the product: each has
+//! a deadline and a retry limit.
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, EnvVarSource, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SecretKeySelector, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::deployment::password_selector;
+use super::{Component, MYSQL_PORT, Names, labels, namespaced, quantities};
+use crate::backup::scripts::{
+    BACKUP_SCRIPT, ENV_BACKUP_DIR, ENV_BACKUP_NAME, ENV_DATABASE, ENV_HOST, ENV_PASSWORD, ENV_PORT,
+    ENV_RETENTION, ENV_USER, RESTORE_SCRIPT,
+};
+use crate::validate::Instance;
+
+/// Where Jobs mount the backup volume.
+pub const BACKUP_MOUNT: &str = "/backup";
+/// Where the delete-backup mounts the data volume (the server's data directory).
+pub const DATA_MOUNT: &str = "/var/lib/mysql";
+/// A backup may run this long before Kubernetes stops it.
+pub const BACKUP_DEADLINE_SECONDS: i64 = 1800;
+/// A restore may run this long before Kubernetes stops it.
+pub const RESTORE_DEADLINE_SECONDS: i64 = 3600;
+/// Retries of a failed Job pod before the Job fails.
+pub const JOB_RETRIES: i32 = 2;
+
+/// Where a backup reads the database from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackupSource {
+    /// The running server, through its Service and the password Secret (on demand).
+    Server,
+    /// The data volume, with a temporary server (on delete: the Deployment and the Secret
+    /// may already be gone); the data directory is emptied after a verified dump.
+    DataVolume,
+}
+
+fn env(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
+}
+
+fn secret_env(name: &str, selector: SecretKeySelector) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(selector),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+fn claim_volume(name: &str, claim: String) -> Volume {
+    Volume {
+        name: name.into(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: claim,
+            read_only: Some(false),
+        }),
+        ..Volume::default()
+    }
+}
+
+fn mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        ..VolumeMount::default()
+    }
+}
+
+/// The connection to the running server (Service, root, password from the Secret).
+fn server_env(instance: &Instance) -> Vec<EnvVar> {
+    vec![
+        env(ENV_HOST, &Names::new(instance).server()),
+        env(ENV_PORT, &MYSQL_PORT.to_string()),
+        env(ENV_USER, "root"),
+        secret_env(ENV_PASSWORD, password_selector(instance)),
+    ]
+}
+
+#[allow(clippy::too_many_arguments)]
+fn job(
+    instance: &Instance,
+    name: String,
+    component: Component,
+    owned: bool,
+    script: &str,
+    env: Vec<EnvVar>,
+    volumes: Vec<(Volume, VolumeMount)>,
+    deadline: i64,
+) -> Job {
+    let (volumes, mounts): (Vec<Volume>, Vec<VolumeMount>) = volumes.into_iter().unzip();
+    Job {
+        metadata: namespaced(instance, name, component, owned),
+        spec: Some(JobSpec {
+            backoff_limit: Some(JOB_RETRIES),
+            active_deadline_seconds: Some(deadline),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(instance, component)),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".into()),
+                    enable_service_links: Some(false),
+                    containers: vec![Container {
+                        name: component.label().into(),
+                        image: Some(instance.image.clone()),
+                        image_pull_policy: Some("IfNotPresent".into()),
+                        command: Some(vec!["sh".into(), "-c".into(), script.into()]),
+                        env: Some(env),
+                        volume_mounts: Some(mounts),
+                        termination_message_policy: Some("FallbackToLogsOnError".into()),
+                        resources: Some(ResourceRequirements {
+                            requests: Some(quantities(&[("cpu", "100m"), ("memory", "256Mi")])),
+                            limits: Some(quantities(&[("memory", "1Gi")])),
+                            ..ResourceRequirements::default()
+                        }),
+                        security_context: Some(SecurityContext {
+                            allow_privilege_escalation: Some(false),
+                            ..SecurityContext::default()
+                        }),
+                        ..Container::default()
+                    }],
+                    volumes: Some(volumes),
+                    ..PodSpec::default()
+                }),
+            },
+            ..JobSpec::default()
+        }),
+        ..Job::default()
+    }
+}
+
+/// `backup-<name>-job`: a verified dump into the backup volume, keeping `retention`
+/// backups. Not owned by the instance: a foreground delete must not remove it mid-run.
+pub fn backup_job(instance: &Instance, source: BackupSource, retention: u32) -> Job {
+    let names = Names::new(instance);
+    let mut env = vec![
+        env(ENV_DATABASE, &instance.database),
+        env(ENV_BACKUP_DIR, BACKUP_MOUNT),
+        env(ENV_RETENTION, &retention.to_string()),
+    ];
+    let mut volumes = vec![(
+        claim_volume("backup", names.backup_pvc()),
+        mount("backup", BACKUP_MOUNT),
+    )];
+    match source {
+        BackupSource::Server => env.extend(server_env(instance)),
+        BackupSource::DataVolume => {
+            env.push(self::env("MYSQL_DATADIR", DATA_MOUNT));
+            env.push(self::env("WIPE_DATADIR", "true"));
+            volumes.push((
+                claim_volume("data", names.data_pvc()),
+                mount("data", DATA_MOUNT),
+            ));
+        }
+    }
+    job(
+        instance,
+        names.backup_job(),
+        Component::Backup,
+        false,
+        BACKUP_SCRIPT,
+        env,
+        volumes,
+        BACKUP_DEADLINE_SECONDS,
+    )
+}
+
+/// `restore-<name>-job`: load the named backup (or the latest verified one) into the
+/// running server's database only. Owned by the instance, as in the seed.
+pub fn restore_job(instance: &Instance, backup: Option<&str>) -> Job {
+    let names = Names::new(instance);
+    let mut env = vec![
+        env(ENV_DATABASE, &instance.database),
+        env(ENV_BACKUP_DIR, BACKUP_MOUNT),
+        env(ENV_BACKUP_NAME, backup.unwrap_or_default()),
+    ];
+    env.extend(server_env(instance));
+    job(
+        instance,
+        names.restore_job(),
+        Component::Restore,
+        true,
+        RESTORE_SCRIPT,
+        env,
+        vec![(
+            claim_volume("backup", names.backup_pvc()),
+            mount("backup", BACKUP_MOUNT),
+        )],
+        RESTORE_DEADLINE_SECONDS,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::fixtures::{FIXTURE_PASSWORD, seed_instance};
+
+    fn container(job: &Job) -> &Container {
+        &job.spec
+            .as_ref()
+            .expect("spec")
+            .template
+            .spec
+            .as_ref()
+            .expect("pod")
+            .containers[0]
+    }
+
+    fn env_value<'a>(job: &'a Job, name: &str) -> Option<&'a EnvVar> {
+        container(job).env.as_ref()?.iter().find(|e| e.name == name)
+    }
+
+    #[test]
+    fn jobs_follow_the_seed_names_and_never_hang() {
+        let backup = backup_job(&seed_instance(), BackupSource::Server, 7);
+        let restore = restore_job(&seed_instance(), None);
+        assert_eq!(
+            backup.metadata.name.as_deref(),
+            Some("backup-mysql-instance-job")
+        );
+        assert_eq!(
+            restore.metadata.name.as_deref(),
+            Some("restore-mysql-instance-job")
+        );
+        for job in [&backup, &restore] {
+            let spec = job.spec.as_ref().expect("spec");
+            assert!(spec.active_deadline_seconds.is_some_and(|d| d > 0));
+            assert_eq!(spec.backoff_limit, Some(JOB_RETRIES));
+            let pod = spec.template.spec.as_ref().expect("pod");
+            assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        }
+    }
+
+    #[test]
+    fn the_scripts_run_byte_for_byte_and_the_password_only_through_the_secret() {
+        let job = backup_job(&seed_instance(), BackupSource::Server, 3);
+        let command = container(&job).command.clone().expect("command");
+        assert_eq!(command, ["sh", "-c", BACKUP_SCRIPT]);
+        let rendered = serde_json::to_string(&job).expect("json");
+        assert!(!rendered.contains(FIXTURE_PASSWORD));
+        let password = env_value(&job, ENV_PASSWORD).expect("password env");
+        assert!(password.value.is_none());
+        assert_eq!(
+            password
+                .value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref()),
+            Some(&password_selector(&seed_instance()))
+        );
+        assert_eq!(
+            env_value(&job, ENV_RETENTION).and_then(|e| e.value.as_deref()),
+            Some("3")
+        );
+        let restore = restore_job(&seed_instance(), Some("20261123T101500Z"));
+        assert_eq!(
+            container(&restore).command.as_ref().expect("cmd")[2],
+            RESTORE_SCRIPT
+        );
+        assert_eq!(
+            env_value(&restore, ENV_BACKUP_NAME).and_then(|e| e.value.as_deref()),
+            Some("20261123T101500Z")
+        );
+    }
+
+    #[test]
+    fn the_delete_backup_reads_the_data_volume_without_server_or_secret() {
+        let job = backup_job(&seed_instance(), BackupSource::DataVolume, 7);
+        assert!(
+            env_value(&job, ENV_PASSWORD).is_none(),
+            "the Secret may be gone"
+        );
+        assert!(
+            env_value(&job, ENV_HOST).is_none(),
+            "the Deployment may be gone"
+        );
+        assert_eq!(
+            env_value(&job, "MYSQL_DATADIR").and_then(|e| e.value.as_deref()),
+            Some(DATA_MOUNT)
+        );
+        let claims: Vec<String> = job
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|p| p.volumes.as_ref())
+            .expect("volumes")
+            .iter()
+            .filter_map(|v| {
+                v.persistent_volume_claim
+                    .as_ref()
+                    .map(|c| c.claim_name.clone())
+            })
+            .collect();
+        assert_eq!(claims, ["backup-mysql-instance-pvc", "mysql-instance-pvc"]);
+    }
+
+    #[test]
+    fn only_the_restore_job_is_owned() {
+        let owned = |job: &Job| {
+            job.metadata
+                .owner_references
+                .as_ref()
+                .is_some_and(|o| !o.is_empty())
+        };
+        assert!(!owned(&backup_job(
+            &seed_instance(),
+            BackupSource::DataVolume,
+            7
+        )));
+        assert!(!owned(&backup_job(
+            &seed_instance(),
+            BackupSource::Server,
+            7
+        )));
+        assert!(owned(&restore_job(&seed_instance(), None)));
+    }
+}
