@@ -85,6 +85,11 @@ pub struct MySQLSpec {
     #[schemars(regex(pattern = QUANTITY_PATTERN))]
     pub storage_size: String,
 
+    /// How many verified backups to keep on the backup volume; older ones are pruned.
+    #[serde(default = "default_retention")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub backup_retention: u32,
+
     /// StorageClass for dynamic provisioning. Without it, a hostPath PersistentVolume is made by hand (minikube, kind). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DNS_SUBDOMAIN_PATTERN), length(max = 253))]
@@ -100,6 +105,7 @@ impl std::fmt::Debug for MySQLSpec {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("password_secret", &self.password_secret)
             .field("storage_size", &self.storage_size)
+            .field("backup_retention", &self.backup_retention)
             .field("storage_class", &self.storage_class)
             .finish()
     }
@@ -134,6 +140,12 @@ pub struct MySQLStatus {
     /// The metadata.generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The newest backup this instance made (`<stamp>.sql.gz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup: Option<String>,
+    /// The backup the last restore loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_restore: Option<String>,
 }
 
 /// Lifecycle phase of an instance.
@@ -146,6 +158,13 @@ pub enum Phase {
     BackingUp,
     Deleting,
     Failed,
+}
+
+/// Backups kept when the spec says nothing.
+pub const DEFAULT_RETENTION: u32 = 7;
+
+fn default_retention() -> u32 {
+    DEFAULT_RETENTION
 }
 
 fn default_image() -> String {

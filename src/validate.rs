@@ -25,6 +25,8 @@ pub struct Instance {
     pub password: PasswordSource,
     pub storage_size: String,
     pub storage_class: Option<String>,
+    /// Verified backups to keep.
+    pub backup_retention: u32,
 }
 
 /// Where the root password comes from.
@@ -57,6 +59,7 @@ impl fmt::Debug for Instance {
             .field("password", &self.password)
             .field("storage_size", &self.storage_size)
             .field("storage_class", &self.storage_class)
+            .field("backup_retention", &self.backup_retention)
             .finish()
     }
 }
@@ -137,6 +140,7 @@ pub fn instance(object: &MySQL, default_namespace: &str) -> Result<Instance, Err
         password,
         storage_size: spec.storage_size.clone(),
         storage_class: spec.storage_class.clone(),
+        backup_retention: spec.backup_retention,
     })
 }
 

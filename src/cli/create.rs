@@ -399,6 +399,7 @@ fn from_flags(args: &CreateArgs, namespace: &str) -> anyhow::Result<Plan> {
         }),
         storage_size: storage_size.clone(),
         storage_class: args.storage_class.clone(),
+        backup_retention: crate::crd::DEFAULT_RETENTION,
     };
     let mut raw = serde_json::to_value(MySQL {
         metadata: ObjectMeta {

@@ -7,6 +7,9 @@
 //! only when it changed) and Events.
 
 mod apply;
+pub mod catalogue;
+pub mod jobs;
+pub mod lifecycle;
 mod status;
 
 use std::time::Duration;
@@ -23,7 +26,8 @@ use crate::resources::{self, FIELD_MANAGER};
 use crate::validate::{self, Instance, PasswordSource};
 
 pub use apply::{Applier, ApplyCount, contains};
-pub use status::{Observed, desired_status};
+pub use lifecycle::{FINALIZER, SKIP_BACKUP};
+pub use status::{Observed, RestoreState, desired_status};
 
 /// What one reconcile needs: a client and an Event recorder.
 #[derive(Clone)]
@@ -70,14 +74,9 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
         .namespace()
         .ok_or_else(|| Error::BadValue("a MySQL object without a namespace".into()))?;
     if mysql.metadata.deletion_timestamp.is_some() {
-        // Deletion is the finalizer's (a later step); nothing to converge.
-        return Ok(Outcome {
-            phase: Phase::Deleting,
-            applied: 0,
-            status_written: false,
-            requeue_after: None,
-        });
+        return delete(mysql, ctx, &namespace).await;
     }
+    lifecycle::ensure_finalizer(&ctx.client, mysql).await?;
 
     // validate (pure): an invalid spec waits for the next change, it is not retried.
     let instance = match validate::instance(mysql, &namespace) {
@@ -98,7 +97,40 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
     let mut applier = Applier::new(ctx.client.clone(), &namespace);
     applier.converge(&children).await?;
     let deployment: Option<Deployment> = applier.deployment.clone();
-    let observed = Observed::from_deployment(&instance, deployment.as_ref());
+    let mut observed = Observed::from_deployment(&instance, deployment.as_ref());
+    if observed.phase == Phase::Ready {
+        let recorded = RestoreState::recorded(&mysql.status.clone().unwrap_or_default());
+        let (restore, failure) = lifecycle::restore_step(&ctx.client, &instance, recorded).await?;
+        if let RestoreState::Running(_) = restore {
+            observed.phase = Phase::Restoring;
+        }
+        if let RestoreState::Done(backup) = &restore
+            && !matches!(
+                RestoreState::recorded(&mysql.status.clone().unwrap_or_default()),
+                RestoreState::Done(_)
+            )
+        {
+            publish(
+                ctx,
+                mysql,
+                EventType::Normal,
+                "Restored",
+                "Restore",
+                format!("loaded backup {backup}"),
+            )
+            .await;
+        }
+        observed.restore = restore;
+        if let Some(cause) = failure {
+            observed = Observed::failed(
+                "RestoreFailed",
+                &format!(
+                    "the restore failed: {cause}; the server runs without the backup's data (`kubectl mysql restore {}` tries again)",
+                    instance.name
+                ),
+            );
+        }
+    }
     let count = applier.count;
     if count.written > 0 {
         publish(
@@ -117,6 +149,53 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
         .await;
     }
     finish(mysql, ctx, observed, count.written).await
+}
+
+/// The deletion pipeline behind the finalizer.
+async fn delete(mysql: &MySQL, ctx: &Context, namespace: &str) -> Result<Outcome, Error> {
+    if !mysql.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Outcome {
+            phase: Phase::Deleting,
+            applied: 0,
+            status_written: false,
+            requeue_after: None,
+        });
+    }
+    let instance = match validate::instance(mysql, namespace) {
+        Ok(instance) => instance,
+        Err(e) => {
+            let observed = Observed::failed(
+                "InvalidSpec",
+                &format!("cannot back up before deleting: {e}"),
+            );
+            return finish(mysql, ctx, observed, 0).await;
+        }
+    };
+    match lifecycle::finalize(&ctx.client, mysql, &instance).await? {
+        lifecycle::Deletion::InProgress(observed) => {
+            let mut outcome = finish(mysql, ctx, observed, 0).await?;
+            outcome.requeue_after = Some(Duration::from_secs(2));
+            Ok(outcome)
+        }
+        lifecycle::Deletion::Blocked(observed) => {
+            let mut outcome = finish(mysql, ctx, observed, 0).await?;
+            outcome.requeue_after = Some(Duration::from_secs(60));
+            Ok(outcome)
+        }
+        lifecycle::Deletion::Done { backup } => {
+            let note = match &backup {
+                Some(b) => format!("backed up to {b}; data volume removed"),
+                None => "deleted without a backup (--skip-backup); data volume removed".into(),
+            };
+            publish(ctx, mysql, EventType::Normal, "Deleted", "Delete", note).await;
+            Ok(Outcome {
+                phase: Phase::Deleting,
+                applied: 0,
+                status_written: false,
+                requeue_after: None,
+            })
+        }
+    }
 }
 
 /// Write the status if it changed, with an Event for each new phase or failure.

@@ -26,6 +26,36 @@ pub struct Observed {
     pub failure: Option<Failure>,
     /// Why the instance is not ready yet, when it is not.
     pub waiting_for: Option<String>,
+    /// Whether a backup was loaded into the new server (decided once, after it is up).
+    pub restore: RestoreState,
+    /// A backup made by this pass (kept in the status until the next one).
+    pub new_backup: Option<String>,
+}
+
+/// The restore-on-create decision, kept in the `Restored` condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RestoreState {
+    /// Not decided yet: the server is not up.
+    Undecided,
+    /// The restore Job for this backup runs.
+    Running(String),
+    /// This backup was loaded: `<name> created with restore-job`.
+    Done(String),
+    /// There was no backup: `<name> created without restore-job`.
+    NotNeeded,
+}
+
+impl RestoreState {
+    /// The decision recorded in a status.
+    pub fn recorded(status: &MySQLStatus) -> Self {
+        match status.conditions.iter().find(|c| c.type_ == "Restored") {
+            Some(c) if c.status == "True" => {
+                RestoreState::Done(status.last_restore.clone().unwrap_or_default())
+            }
+            Some(c) if c.status == "False" && c.reason == "NoBackup" => RestoreState::NotNeeded,
+            _ => RestoreState::Undecided,
+        }
+    }
 }
 
 impl Observed {
@@ -37,6 +67,8 @@ impl Observed {
                 message: message.into(),
             }),
             waiting_for: None,
+            restore: RestoreState::Undecided,
+            new_backup: None,
         }
     }
 
@@ -60,6 +92,8 @@ impl Observed {
                     instance.name
                 )
             }),
+            restore: RestoreState::Undecided,
+            new_backup: None,
         }
     }
 }
@@ -97,7 +131,52 @@ pub fn desired_status(
 ) -> MySQLStatus {
     let name = mysql.name_any();
     let generation = mysql.metadata.generation;
-    let created = format!("{name} created without restore-job");
+    let message = match (&observed.failure, &observed.restore) {
+        (Some(f), _) => f.message.clone(),
+        (None, RestoreState::Done(_)) => format!("{name} created with restore-job"),
+        (None, RestoreState::NotNeeded) => format!("{name} created without restore-job"),
+        (None, RestoreState::Running(backup)) => format!("{name} restoring {backup}"),
+        (None, RestoreState::Undecided)
+            if observed.phase == Phase::Deleting || observed.phase == Phase::BackingUp =>
+        {
+            observed.waiting_for.clone().unwrap_or_default()
+        }
+        (None, RestoreState::Undecided) => current
+            .message
+            .clone()
+            .unwrap_or_else(|| format!("{name} being created")),
+    };
+    let restored = match &observed.restore {
+        RestoreState::Done(backup) => Some(condition(
+            "Restored",
+            true,
+            "RestoreCompleted",
+            &format!("loaded backup {backup}"),
+            generation,
+            now,
+        )),
+        RestoreState::NotNeeded => Some(condition(
+            "Restored",
+            false,
+            "NoBackup",
+            "there was no backup to restore",
+            generation,
+            now,
+        )),
+        RestoreState::Running(backup) => Some(condition(
+            "Restored",
+            false,
+            "RestoreRunning",
+            &format!("loading backup {backup}"),
+            generation,
+            now,
+        )),
+        RestoreState::Undecided => current
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Restored")
+            .cloned(),
+    };
     let (ready, progressing, degraded) = match (&observed.failure, observed.phase) {
         (Some(f), _) => (
             condition("Ready", false, &f.reason, &f.message, generation, now),
@@ -139,8 +218,9 @@ pub fn desired_status(
             )
         }
     };
-    let conditions = [ready, progressing, degraded]
+    let conditions = [Some(ready), Some(progressing), Some(degraded), restored]
         .into_iter()
+        .flatten()
         .map(|mut c| {
             if let Some(old) = current.conditions.iter().find(|o| o.type_ == c.type_)
                 && old.status == c.status
@@ -153,11 +233,16 @@ pub fn desired_status(
     MySQLStatus {
         phase: Some(observed.phase),
         conditions,
-        message: Some(match &observed.failure {
-            Some(f) => f.message.clone(),
-            None => created,
-        }),
+        message: Some(message),
         observed_generation: generation,
+        last_backup: observed
+            .new_backup
+            .clone()
+            .or_else(|| current.last_backup.clone()),
+        last_restore: match &observed.restore {
+            RestoreState::Done(backup) => Some(backup.clone()),
+            _ => current.last_restore.clone(),
+        },
     }
 }
 
@@ -215,6 +300,8 @@ mod tests {
             phase: Phase::Ready,
             failure: None,
             waiting_for: None,
+            restore: RestoreState::NotNeeded,
+            new_backup: None,
         };
         let first = desired_status(&mysql(), &MySQLStatus::default(), &observed, &t1);
         assert_eq!(

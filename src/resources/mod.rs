@@ -77,6 +77,10 @@ impl Names {
     pub fn restore_job(&self) -> String {
         format!("restore-{}-job", self.name)
     }
+    /// The ConfigMap recording the backup catalogue; it outlives the instance.
+    pub fn catalogue(&self) -> String {
+        format!("{}-backups", self.name)
+    }
     /// hostPath directories, one tree per namespace and instance.
     pub fn data_host_path(&self) -> String {
         format!("{HOST_PATH_ROOT}/{}/{}/data", self.namespace, self.name)
@@ -271,6 +275,7 @@ pub(crate) mod fixtures {
             password: PasswordSource::Inline(FIXTURE_PASSWORD.into()),
             storage_size: "1Gi".into(),
             storage_class: None,
+            backup_retention: 7,
         }
     }
 
@@ -388,6 +393,7 @@ mod tests {
             password_secret: None,
             storage_size: "1Gi".into(),
             storage_class: None,
+            backup_retention: 7,
         };
         assert!(!format!("{spec:?}").contains(FIXTURE_PASSWORD));
     }

@@ -382,31 +382,43 @@ async fn drift_is_repaired_and_delete_collects_the_owned_children() {
     })
     .await;
 
-    // Deleting the instance: the garbage collector takes the owned children. The volumes
-    // are not owned (the finalizer's job, later) and stay.
+    // Deleting the instance without a backup (--skip-backup): the finalizer removes the
+    // data volume, the garbage collector the owned children; the backups stay.
+    mysqls
+        .patch(
+            "mysql-instance",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"otus.homework/skip-backup": "true"}}}),
+            ),
+        )
+        .await
+        .expect("skip the backup");
     mysqls
         .delete("mysql-instance", &DeleteParams::default())
         .await
         .expect("delete");
     let client = cluster.client.clone();
     let ns = cluster.namespace.clone();
-    eventually("the owned children are collected", move || {
+    eventually("only the backup volume and claim are left", move || {
         let client = client.clone();
         let ns = ns.clone();
         async move {
-            let left = children_present(&client, &ns).await;
-            !left.iter().any(|c| {
-                c.starts_with("Secret/")
-                    || c.starts_with("Service/")
-                    || c.starts_with("Deployment/")
-            })
+            children_present(&client, &ns).await
+                == [
+                    format!("PersistentVolume/{ns}.backup-mysql-instance-pv"),
+                    "PersistentVolumeClaim/backup-mysql-instance-pvc".to_string(),
+                ]
         }
     })
     .await;
-    let left = children_present(&cluster.client, &cluster.namespace).await;
     assert!(
-        left.iter().any(|c| c.starts_with("PersistentVolumeClaim/")),
-        "{left:?}"
+        mysqls
+            .get_opt("mysql-instance")
+            .await
+            .expect("get")
+            .is_none(),
+        "the finalizer was released"
     );
     running.stop().await;
     cluster.cleanup().await;

@@ -1,0 +1,281 @@
+//! The backup side of the lifecycle: the finalizer that backs up before anything goes,
+//! and the restore of the latest verified backup into a new server.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+use super::catalogue;
+use super::jobs::{JobState, create_job, delete_job, job_state};
+use super::status::{Observed, RestoreState};
+use crate::backup::{JobReport, latest_verified};
+use crate::crd::{MySQL, Phase};
+use crate::error::Error;
+use crate::resources::{BackupSource, Names, backup_job, restore_job, selector_labels};
+use crate::validate::Instance;
+
+/// Held on every instance until its delete-backup is done (or explicitly skipped).
+pub const FINALIZER: &str = "otus.homework/backup";
+/// `true` on a MySQL object: delete without the backup (`kubectl mysql delete --skip-backup`).
+pub const SKIP_BACKUP: &str = "otus.homework/skip-backup";
+/// On a backup Job: `server` (on demand) or `data-volume` (the delete-backup).
+pub const BACKUP_SOURCE: &str = "otus.homework/backup-source";
+
+/// Add the finalizer (a JSON patch that fails if someone changed the list meanwhile).
+pub async fn ensure_finalizer(client: &Client, mysql: &MySQL) -> Result<bool, Error> {
+    let current = mysql.metadata.finalizers.clone();
+    if current.iter().flatten().any(|f| f == FINALIZER) {
+        return Ok(false);
+    }
+    let mut wanted = current.clone().unwrap_or_default();
+    wanted.push(FINALIZER.to_string());
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": "/metadata/finalizers", "value": current},
+        {"op": if current.is_some() { "replace" } else { "add" }, "path": "/metadata/finalizers", "value": wanted},
+    ]))
+    .map_err(|e| Error::BadValue(e.to_string()))?;
+    let api: Api<MySQL> = Api::namespaced(client.clone(), &mysql.namespace().unwrap_or_default());
+    api.patch(
+        &mysql.name_any(),
+        &PatchParams::default(),
+        &Patch::<()>::Json(patch),
+    )
+    .await
+    .map_err(|e| {
+        Error::api(
+            format!("add the finalizer to MySQL {}", mysql.name_any()),
+            e,
+        )
+    })?;
+    Ok(true)
+}
+
+async fn remove_finalizer(client: &Client, mysql: &MySQL) -> Result<(), Error> {
+    let current = mysql.metadata.finalizers.clone().unwrap_or_default();
+    let wanted: Vec<&String> = current.iter().filter(|f| *f != FINALIZER).collect();
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": "/metadata/finalizers", "value": current},
+        {"op": "replace", "path": "/metadata/finalizers", "value": wanted},
+    ]))
+    .map_err(|e| Error::BadValue(e.to_string()))?;
+    let api: Api<MySQL> = Api::namespaced(client.clone(), &mysql.namespace().unwrap_or_default());
+    api.patch(
+        &mysql.name_any(),
+        &PatchParams::default(),
+        &Patch::<()>::Json(patch),
+    )
+    .await
+    .map_err(|e| {
+        Error::api(
+            format!("remove the finalizer of MySQL {}", mysql.name_any()),
+            e,
+        )
+    })?;
+    Ok(())
+}
+
+/// What one pass of the deletion did.
+pub enum Deletion {
+    /// Still working (stopping the server, backing up): look again soon.
+    InProgress(Observed),
+    /// The backup failed: the finalizer stays and nothing is deleted.
+    Blocked(Observed),
+    /// Backed up (or skipped), volumes removed, finalizer released.
+    Done { backup: Option<String> },
+}
+
+fn progress(message: &str, phase: Phase) -> Observed {
+    Observed {
+        phase,
+        failure: None,
+        waiting_for: Some(message.into()),
+        restore: RestoreState::Undecided,
+        new_backup: None,
+    }
+}
+
+async fn delete_ignoring_absent<K>(api: Api<K>, name: &str) -> Result<(), Error>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(Error::api(format!("delete {name}"), e)),
+    }
+}
+
+/// The finalizer: stop the server (one writer on the data volume), back the database up
+/// from the data volume, record the backup, remove the data volume, release.
+pub async fn finalize(
+    client: &Client,
+    mysql: &MySQL,
+    instance: &Instance,
+) -> Result<Deletion, Error> {
+    let ns = instance.namespace.clone();
+    let names = Names::new(instance);
+    let skip = mysql
+        .annotations()
+        .get(SKIP_BACKUP)
+        .is_some_and(|v| v == "true");
+    let mut backup = None;
+    if !skip {
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+        if let Some(d) = deployments
+            .get_opt(&names.server())
+            .await
+            .map_err(|e| Error::api("read the Deployment", e))?
+        {
+            if d.metadata.deletion_timestamp.is_none() {
+                delete_ignoring_absent(deployments, &names.server()).await?;
+            }
+            return Ok(Deletion::InProgress(progress(
+                "stopping the server before the backup",
+                Phase::Deleting,
+            )));
+        }
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let selector = selector_labels(instance)
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let running = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| Error::api("list the server's pods", e))?;
+        if !running.items.is_empty() {
+            return Ok(Deletion::InProgress(progress(
+                "waiting for the server's pod to stop",
+                Phase::Deleting,
+            )));
+        }
+        let (state, job) = job_state(client, &ns, &names.backup_job()).await?;
+        let from_volume = job.as_ref().is_some_and(|j| {
+            j.annotations()
+                .get(BACKUP_SOURCE)
+                .is_some_and(|s| s == "data-volume")
+        });
+        match state {
+            JobState::Missing => {
+                let mut job = backup_job(
+                    instance,
+                    BackupSource::DataVolume,
+                    instance.backup_retention,
+                );
+                job.metadata
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .insert(BACKUP_SOURCE.into(), "data-volume".into());
+                create_job(client, &job).await?;
+                return Ok(Deletion::InProgress(progress(
+                    "backing up the data volume",
+                    Phase::BackingUp,
+                )));
+            }
+            // A finished on-demand backup of the same name: replace it with the delete-backup.
+            JobState::Succeeded(_) | JobState::Failed(_) if !from_volume => {
+                delete_job(client, &ns, &names.backup_job()).await?;
+                return Ok(Deletion::InProgress(progress(
+                    "replacing a finished backup Job",
+                    Phase::BackingUp,
+                )));
+            }
+            JobState::Running => {
+                return Ok(Deletion::InProgress(progress(
+                    "backing up the data volume",
+                    Phase::BackingUp,
+                )));
+            }
+            JobState::Failed(cause) => {
+                return Ok(Deletion::Blocked(Observed::failed(
+                    "BackupFailed",
+                    &format!(
+                        "the delete-backup failed, nothing was deleted: {cause}; fix the cause, or `kubectl mysql delete {} --skip-backup` to delete without a backup",
+                        instance.name
+                    ),
+                )));
+            }
+            JobState::Succeeded(JobReport::Backup(report)) => {
+                catalogue::record(client, instance, &report).await?;
+                backup = Some(report.backup);
+            }
+            JobState::Succeeded(other) => {
+                return Ok(Deletion::Blocked(Observed::failed(
+                    "BackupFailed",
+                    &format!("the backup Job reported something else: {other:?}"),
+                )));
+            }
+        }
+        delete_job(client, &ns, &names.backup_job()).await?;
+    }
+    // The data volume goes only now, after a verified backup (or an explicit skip).
+    delete_ignoring_absent(
+        Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns),
+        &names.data_pvc(),
+    )
+    .await?;
+    if instance.storage_class.is_none() {
+        delete_ignoring_absent(
+            Api::<PersistentVolume>::all(client.clone()),
+            &names.data_pv(),
+        )
+        .await?;
+    }
+    remove_finalizer(client, mysql).await?;
+    Ok(Deletion::Done { backup })
+}
+
+/// Restore on create: once the server is up, load the latest verified backup (if any)
+/// exactly once. Returns the decision and, when the restore failed, why.
+pub async fn restore_step(
+    client: &Client,
+    instance: &Instance,
+    recorded: RestoreState,
+) -> Result<(RestoreState, Option<String>), Error> {
+    if matches!(recorded, RestoreState::Done(_) | RestoreState::NotNeeded) {
+        return Ok((recorded, None));
+    }
+    let names = Names::new(instance);
+    let (state, job) = job_state(client, &instance.namespace, &names.restore_job()).await?;
+    let job_backup = job
+        .as_ref()
+        .and_then(|j| j.spec.as_ref())
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.env.as_ref())
+        .and_then(|env| env.iter().find(|e| e.name == "BACKUP_NAME"))
+        .and_then(|e| e.value.clone())
+        .unwrap_or_default();
+    match state {
+        JobState::Running => Ok((RestoreState::Running(job_backup), None)),
+        JobState::Succeeded(JobReport::Restore(report)) => {
+            Ok((RestoreState::Done(report.backup), None))
+        }
+        JobState::Succeeded(_) => Ok((
+            RestoreState::Undecided,
+            Some("the restore Job reported no restore".into()),
+        )),
+        JobState::Failed(cause) if matches!(recorded, RestoreState::Running(_)) => {
+            Ok((RestoreState::Undecided, Some(cause)))
+        }
+        // A finished Job from an earlier instance of the same name: not ours to read.
+        JobState::Failed(_) => {
+            delete_job(client, &instance.namespace, &names.restore_job()).await?;
+            Ok((RestoreState::Undecided, None))
+        }
+        JobState::Missing => {
+            let entries = catalogue::read(client, &instance.namespace, &instance.name).await?;
+            match latest_verified(&entries) {
+                None => Ok((RestoreState::NotNeeded, None)),
+                Some(latest) => {
+                    let job = restore_job(instance, Some(&latest.name));
+                    create_job(client, &job).await?;
+                    Ok((RestoreState::Running(latest.name.clone()), None))
+                }
+            }
+        }
+    }
+}
