@@ -1,10 +1,15 @@
 //! The kubectl plugin: one file per command, each with its Args and a `run`.
 
+mod backup;
 mod crd;
 mod create;
+mod delete;
+mod follow;
+mod instance;
 pub mod kubeconfig;
 mod output;
 mod progress;
+mod restore;
 mod run_operator;
 mod status;
 
@@ -46,6 +51,12 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Create an instance: the MySQL object and everything it needs
     Create(create::CreateArgs),
+    /// Back up, then delete an instance (the backup runs behind a finalizer)
+    Delete(delete::DeleteArgs),
+    /// Back up an instance now: a verified, timestamped dump on its backup volume
+    Backup(backup::BackupArgs),
+    /// Load the latest verified backup, or a named one, into an instance
+    Restore(restore::RestoreArgs),
     /// Show instances: a table, or one instance in detail
     Status(status::StatusArgs),
     /// Run the operator: the watch loop that converges every instance
@@ -59,6 +70,9 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Create(args) => create::run(&cli.global, args).await,
+        Command::Delete(args) => delete::run(&cli.global, args).await,
+        Command::Backup(args) => backup::run(&cli.global, args).await,
+        Command::Restore(args) => restore::run(&cli.global, args).await,
         Command::Status(args) => status::run(&cli.global, args).await,
         Command::RunOperator(args) => run_operator::run(&cli.global, args).await,
         Command::Crd(args) => crd::run(args),

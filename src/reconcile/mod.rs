@@ -10,6 +10,7 @@ mod apply;
 pub mod catalogue;
 pub mod jobs;
 pub mod lifecycle;
+pub mod ondemand;
 mod status;
 
 use std::time::Duration;

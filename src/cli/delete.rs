@@ -1,0 +1,110 @@
+//! `kubectl mysql delete NAME [--skip-backup]`: back up, then delete, as the finalizer
+//! does; with --wait the CLI drives the finalizer itself, so no operator is needed.
+
+use std::time::Duration;
+
+use clap::Args;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::json;
+
+use super::progress::Progress;
+use super::{Failure, GlobalArgs, kubeconfig};
+use crate::crd::{MySQL, Phase};
+use crate::reconcile::{Context, SKIP_BACKUP, reconcile};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  # Back up the seed's instance, then delete it and its data volume (backups stay)
+  kubectl mysql delete mysql-instance --wait
+
+  # A backup that cannot succeed blocks deletion; delete without it
+  kubectl mysql delete mysql-instance --skip-backup --wait")]
+pub struct DeleteArgs {
+    /// The instance to delete
+    name: String,
+    /// Delete without the backup (the data volume goes with it)
+    #[arg(long)]
+    skip_backup: bool,
+    /// Wait until the instance is gone
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+}
+
+pub async fn run(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()> {
+    let (client, namespace) = kubeconfig::client(global, Some(Duration::from_secs(30))).await?;
+    let api: Api<MySQL> = Api::namespaced(client.clone(), &namespace);
+    let name = &args.name;
+    if api
+        .get_opt(name)
+        .await
+        .map_err(|e| crate::Error::api(format!("read MySQL {name}"), e))?
+        .is_none()
+    {
+        return Err(Failure::new(
+            format!("MySQL {name:?} not found in namespace {namespace:?}"),
+            format!("`kubectl mysql status -n {namespace}` lists the instances"),
+        )
+        .into());
+    }
+    if args.skip_backup {
+        eprintln!(
+            "skipping the backup: the data volume of {name} is deleted without a new backup (earlier backups stay)"
+        );
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {SKIP_BACKUP: "true"}}})),
+        )
+        .await
+        .map_err(|e| crate::Error::api(format!("mark MySQL {name} to skip the backup"), e))?;
+    }
+    api.delete(name, &DeleteParams::default())
+        .await
+        .map_err(|e| crate::Error::api(format!("delete MySQL {name}"), e))?;
+    if !args.wait {
+        println!(
+            "mysql.otus.homework/{name} deleted (the backup and cleanup run behind the finalizer)"
+        );
+        return Ok(());
+    }
+    let ctx = Context::new(client.clone(), "kubectl-mysql-cli");
+    let progress = Progress::start(&format!("deleting {name}"));
+    let deadline = tokio::time::Instant::now() + args.timeout;
+    loop {
+        let Some(current) = api
+            .get_opt(name)
+            .await
+            .map_err(|e| crate::Error::api(format!("read MySQL {name}"), e))?
+        else {
+            progress.finish(&format!("mysql.otus.homework/{name} deleted"));
+            println!("mysql.otus.homework/{name} deleted");
+            return Ok(());
+        };
+        let outcome = reconcile(&current, &ctx).await?;
+        let message = current.status.and_then(|s| s.message).unwrap_or_default();
+        progress.step(&format!("{:?}: {message}", outcome.phase));
+        if outcome.phase == Phase::Failed {
+            progress.abandon();
+            return Err(Failure::new(
+                format!("MySQL {name:?} is not deleted: {message}"),
+                format!("nothing was lost; fix the cause, or `kubectl mysql delete {name} --skip-backup`"),
+            )
+            .into());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            progress.abandon();
+            return Err(Failure::new(
+                format!(
+                    "MySQL {name:?} is still being deleted after {}",
+                    humantime::format_duration(args.timeout)
+                ),
+                format!("see `kubectl mysql status {name}`"),
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

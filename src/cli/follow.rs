@@ -1,0 +1,54 @@
+//! The one wait helper of the commands: follow a Job or an instance until it gets where it
+//! is going, with progress, bounded by a timeout, never forever.
+
+use std::time::Duration;
+
+use kube::Client;
+
+use super::Failure;
+use super::progress::Progress;
+use crate::backup::JobReport;
+use crate::crd::MySQL;
+use crate::reconcile::ondemand;
+use crate::validate::Instance;
+
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Wait for a backup or restore Job to end; its report, or an error with the cause.
+pub async fn job(
+    client: &Client,
+    mysql: &MySQL,
+    instance: &Instance,
+    job: &str,
+    timeout: Duration,
+) -> anyhow::Result<JobReport> {
+    let progress = Progress::start(&format!("{job}: running"));
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match ondemand::outcome(client, mysql, instance, job).await? {
+            Some(Ok(report)) => {
+                progress.finish(&format!("{job}: done"));
+                return Ok(report);
+            }
+            Some(Err(cause)) => {
+                progress.abandon();
+                return Err(Failure::new(
+                    format!("{job} failed: {cause}"),
+                    format!("`kubectl -n {} logs job/{job}` shows its output; fix the cause and run it again", instance.namespace),
+                )
+                .into());
+            }
+            None => progress.step(&format!("{job}: running")),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            progress.abandon();
+            return Err(Failure::new(
+                format!("{job} has not finished after {}", humantime::format_duration(timeout)),
+                "it goes on in the cluster (its own deadline stops it); follow it with `kubectl mysql status NAME`",
+            )
+            .into());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

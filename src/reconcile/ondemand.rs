@@ -1,0 +1,105 @@
+//! On-demand backups and restores (the `backup` and `restore` commands): start the Job,
+//! follow it, and record what it did. Backup and restore of one instance never run at
+//! once: a Job of either kind still running makes the other wait.
+
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+use super::catalogue;
+use super::jobs::{JobState, create_job, delete_job, job_state};
+use super::lifecycle::BACKUP_SOURCE;
+use crate::backup::JobReport;
+use crate::crd::MySQL;
+use crate::error::Error;
+use crate::resources::{BackupSource, Names, backup_job, restore_job};
+use crate::validate::Instance;
+
+/// Which on-demand operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Backup,
+    /// Restore this backup, or the latest verified one.
+    Restore(Option<String>),
+}
+
+/// Whether a start went through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Start {
+    Started(String),
+    /// The named Job of this instance is still running.
+    Busy(String),
+}
+
+/// Start a backup or restore Job, replacing a finished one of the same name.
+pub async fn start(
+    client: &Client,
+    instance: &Instance,
+    operation: &Operation,
+) -> Result<Start, Error> {
+    let names = Names::new(instance);
+    for running in [names.backup_job(), names.restore_job()] {
+        if job_state(client, &instance.namespace, &running).await?.0 == JobState::Running {
+            return Ok(Start::Busy(running));
+        }
+    }
+    let job: Job = match operation {
+        Operation::Backup => {
+            let mut job = backup_job(instance, BackupSource::Server, instance.backup_retention);
+            job.metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(BACKUP_SOURCE.into(), "server".into());
+            job
+        }
+        Operation::Restore(backup) => restore_job(instance, backup.as_deref()),
+    };
+    let name = job.name_any();
+    delete_job(client, &instance.namespace, &name).await?;
+    // The old Job may take a moment to go; its name is free once it is gone.
+    for _ in 0..50 {
+        if create_job(client, &job).await? {
+            return Ok(Start::Started(name));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(Start::Busy(name))
+}
+
+/// How a started Job ended, once it has; the backup is recorded in the catalogue and the
+/// instance's status.
+pub async fn outcome(
+    client: &Client,
+    mysql: &MySQL,
+    instance: &Instance,
+    job: &str,
+) -> Result<Option<Result<JobReport, String>>, Error> {
+    let (state, _) = job_state(client, &instance.namespace, job).await?;
+    let report = match state {
+        JobState::Missing | JobState::Running => return Ok(None),
+        JobState::Failed(cause) => return Ok(Some(Err(cause))),
+        JobState::Succeeded(report) => report,
+    };
+    let field = match &report {
+        JobReport::Backup(b) => {
+            catalogue::record(client, instance, b).await?;
+            Some(("lastBackup", b.backup.clone()))
+        }
+        JobReport::Restore(r) => Some(("lastRestore", r.backup.clone())),
+        JobReport::Failed(_) => None,
+    };
+    if let Some((key, value)) = field {
+        // A merge patch of one field: an apply of a partial status by the operator's
+        // field manager would drop the rest of its status.
+        let api: Api<MySQL> = Api::namespaced(client.clone(), &instance.namespace);
+        api.patch_status(
+            &mysql.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {key: value}})),
+        )
+        .await
+        .map_err(|e| Error::api(format!("record {key} of MySQL {}", mysql.name_any()), e))?;
+    }
+    Ok(Some(Ok(report)))
+}
