@@ -23,14 +23,15 @@ pub const SKIP_BACKUP: &str = "otus.homework/skip-backup";
 /// On a backup Job: `server` (on demand) or `data-volume` (the delete-backup).
 pub const BACKUP_SOURCE: &str = "otus.homework/backup-source";
 
-/// Add the finalizer (a JSON patch that fails if someone changed the list meanwhile).
-pub async fn ensure_finalizer(client: &Client, mysql: &MySQL) -> Result<bool, Error> {
+/// Replace the finalizer list with a JSON patch whose `test` fails if someone changed the
+/// list meanwhile (the way kube-rs's finalizer helper does it).
+async fn set_finalizers(
+    client: &Client,
+    mysql: &MySQL,
+    wanted: Vec<String>,
+    what: &str,
+) -> Result<(), Error> {
     let current = mysql.metadata.finalizers.clone();
-    if current.iter().flatten().any(|f| f == FINALIZER) {
-        return Ok(false);
-    }
-    let mut wanted = current.clone().unwrap_or_default();
-    wanted.push(FINALIZER.to_string());
     let patch: json_patch::Patch = serde_json::from_value(json!([
         {"op": "test", "path": "/metadata/finalizers", "value": current},
         {"op": if current.is_some() { "replace" } else { "add" }, "path": "/metadata/finalizers", "value": wanted},
@@ -43,37 +44,29 @@ pub async fn ensure_finalizer(client: &Client, mysql: &MySQL) -> Result<bool, Er
         &Patch::<()>::Json(patch),
     )
     .await
-    .map_err(|e| {
-        Error::api(
-            format!("add the finalizer to MySQL {}", mysql.name_any()),
-            e,
-        )
-    })?;
+    .map_err(|e| Error::api(format!("{what} of MySQL {}", mysql.name_any()), e))?;
+    Ok(())
+}
+
+/// Add the finalizer; false when it is there already.
+pub async fn ensure_finalizer(client: &Client, mysql: &MySQL) -> Result<bool, Error> {
+    let mut wanted = mysql.metadata.finalizers.clone().unwrap_or_default();
+    if wanted.iter().any(|f| f == FINALIZER) {
+        return Ok(false);
+    }
+    wanted.push(FINALIZER.to_string());
+    set_finalizers(client, mysql, wanted, "add the finalizer").await?;
     Ok(true)
 }
 
 async fn remove_finalizer(client: &Client, mysql: &MySQL) -> Result<(), Error> {
-    let current = mysql.metadata.finalizers.clone().unwrap_or_default();
-    let wanted: Vec<&String> = current.iter().filter(|f| *f != FINALIZER).collect();
-    let patch: json_patch::Patch = serde_json::from_value(json!([
-        {"op": "test", "path": "/metadata/finalizers", "value": current},
-        {"op": "replace", "path": "/metadata/finalizers", "value": wanted},
-    ]))
-    .map_err(|e| Error::BadValue(e.to_string()))?;
-    let api: Api<MySQL> = Api::namespaced(client.clone(), &mysql.namespace().unwrap_or_default());
-    api.patch(
-        &mysql.name_any(),
-        &PatchParams::default(),
-        &Patch::<()>::Json(patch),
-    )
-    .await
-    .map_err(|e| {
-        Error::api(
-            format!("remove the finalizer of MySQL {}", mysql.name_any()),
-            e,
-        )
-    })?;
-    Ok(())
+    let wanted = mysql
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    set_finalizers(client, mysql, wanted, "remove the finalizer").await
 }
 
 /// What one pass of the deletion did.
