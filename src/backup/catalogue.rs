@@ -177,6 +177,17 @@ impl std::fmt::Display for JobKind {
     }
 }
 
+/// Where a backup read the database from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DumpSource {
+    /// The running server, over the network (a result line without `source`).
+    #[default]
+    Server,
+    /// The data volume, through a temporary server the Job started on it (the delete-backup).
+    Datadir,
+}
+
 /// A backup Job's result: the new catalogue entry and what retention removed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupReport {
@@ -191,6 +202,13 @@ pub struct BackupReport {
     /// Names removed by retention.
     #[serde(default)]
     pub pruned: Vec<String>,
+    /// Where the dump came from.
+    #[serde(default)]
+    pub source: DumpSource,
+    /// From the data directory with `WIPE_DATADIR=true`: it was emptied after the verified
+    /// dump (a re-created instance starts from this backup, never from stale files).
+    #[serde(default)]
+    pub wiped: bool,
 }
 
 impl BackupReport {
@@ -435,6 +453,19 @@ mod tests {
         assert_eq!(report.retained, 3);
         assert_eq!(report.pruned, ["20261120T000000Z.sql.gz"]);
         assert_eq!(report.entry(), entry("20261123T101500Z", true));
+        assert_eq!((report.source, report.wiped), (DumpSource::Server, false));
+
+        // The delete-backup, from the data volume, says so and whether it emptied it.
+        let out = "{\"op\":\"backup\",\"ok\":true,\"backup\":\"20261123T101500Z.sql.gz\",\"size\":1234,\"sha256\":\"abababababababababababababababababababababababababababababababab\",\"verified\":true,\"database\":\"otus-database\",\"created\":\"2026-11-23T10:15:00Z\",\"retained\":1,\"pruned\":[],\"source\":\"datadir\",\"wiped\":true}";
+        let JobReport::Backup(report) = parse_report(out).unwrap() else {
+            panic!("a backup report")
+        };
+        assert_eq!((report.source, report.wiped), (DumpSource::Datadir, true));
+        assert_eq!(report.entry(), entry("20261123T101500Z", true));
+        assert!(matches!(
+            parse_report(&out.replace("datadir", "tape")),
+            Err(CatalogueError::BadReport(_))
+        ));
 
         let out = r#"{"op":"restore","ok":true,"backup":"20261123T101500Z.sql.gz","size":5,"sha256":"00","database":"d","skipped":[]}"#;
         assert_eq!(

@@ -21,6 +21,18 @@
 //! `{"op":"backup","ok":true,...}`, `{"op":"restore","ok":true,...}` or, on failure (exit
 //! code 1, the cause on stderr too), `{"op":"backup","ok":false,"error":"..."}`.
 //! [`super::catalogue::parse_report`] reads them.
+//!
+//! The backup reads the database from one of two places:
+//! - the running server (`MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`, `MYSQL_PWD`): on demand;
+//! - the data volume (`MYSQL_DATADIR` set): on delete, when the Deployment and the password
+//!   Secret may already be gone. The script starts a temporary server of the image on that
+//!   data directory, private (`--no-defaults --skip-networking --skip-grant-tables`, a
+//!   socket in a temp dir, as the directory's owner when run as root), dumps through the
+//!   socket exactly as over the network, and shuts the server down cleanly (SIGTERM, also
+//!   on failure). With `WIPE_DATADIR=true`, and only after a verified dump and a clean
+//!   shutdown, it then empties the data directory (keeping the directory itself), so a
+//!   re-created instance starts from its backup, never from stale files. Nothing else may
+//!   run a server on that directory meanwhile: the instance's pod must be gone.
 
 /// Host of the MySQL server (the instance's Service).
 pub const ENV_HOST: &str = "MYSQL_HOST";
@@ -40,6 +52,16 @@ pub const ENV_BACKUP_NAME: &str = "BACKUP_NAME";
 pub const ENV_RETENTION: &str = "RETENTION";
 /// Optional: where to write the result line instead of `/dev/termination-log`.
 pub const ENV_TERMINATION_LOG: &str = "TERMINATION_LOG";
+/// Backup only: the data directory (the data volume's mount path, e.g. `/var/lib/mysql`).
+/// When set, the dump comes from a temporary server on it, and no `MYSQL_HOST`, `MYSQL_PORT`
+/// or password is needed (`MYSQL_USER` defaults to root).
+pub const ENV_DATADIR: &str = "MYSQL_DATADIR";
+/// Backup from `MYSQL_DATADIR` only: `true` empties the data directory after a verified
+/// dump (default `false`).
+pub const ENV_WIPE_DATADIR: &str = "WIPE_DATADIR";
+/// Backup from `MYSQL_DATADIR` only: seconds the temporary server may take to start, and
+/// again to stop (default 300).
+pub const ENV_SERVER_TIMEOUT: &str = "SERVER_TIMEOUT";
 
 /// Every variable the backup script reads.
 pub const BACKUP_ENV: &[&str] = &[
@@ -51,6 +73,9 @@ pub const BACKUP_ENV: &[&str] = &[
     ENV_BACKUP_DIR,
     ENV_RETENTION,
     ENV_TERMINATION_LOG,
+    ENV_DATADIR,
+    ENV_WIPE_DATADIR,
+    ENV_SERVER_TIMEOUT,
 ];
 /// Every variable the restore script reads.
 pub const RESTORE_ENV: &[&str] = &[
@@ -95,12 +120,6 @@ fail() {
 trap 'fail "stopped by SIGTERM (the Job was deleted or ran past its deadline)"' TERM
 trap 'fail "stopped by SIGINT"' INT
 
-[ -n "${MYSQL_HOST:-}" ] || fail "MYSQL_HOST is not set"
-MYSQL_PORT=${MYSQL_PORT:-3306}
-case "$MYSQL_PORT" in
-  *[!0-9]*) fail "MYSQL_PORT must be a port number, not '$MYSQL_PORT'" ;;
-esac
-[ -n "${MYSQL_USER:-}" ] || fail "MYSQL_USER is not set"
 [ -n "${MYSQL_DATABASE:-}" ] || fail "MYSQL_DATABASE is not set"
 case "$MYSQL_DATABASE" in
   *[!A-Za-z0-9_\$-]*) fail "MYSQL_DATABASE must match ^[A-Za-z0-9_\$-]{1,64}\$" ;;
@@ -141,8 +160,24 @@ check_content() {
     };
 }
 
+/// The checks of the connection to a running server: `MYSQL_HOST`, `MYSQL_PORT` (3306 when
+/// empty) and `MYSQL_USER`. (A backup from the data directory needs none of them.)
+macro_rules! connection {
+    () => {
+        r#"[ -n "${MYSQL_HOST:-}" ] || fail "MYSQL_HOST is not set"
+MYSQL_PORT=${MYSQL_PORT:-3306}
+case "$MYSQL_PORT" in
+  *[!0-9]*) fail "MYSQL_PORT must be a port number, not '$MYSQL_PORT'" ;;
+esac
+[ -n "${MYSQL_USER:-}" ] || fail "MYSQL_USER is not set"
+"#
+    };
+}
+
 /// The backup Job's script. Reads `MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`, `MYSQL_PWD`,
-/// `MYSQL_DATABASE`, `BACKUP_DIR`, `RETENTION` (and optionally `TERMINATION_LOG`).
+/// `MYSQL_DATABASE`, `BACKUP_DIR`, `RETENTION` (and optionally `TERMINATION_LOG`); or, from
+/// the data volume, `MYSQL_DATADIR` instead of the connection (optionally `WIPE_DATADIR`,
+/// `SERVER_TIMEOUT`, `MYSQL_USER`).
 ///
 /// Dumps the database with `--single-transaction --routines --triggers --events
 /// --no-tablespaces --hex-blob` (what MySQL 8 and MariaDB both accept; `--no-tablespaces`
@@ -151,7 +186,9 @@ check_content() {
 /// into `.<stamp>.sql.gz.partial`, verifies it, renames it to `<stamp>.sql.gz`, writes the
 /// sidecar and prunes to the `RETENTION` newest verified backups. Prints
 /// `{"op":"backup","ok":true,"backup":"<stamp>.sql.gz","size":N,"sha256":"...","verified":true,
-/// "database":"...","created":"<RFC 3339>","retained":N,"pruned":["..."]}`.
+/// "database":"...","created":"<RFC 3339>","retained":N,"pruned":["..."]}`; from the data
+/// directory the line ends `...,"pruned":[...],"source":"datadir","wiped":true|false}` (see
+/// the module docs: the temporary server, its clean shutdown, the wipe).
 pub const BACKUP_SCRIPT: &str = concat!(
     "op=backup\n",
     common!(),
@@ -164,8 +201,157 @@ esac
 [ -w "$BACKUP_DIR" ] || fail "the backup directory $BACKUP_DIR is not writable"
 dump_tool=$(command -v mysqldump || command -v mariadb-dump) || fail "mysqldump is not installed in this image"
 
+# Where the dump comes from: the running server, or the data directory.
+MYSQL_DATADIR=${MYSQL_DATADIR:-}
+WIPE_DATADIR=${WIPE_DATADIR:-false}
+case "$WIPE_DATADIR" in
+  true | false) ;;
+  *) fail "WIPE_DATADIR must be true or false, not '$WIPE_DATADIR'" ;;
+esac
+if [ -z "$MYSQL_DATADIR" ]; then
+  [ "$WIPE_DATADIR" = false ] || fail "WIPE_DATADIR=true needs MYSQL_DATADIR: only a backup from the data directory may empty it"
+"#,
+    connection!(),
+    r#"else
+  # Any account will do: the temporary server runs without grant tables.
+  MYSQL_USER=${MYSQL_USER:-root}
+  SERVER_TIMEOUT=${SERVER_TIMEOUT:-300}
+  case "$SERVER_TIMEOUT" in
+    '' | *[!0-9]*) fail "SERVER_TIMEOUT must be a number of seconds, not '$SERVER_TIMEOUT'" ;;
+  esac
+  case "$MYSQL_DATADIR" in
+    /*[!/]*) ;;
+    *) fail "MYSQL_DATADIR must be an absolute path below /, not '$MYSQL_DATADIR'" ;;
+  esac
+  [ -d "$MYSQL_DATADIR" ] || fail "the data directory $MYSQL_DATADIR does not exist (is the data volume mounted?)"
+  [ -r "$MYSQL_DATADIR" ] && [ -x "$MYSQL_DATADIR" ] || fail "the data directory $MYSQL_DATADIR is not readable by uid $(id -u)"
+  [ -n "$(ls -A "$MYSQL_DATADIR")" ] || fail "the data directory $MYSQL_DATADIR is empty: no server ever initialised it, there is nothing to back up"
+  [ -d "$MYSQL_DATADIR/mysql" ] || fail "$MYSQL_DATADIR is not a MySQL data directory: it has no mysql system schema"
+  server=$(command -v mariadbd || command -v mysqld || command -v /usr/sbin/mysqld || command -v /usr/libexec/mysqld) ||
+    fail "the MySQL server (mysqld or mariadbd) is not installed in this image: a backup from the data directory needs the server's image"
+  admin=$(command -v mysqladmin || command -v mariadb-admin) || fail "mysqladmin is not installed in this image"
+fi
+
+# The temporary server on the data directory: private (no network, a socket in a temp dir),
+# no grant tables (the password Secret may be gone), no option files. `wrapper` reaps it
+# and writes its exit status to server.exited, so a stop can be waited for with a bound.
+tmp=""
+wrapper=""
+partial=""
+sidecar_partial=""
+
+# The server's first error (the cause; its last one is mostly "Aborting").
+server_error() {
+  line=$(cat "$tmp/error.log" "$tmp/server.out" 2>/dev/null | grep '\[ERROR\]' | head -n 1 | sed 's/^.*\[ERROR\] *//' || true)
+  [ -n "$line" ] || line=$(cat "$tmp/error.log" "$tmp/server.out" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n 1 || true)
+  printf '%s' "${line:-it logged nothing}"
+}
+
+start_server() {
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/mysql-backup.XXXXXX") || fail "cannot make a temporary directory in ${TMPDIR:-/tmp} for the temporary server"
+  set --
+  if [ "$(id -u)" = 0 ]; then
+    # mysqld refuses to run as root unless told to: run it as the data directory's owner
+    # (mysql in the official images), else mysql, else root.
+    owner=$(stat -c %U "$MYSQL_DATADIR" 2>/dev/null || true)
+    if [ -n "$owner" ] && [ "$owner" != UNKNOWN ] && id -u "$owner" >/dev/null 2>&1; then
+      run_as=$owner
+    elif id -u mysql >/dev/null 2>&1; then
+      run_as=mysql
+    else
+      run_as=root
+    fi
+    chown "$run_as" "$tmp" || fail "cannot give the temporary directory $tmp to $run_as"
+    set -- --user="$run_as"
+  fi
+  printf 'backup: starting a temporary server on %s (%s)\n' "$MYSQL_DATADIR" "$server" >&2
+  (
+    "$server" --no-defaults --datadir="$MYSQL_DATADIR" "$@" --skip-networking --skip-grant-tables \
+      --socket="$tmp/mysqld.sock" --pid-file="$tmp/mysqld.pid" --log-error="$tmp/error.log" \
+      --tmpdir="$tmp" --secure-file-priv="$tmp" --loose-mysqlx=OFF \
+      </dev/null >"$tmp/server.out" 2>&1 &
+    echo "$!" >"$tmp/server.child"
+    rc=0
+    wait "$!" || rc=$?
+    echo "$rc" >"$tmp/server.exited"
+  ) </dev/null >/dev/null 2>&1 &
+  wrapper=$!
+  waited=0
+  until "$admin" --protocol=SOCKET --socket="$tmp/mysqld.sock" --user="$MYSQL_USER" --connect-timeout=5 ping >/dev/null 2>&1; do
+    if [ -s "$tmp/server.exited" ]; then
+      tail -n 20 "$tmp/error.log" >&2 2>/dev/null || true
+      fail "the temporary server on $MYSQL_DATADIR did not start (exit status $(cat "$tmp/server.exited")): $(server_error)"
+    fi
+    if [ "$waited" -ge "$SERVER_TIMEOUT" ]; then
+      tail -n 20 "$tmp/error.log" >&2 2>/dev/null || true
+      fail "the temporary server on $MYSQL_DATADIR did not answer within ${SERVER_TIMEOUT}s: $(server_error)"
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
+
+# Whether the temporary server exits within $1 seconds.
+server_exits_within() {
+  i=0
+  while [ ! -s "$tmp/server.exited" ]; do
+    [ "$i" -lt "$1" ] || return 1
+    sleep 1
+    i=$((i + 1))
+  done
+}
+
+# Stop the temporary server (SIGTERM: a clean shutdown; SIGKILL only if it hangs). Returns
+# non-zero unless it shut down cleanly. Never calls `fail`: the EXIT trap runs it too.
+stop_server() {
+  [ -n "$wrapper" ] || return 0
+  if [ ! -s "$tmp/server.exited" ]; then
+    printf 'backup: stopping the temporary server\n' >&2
+    i=0
+    while [ ! -s "$tmp/server.child" ] && [ "$i" -lt 50 ]; do
+      sleep 0.1 2>/dev/null || sleep 1
+      i=$((i + 1))
+    done
+    child=$(cat "$tmp/server.child" 2>/dev/null || true)
+    [ -z "$child" ] || kill -TERM "$child" 2>/dev/null || true
+    if ! server_exits_within "$SERVER_TIMEOUT"; then
+      printf 'backup: the temporary server did not stop within %ss, killing it\n' "$SERVER_TIMEOUT" >&2
+      [ -z "$child" ] || kill -KILL "$child" 2>/dev/null || true
+      server_exits_within 30 || true
+    fi
+  fi
+  server_rc=$(cat "$tmp/server.exited" 2>/dev/null || true)
+  wait "$wrapper" 2>/dev/null || true
+  wrapper=""
+  [ "$server_rc" = 0 ]
+}
+
+# On any exit: this run's partial files go, and the temporary server is stopped.
+cleanup() {
+  rm -f "${partial:-/nonexistent}" "${sidecar_partial:-/nonexistent}" || true
+  if [ -n "$wrapper" ] && [ -s "$tmp/server.exited" ]; then
+    stop_server || true
+  elif [ -n "$wrapper" ]; then
+    stop_server || printf 'backup: the temporary server did not shut down cleanly: %s\n' "$(server_error)" >&2
+  fi
+  if [ -n "$tmp" ]; then
+    rm -rf "$tmp" || true
+  fi
+  true
+}
+trap cleanup EXIT
+
 # Leftovers of a run that was killed (backup and restore of one instance never run at once).
 rm -f "$BACKUP_DIR"/.*.partial
+
+if [ -z "$MYSQL_DATADIR" ]; then
+  set -- --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP
+  from="$MYSQL_HOST:$MYSQL_PORT"
+else
+  start_server
+  set -- --protocol=SOCKET --socket="$tmp/mysqld.sock"
+  from="the data directory $MYSQL_DATADIR (temporary server)"
+fi
 
 # The stamp of this backup, once per second at most (the catalogue is sorted by name).
 while :; do
@@ -177,24 +363,21 @@ done
 name="$stamp.sql.gz"
 partial="$BACKUP_DIR/.$stamp.sql.gz.partial"
 sidecar_partial="$BACKUP_DIR/.$stamp.json.partial"
-trap 'rm -f "$partial" "$sidecar_partial"' EXIT
 
 if "$dump_tool" --help 2>/dev/null | grep -q -e '--set-gtid-purged'; then
-  set -- --set-gtid-purged=OFF
-else
-  set --
+  set -- "$@" --set-gtid-purged=OFF
 fi
 
-printf 'backup: dumping database %s from %s:%s into %s\n' "$MYSQL_DATABASE" "$MYSQL_HOST" "$MYSQL_PORT" "$name" >&2
+printf 'backup: dumping database %s from %s into %s\n' "$MYSQL_DATABASE" "$from" "$name" >&2
 # sh has no pipefail: each side of the pipe reports its status on fd 3, with the tools'
 # error output, into `out`.
 out=$(
   {
     {
       rc=0
-      "$dump_tool" --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user="$MYSQL_USER" \
+      "$dump_tool" "$@" --user="$MYSQL_USER" \
         --single-transaction --routines --triggers --events --no-tablespaces --hex-blob \
-        --default-character-set=utf8mb4 "$@" -- "$MYSQL_DATABASE" 2>&3 || rc=$?
+        --default-character-set=utf8mb4 -- "$MYSQL_DATABASE" 2>&3 || rc=$?
       echo "@status dump $rc" >&3
     } | {
       rc=0
@@ -207,6 +390,14 @@ errors=$(printf '%s\n' "$out" | grep -v '^@status ' || true)
 [ -z "$errors" ] || printf '%s\n' "$errors" >&2
 dump_rc=$(printf '%s\n' "$out" | sed -n 's/^@status dump //p')
 gzip_rc=$(printf '%s\n' "$out" | sed -n 's/^@status gzip //p')
+
+# The temporary server is done: stop it before anything else, whatever the dump did.
+stopped=true
+if [ -n "$MYSQL_DATADIR" ] && ! stop_server; then
+  stopped=false
+  stop_error=$(server_error)
+fi
+
 [ "$dump_rc" = 0 ] || fail "mysqldump exited with status ${dump_rc:-unknown}: $(last_error "$out")"
 [ "$gzip_rc" = 0 ] || fail "gzip could not write $partial (status ${gzip_rc:-unknown}): $(last_error "$out")"
 
@@ -235,7 +426,24 @@ for s in $(stamps); do
   fi
 done
 
-report "{\"op\":\"backup\",\"ok\":true,\"backup\":\"$name\",\"size\":$size,\"sha256\":\"$sha256\",\"verified\":true,\"database\":\"$MYSQL_DATABASE\",\"created\":\"$created\",\"retained\":$kept,\"pruned\":[$pruned]}"
+# From the data directory: empty it, when asked, only now that the dump is verified and
+# the temporary server has shut down cleanly, so a re-created instance starts from its
+# backup and never from stale files. The directory itself (a mount point) stays.
+source_fields=""
+if [ -n "$MYSQL_DATADIR" ]; then
+  [ "$stopped" = true ] || fail "$name was verified and kept, but the temporary server did not shut down cleanly ($stop_error): the data directory $MYSQL_DATADIR was left as it is"
+  wiped=false
+  if [ "$WIPE_DATADIR" = true ]; then
+    printf 'backup: emptying the data directory %s\n' "$MYSQL_DATADIR" >&2
+    rm_out=$(rm -rf -- "$MYSQL_DATADIR"/* "$MYSQL_DATADIR"/.[!.]* "$MYSQL_DATADIR"/..?* 2>&1) ||
+      fail "$name was verified and kept, but the data directory $MYSQL_DATADIR could not be emptied: $(last_error "$rm_out")"
+    [ -z "$(ls -A "$MYSQL_DATADIR")" ] || fail "$name was verified and kept, but the data directory $MYSQL_DATADIR could not be emptied: $(ls -A "$MYSQL_DATADIR" | head -n 5 | tr '\n' ' ')is still there"
+    wiped=true
+  fi
+  source_fields=",\"source\":\"datadir\",\"wiped\":$wiped"
+fi
+
+report "{\"op\":\"backup\",\"ok\":true,\"backup\":\"$name\",\"size\":$size,\"sha256\":\"$sha256\",\"verified\":true,\"database\":\"$MYSQL_DATABASE\",\"created\":\"$created\",\"retained\":$kept,\"pruned\":[$pruned]$source_fields}"
 "#
 );
 
@@ -251,6 +459,7 @@ report "{\"op\":\"backup\",\"ok\":true,\"backup\":\"$name\",\"size\":$size,\"sha
 pub const RESTORE_SCRIPT: &str = concat!(
     "op=restore\n",
     common!(),
+    connection!(),
     r#"
 client=$(command -v mysql || command -v mariadb) || fail "the mysql client is not installed in this image"
 
@@ -382,6 +591,48 @@ mod tests {
     }
 
     #[test]
+    fn the_delete_backup_runs_a_private_server_with_no_password_and_no_option_files() {
+        for expected in [
+            // `--no-defaults` must come first; no port, no grant tables, socket and pid file
+            // in the run's temp dir.
+            r#""$server" --no-defaults --datadir="$MYSQL_DATADIR" "$@" --skip-networking --skip-grant-tables"#,
+            r#"--socket="$tmp/mysqld.sock" --pid-file="$tmp/mysqld.pid""#,
+            "command -v mariadbd || command -v mysqld",
+            r#"set -- --user="$run_as""#,
+            r#"set -- --protocol=SOCKET --socket="$tmp/mysqld.sock""#,
+            "trap cleanup EXIT",
+            r#"kill -TERM "$child""#,
+        ] {
+            assert!(BACKUP_SCRIPT.contains(expected), "{expected}");
+        }
+        // One dump command for both sources: the same options, the same verification.
+        assert_eq!(BACKUP_SCRIPT.matches(r#""$dump_tool" "$@""#).count(), 1);
+        assert!(!RESTORE_SCRIPT.contains("MYSQL_DATADIR"));
+        assert!(!RESTORE_SCRIPT.contains("WIPE_DATADIR"));
+    }
+
+    #[test]
+    fn the_data_directory_is_emptied_only_after_a_verified_dump_and_a_clean_shutdown() {
+        let at = |needle: &str| {
+            assert_eq!(BACKUP_SCRIPT.matches(needle).count(), 1, "{needle}");
+            BACKUP_SCRIPT.find(needle).expect(needle)
+        };
+        let wipe = at(r#"rm -rf -- "$MYSQL_DATADIR"/*"#);
+        for before in [
+            r#"if [ -n "$MYSQL_DATADIR" ] && ! stop_server; then"#,
+            r#"[ "$dump_rc" = 0 ] || fail"#,
+            r#"check_content "$partial" || fail"#,
+            r#"mv -f "$sidecar_partial" "$BACKUP_DIR/$stamp.json" || fail"#,
+            r#"[ "$stopped" = true ] || fail"#,
+            r#"if [ "$WIPE_DATADIR" = true ]; then"#,
+        ] {
+            assert!(at(before) < wipe, "{before} comes before the wipe");
+        }
+        assert!(wipe < at("wiped=true"));
+        assert!(at("wiped=true") < at(r#"report "{\"op\":\"backup\",\"ok\":true"#));
+    }
+
+    #[test]
     fn the_scripts_parse_as_posix_sh() {
         for script in [BACKUP_SCRIPT, RESTORE_SCRIPT] {
             let out = std::process::Command::new("sh")
@@ -393,6 +644,17 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
+            // The official mysql image's sh is bash.
+            if let Ok(out) = std::process::Command::new("bash")
+                .args(["--posix", "-n", "-c", script])
+                .output()
+            {
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
         }
     }
 }

@@ -12,8 +12,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::deployment::password_selector;
 use super::{Component, MYSQL_PORT, Names, labels, namespaced, quantities};
 use crate::backup::scripts::{
-    BACKUP_SCRIPT, ENV_BACKUP_DIR, ENV_BACKUP_NAME, ENV_DATABASE, ENV_HOST, ENV_PASSWORD, ENV_PORT,
-    ENV_RETENTION, ENV_USER, RESTORE_SCRIPT,
+    BACKUP_SCRIPT, ENV_BACKUP_DIR, ENV_BACKUP_NAME, ENV_DATABASE, ENV_DATADIR, ENV_HOST,
+    ENV_PASSWORD, ENV_PORT, ENV_RETENTION, ENV_USER, ENV_WIPE_DATADIR, RESTORE_SCRIPT,
 };
 use crate::validate::Instance;
 
@@ -156,8 +156,8 @@ pub fn backup_job(instance: &Instance, source: BackupSource, retention: u32) -> 
     match source {
         BackupSource::Server => env.extend(server_env(instance)),
         BackupSource::DataVolume => {
-            env.push(self::env("MYSQL_DATADIR", DATA_MOUNT));
-            env.push(self::env("WIPE_DATADIR", "true"));
+            env.push(self::env(ENV_DATADIR, DATA_MOUNT));
+            env.push(self::env(ENV_WIPE_DATADIR, "true"));
             volumes.push((
                 claim_volume("data", names.data_pvc()),
                 mount("data", DATA_MOUNT),
@@ -285,7 +285,7 @@ mod tests {
             "the Deployment may be gone"
         );
         assert_eq!(
-            env_value(&job, "MYSQL_DATADIR").and_then(|e| e.value.as_deref()),
+            env_value(&job, ENV_DATADIR).and_then(|e| e.value.as_deref()),
             Some(DATA_MOUNT)
         );
         let claims: Vec<String> = job

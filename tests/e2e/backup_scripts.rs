@@ -59,8 +59,24 @@ impl Database {
 
     /// A table with non-ASCII text, emoji, NULLs, quotes, control characters and binary.
     fn fill_texts(&self) {
-        self.sql(
-            r#"CREATE TABLE texts (
+        self.sql(TEXTS_SQL);
+    }
+
+    /// 100,000 rows in one statement (a cross join of digits: no recursion limits).
+    fn fill_big(&self) {
+        self.sql(&big_sql());
+        assert_eq!(self.sql("SELECT COUNT(*) FROM big").trim(), "100000");
+    }
+
+    /// Everything a restore must bring back (see [`snapshot_of`]).
+    fn snapshot(&self) -> BTreeMap<String, String> {
+        snapshot_of(&self.name, |sql| self.sql(sql))
+    }
+}
+
+/// A table with non-ASCII text, emoji, NULLs, quotes, control characters and binary, a
+/// trigger and a procedure.
+const TEXTS_SQL: &str = r#"CREATE TABLE texts (
                  id INT PRIMARY KEY,
                  title VARCHAR(100) NOT NULL,
                  body TEXT NULL,
@@ -75,76 +91,70 @@ impl Database {
                  (4, 'NULLs', NULL, NULL, NULL, NULL),
                  (5, '中文 日本語 한국어', '', 0, '1970-01-01 00:00:01', X'0D0A00');
                CREATE TRIGGER texts_trim BEFORE INSERT ON texts FOR EACH ROW SET NEW.title = TRIM(NEW.title);
-               CREATE PROCEDURE count_texts() SELECT COUNT(*) FROM texts;"#,
+               CREATE PROCEDURE count_texts() SELECT COUNT(*) FROM texts;"#;
+
+/// 100,000 rows in one statement (a cross join of digits: no recursion limits), and a view.
+fn big_sql() -> String {
+    const DIGITS: &str = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)";
+    format!(
+        "CREATE TABLE big (
+           id INT PRIMARY KEY,
+           name VARCHAR(64) NOT NULL,
+           hash CHAR(32) NOT NULL,
+           val DOUBLE NULL,
+           note VARCHAR(40) NULL,
+           KEY (hash)
+         ) DEFAULT CHARSET=utf8mb4;
+         INSERT INTO big
+           SELECT n, CONCAT('ряд-', n), MD5(n), n * 1.5, IF(n % 7 = 0, NULL, SHA1(n))
+           FROM (SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 1 AS n
+                 FROM {DIGITS} a CROSS JOIN {DIGITS} b CROSS JOIN {DIGITS} c
+                      CROSS JOIN {DIGITS} e CROSS JOIN {DIGITS} f) s;
+         CREATE VIEW big_sevens AS SELECT id FROM big WHERE note IS NULL;"
+    )
+}
+
+/// Everything a restore must bring back: per table its row count and checksum, the
+/// text columns as bytes, and the views, triggers and routines.
+fn snapshot_of(database: &str, sql: impl Fn(&str) -> String) -> BTreeMap<String, String> {
+    let mut snap = BTreeMap::new();
+    let tables = sql(&format!(
+        "SELECT table_name FROM information_schema.tables
+         WHERE table_schema = '{}' AND table_type = 'BASE TABLE' ORDER BY table_name",
+        database
+    ));
+    for table in tables.lines() {
+        let count = sql(&format!("SELECT COUNT(*) FROM `{table}`"));
+        let checksum = sql(&format!("CHECKSUM TABLE `{table}`"));
+        let checksum = checksum.split('\t').nth(1).unwrap_or_default().trim();
+        snap.insert(
+            format!("table {table}"),
+            format!("{} rows, checksum {checksum}", count.trim()),
         );
     }
-
-    /// 100,000 rows in one statement (a cross join of digits: no recursion limits).
-    fn fill_big(&self) {
-        const DIGITS: &str = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)";
-        self.sql(&format!(
-            "CREATE TABLE big (
-               id INT PRIMARY KEY,
-               name VARCHAR(64) NOT NULL,
-               hash CHAR(32) NOT NULL,
-               val DOUBLE NULL,
-               note VARCHAR(40) NULL,
-               KEY (hash)
-             ) DEFAULT CHARSET=utf8mb4;
-             INSERT INTO big
-               SELECT n, CONCAT('ряд-', n), MD5(n), n * 1.5, IF(n % 7 = 0, NULL, SHA1(n))
-               FROM (SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 1 AS n
-                     FROM {DIGITS} a CROSS JOIN {DIGITS} b CROSS JOIN {DIGITS} c
-                          CROSS JOIN {DIGITS} e CROSS JOIN {DIGITS} f) s;
-             CREATE VIEW big_sevens AS SELECT id FROM big WHERE note IS NULL;"
-        ));
-        assert_eq!(self.sql("SELECT COUNT(*) FROM big").trim(), "100000");
+    if tables.lines().any(|t| t == "texts") {
+        snap.insert(
+            "texts as bytes".into(),
+            sql("SELECT id, HEX(title), HEX(body), HEX(raw), amount, at FROM texts ORDER BY id"),
+        );
     }
-
-    /// Everything a restore must bring back: per table its row count and checksum, the
-    /// text columns as bytes, and the views, triggers and routines.
-    fn snapshot(&self) -> BTreeMap<String, String> {
-        let mut snap = BTreeMap::new();
-        let tables = self.sql(&format!(
-            "SELECT table_name FROM information_schema.tables
-             WHERE table_schema = '{}' AND table_type = 'BASE TABLE' ORDER BY table_name",
-            self.name
-        ));
-        for table in tables.lines() {
-            let count = self.sql(&format!("SELECT COUNT(*) FROM `{table}`"));
-            let checksum = self.sql(&format!("CHECKSUM TABLE `{table}`"));
-            let checksum = checksum.split('\t').nth(1).unwrap_or_default().trim();
-            snap.insert(
-                format!("table {table}"),
-                format!("{} rows, checksum {checksum}", count.trim()),
-            );
-        }
-        if tables.lines().any(|t| t == "texts") {
-            snap.insert(
-                "texts as bytes".into(),
-                self.sql(
-                    "SELECT id, HEX(title), HEX(body), HEX(raw), amount, at FROM texts ORDER BY id",
-                ),
-            );
-        }
-        for (kind, query) in [
-            (
-                "views",
-                "SELECT table_name FROM information_schema.views WHERE table_schema = '{}' ORDER BY 1",
-            ),
-            (
-                "triggers",
-                "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = '{}' ORDER BY 1",
-            ),
-            (
-                "routines",
-                "SELECT routine_name FROM information_schema.routines WHERE routine_schema = '{}' ORDER BY 1",
-            ),
-        ] {
-            snap.insert(kind.into(), self.sql(&query.replace("{}", &self.name)));
-        }
-        snap
+    for (kind, query) in [
+        (
+            "views",
+            "SELECT table_name FROM information_schema.views WHERE table_schema = '{}' ORDER BY 1",
+        ),
+        (
+            "triggers",
+            "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = '{}' ORDER BY 1",
+        ),
+        (
+            "routines",
+            "SELECT routine_name FROM information_schema.routines WHERE routine_schema = '{}' ORDER BY 1",
+        ),
+    ] {
+        snap.insert(kind.into(), sql(&query.replace("{}", database)));
     }
+    snap
 }
 
 impl Drop for Database {
@@ -257,6 +267,8 @@ fn job(script: &str, db: &Database, volume: &Volume, env: &[(&str, &str)]) -> Co
         .env("TERMINATION_LOG", &volume.termination_log)
         .env_remove("MYSQL_PWD")
         .env_remove("BACKUP_NAME")
+        .env_remove("MYSQL_DATADIR")
+        .env_remove("WIPE_DATADIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -1012,5 +1024,522 @@ fn backup_throughput_vs_raw_mysqldump() {
         "backup script / raw: {:.2}x the time; restore script / raw: {:.2}x the time",
         script_backup / raw_backup,
         script_restore / raw_restore
+    );
+}
+
+// The delete-backup: from the data volume, with a temporary server the script starts on it
+// (the Deployment and the password Secret may already be gone).
+
+/// A MariaDB program, found where testkit finds the shared server's.
+fn program(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed"))
+}
+
+/// An instance's data volume: a data directory of its own, and the temp dir (`TMPDIR`) the
+/// Job's script gets, to check it leaves nothing there.
+struct DataVolume {
+    _root: tempfile::TempDir,
+    /// The volume's mount path, `MYSQL_DATADIR`.
+    dir: PathBuf,
+    tmp: PathBuf,
+    /// For the throwaway server that puts data in.
+    run: PathBuf,
+}
+
+impl DataVolume {
+    /// An empty data volume.
+    fn empty() -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        let (dir, tmp, run) = (
+            root.path().join("data"),
+            root.path().join("tmp"),
+            root.path().join("run"),
+        );
+        for d in [&dir, &tmp, &run] {
+            std::fs::create_dir(d).expect("dir");
+        }
+        DataVolume {
+            _root: root,
+            dir,
+            tmp,
+            run,
+        }
+    }
+
+    /// What the instance's server leaves on its volume: a MariaDB data directory with
+    /// `database` in it, filled by `fill` through a throwaway server that is then shut down.
+    /// Returns the database's snapshot as that server saw it.
+    fn initialised(database: &str, fill: &[&str]) -> (Self, BTreeMap<String, String>) {
+        let volume = DataVolume::empty();
+        let install = Command::new(program("mariadb-install-db"))
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
+            .arg(format!("--datadir={}", volume.dir.display()))
+            .output()
+            .expect("mariadb-install-db runs");
+        assert!(
+            install.status.success(),
+            "mariadb-install-db: {}",
+            String::from_utf8_lossy(&install.stderr)
+        );
+        let server = Throwaway::start(&volume);
+        server.sql(
+            None,
+            &format!("CREATE DATABASE `{database}` CHARACTER SET utf8mb4"),
+        );
+        for sql in fill {
+            server.sql(Some(database), sql);
+        }
+        let snapshot = snapshot_of(database, |sql| server.sql(Some(database), sql));
+        server.stop();
+        (volume, snapshot)
+    }
+
+    /// The names in the data directory, sorted.
+    fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
+            .expect("the data directory is still there")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The command lines of the servers running on this data directory.
+    fn servers(&self) -> Vec<String> {
+        let datadir = format!("--datadir={}", self.dir.display());
+        command_lines()
+            .into_iter()
+            .filter(|(_, cmdline)| {
+                cmdline
+                    .split(|b| *b == 0)
+                    .any(|arg| arg == datadir.as_bytes())
+            })
+            .map(|(pid, cmdline)| {
+                format!(
+                    "{pid}: {}",
+                    String::from_utf8_lossy(&cmdline).replace('\0', " ")
+                )
+            })
+            .collect()
+    }
+
+    /// After a run: no server left on the directory, nothing left in the temp dir.
+    fn assert_left_clean(&self) {
+        assert_eq!(self.servers(), Vec::<String>::new(), "a server is left");
+        let left: Vec<_> = std::fs::read_dir(&self.tmp)
+            .expect("tmp")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+    }
+
+    /// The delete-backup Job's container: the data volume, the backup volume, no server
+    /// address, no account, no password.
+    fn job(&self, database: &str, volume: &Volume, env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", BACKUP_SCRIPT])
+            .env("MYSQL_DATADIR", &self.dir)
+            .env("MYSQL_DATABASE", database)
+            .env("BACKUP_DIR", &volume.dir)
+            .env("RETENTION", "7")
+            .env("TERMINATION_LOG", &volume.termination_log)
+            .env("TMPDIR", &self.tmp)
+            .env("SERVER_TIMEOUT", "60")
+            .env_remove("WIPE_DATADIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for var in [
+            "MYSQL_HOST",
+            "MYSQL_PORT",
+            "MYSQL_USER",
+            "MYSQL_PWD",
+            "BACKUP_NAME",
+        ] {
+            command.env_remove(var);
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command
+    }
+
+    fn run(&self, database: &str, volume: &Volume, env: &[(&str, &str)]) -> Run {
+        let child = self.job(database, volume, env).spawn().expect("sh starts");
+        finish(child, volume)
+    }
+}
+
+/// A server the test starts on a data volume to put data in, as the instance's would:
+/// no network, root without a password over its socket.
+struct Throwaway {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Throwaway {
+    fn start(volume: &DataVolume) -> Self {
+        let socket = volume.run.join("fill.sock");
+        let child = Command::new(program("mariadbd"))
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", volume.dir.display()))
+            .args(["--user=root", "--skip-networking"])
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!(
+                "--pid-file={}",
+                volume.run.join("fill.pid").display()
+            ))
+            .arg(format!(
+                "--log-error={}",
+                volume.run.join("fill.log").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd starts");
+        let mut server = Throwaway { child, socket };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server.try_sql(None, "SELECT 1").is_err() {
+            assert!(
+                server.child.try_wait().expect("child").is_none(),
+                "mariadbd exited: {}",
+                std::fs::read_to_string(volume.run.join("fill.log")).unwrap_or_default()
+            );
+            assert!(Instant::now() < deadline, "mariadbd did not answer");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn try_sql(&self, database: Option<&str>, sql: &str) -> Result<String, String> {
+        let mut command = Command::new(program("mariadb"));
+        command
+            .args(["--no-defaults", "--batch", "--skip-column-names", "-uroot"])
+            .arg(format!("--socket={}", self.socket.display()))
+            .args(["-e", &format!("SET NAMES utf8mb4; {sql}")]);
+        if let Some(db) = database {
+            command.arg(format!("--database={db}"));
+        }
+        let out = command.output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
+    fn sql(&self, database: Option<&str>, sql: &str) -> String {
+        self.try_sql(database, sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// A clean shutdown, waited for: the data directory is consistent on disk.
+    fn stop(mut self) {
+        let out = Command::new(program("mariadb-admin"))
+            .args(["--no-defaults", "-uroot"])
+            .arg(format!("--socket={}", self.socket.display()))
+            .arg("shutdown")
+            .output()
+            .expect("mariadb-admin runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let status = self.child.wait().expect("mariadbd ends");
+        assert!(status.success(), "mariadbd: {status}");
+    }
+}
+
+impl Drop for Throwaway {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn the_delete_backup_dumps_the_data_volume_with_a_temporary_server_then_empties_it() {
+    let Some(server) = require_mariadb!() else {
+        return;
+    };
+    let name = unique("datadir");
+    let big = big_sql();
+    let (data, before) = DataVolume::initialised(&name, &[TEXTS_SQL, &big]);
+    assert!(before["texts as bytes"].contains(&hex("Привет, мир")));
+    assert_eq!(before["table big"].split(' ').next(), Some("100000"));
+    let volume = Volume::new();
+
+    // A failed run first (a database the directory does not have): nothing is wiped, the
+    // temporary server is stopped, and the directory stays usable (the next run dumps it).
+    let error = data
+        .run(&unique("absent"), &volume, &[("WIPE_DATADIR", "true")])
+        .failure(JobKind::Backup);
+    assert!(
+        error.starts_with("mysqldump exited with status 2: "),
+        "{error}"
+    );
+    assert!(error.contains("Unknown database"), "{error}");
+    assert!(volume.files().is_empty(), "{:?}", volume.files());
+    let files = data.files();
+    assert!(
+        ["ibdata1", "mysql"]
+            .iter()
+            .all(|f| files.iter().any(|x| x == f)),
+        "{files:?}"
+    );
+    data.assert_left_clean();
+
+    // The delete-backup, watched: a private server (no network, no grant tables, no option
+    // files) runs on the directory while it dumps, and is gone when the script ends.
+    let mut child = data
+        .job(&name, &volume, &[("WIPE_DATADIR", "true")])
+        .spawn()
+        .expect("sh starts");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().expect("child").is_none() && Instant::now() < deadline {
+        for server in data.servers() {
+            if !seen.contains(&server) {
+                seen.push(server);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = finish(child, &volume);
+    let report = run.backup();
+    assert_eq!(seen.len(), 1, "one temporary server: {seen:?}");
+    // In the Job it runs as the data directory's owner (mysql); here that is whoever ran
+    // mariadb-install-db, and root must say so (mariadbd refuses root otherwise).
+    let as_root = String::from_utf8_lossy(&Command::new("id").arg("-u").output().unwrap().stdout)
+        .trim()
+        == "0";
+    let user = if as_root {
+        " --user=root "
+    } else {
+        " --no-defaults "
+    };
+    for option in [
+        " --no-defaults ",
+        " --skip-networking ",
+        " --skip-grant-tables ",
+        user,
+    ] {
+        assert!(seen[0].contains(option), "{option}: {seen:?}");
+    }
+    assert!(!seen[0].contains("--port"), "{seen:?}");
+    assert_eq!(report.source, catalogue::DumpSource::Datadir);
+    assert!(report.wiped, "{run:?}");
+    assert!(run.stdout.contains(r#","source":"datadir","wiped":true}"#));
+    assert_eq!(report.database, name);
+    assert_eq!((report.retained, report.pruned.len()), (1, 0));
+    let stamp = report.backup.strip_suffix(".sql.gz").unwrap();
+    assert_eq!(
+        volume.files(),
+        [format!("{stamp}.json"), report.backup.clone()]
+    );
+    // The same catalogue entry as a backup from the running server.
+    assert_eq!(volume.entry(&report.backup), report.entry());
+    let dump = std::fs::read(volume.path(&report.backup)).unwrap();
+    assert_eq!(report.sha256, sha256(&dump));
+    let sql = String::from_utf8(gunzip(&dump)).expect("the dump is UTF-8");
+    assert!(!sql.contains("CREATE DATABASE"));
+
+    // Emptied, the directory itself kept (it is the volume's mount point); nothing left.
+    assert!(data.dir.is_dir());
+    assert_eq!(data.files(), Vec::<String>::new());
+    data.assert_left_clean();
+
+    // The re-created instance's restore (from the running server, over the network) brings
+    // back identical data.
+    let db = Database {
+        server,
+        name: name.clone(),
+    };
+    db.recreate_empty();
+    let restored = run_restore(&db, &volume);
+    assert_eq!(restored.backup, report.backup);
+    assert_eq!(db.snapshot(), before);
+}
+
+fn run_restore(db: &Database, volume: &Volume) -> catalogue::RestoreReport {
+    run(RESTORE_SCRIPT, db, volume, &[]).restore()
+}
+
+#[test]
+fn a_delete_backup_stopped_by_sigterm_stops_its_server_and_wipes_nothing() {
+    let Some(_server) = require_mariadb!() else {
+        return;
+    };
+    let name = unique("datadir-term");
+    let big = big_sql();
+    let (data, before) = DataVolume::initialised(&name, &[&big]);
+    let volume = Volume::new();
+    let child = data
+        .job(&name, &volume, &[("WIPE_DATADIR", "true")])
+        .spawn()
+        .expect("sh starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !volume.files().iter().any(|f| f.ends_with(".partial")) {
+        assert!(Instant::now() < deadline, "no partial file appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let error = finish(child, &volume).failure(JobKind::Backup);
+    assert_eq!(
+        error,
+        "stopped by SIGTERM (the Job was deleted or ran past its deadline)"
+    );
+    assert!(volume.files().is_empty(), "{:?}", volume.files());
+    data.assert_left_clean();
+    // Not wiped, and shut down cleanly: a second run, without wiping, dumps the same data
+    // and leaves the directory as it was.
+    let again = data.run(&name, &volume, &[]).backup();
+    assert_eq!(
+        (again.source, again.wiped),
+        (catalogue::DumpSource::Datadir, false)
+    );
+    assert!(data.files().iter().any(|f| f == "ibdata1"));
+    data.assert_left_clean();
+    let server = Throwaway::start(&data);
+    assert_eq!(
+        snapshot_of(&name, |sql| server.sql(Some(&name), sql)),
+        before
+    );
+    server.stop();
+}
+
+#[test]
+fn a_delete_backup_of_an_empty_or_foreign_data_directory_fails_clearly_and_touches_nothing() {
+    let Some(server) = require_mariadb!() else {
+        return;
+    };
+    let volume = Volume::new();
+    let database = "otus-database";
+
+    // Empty: no server ever initialised it.
+    let data = DataVolume::empty();
+    let error = data
+        .run(database, &volume, &[("WIPE_DATADIR", "true")])
+        .failure(JobKind::Backup);
+    assert_eq!(
+        error,
+        format!(
+            "the data directory {} is empty: no server ever initialised it, there is nothing to back up",
+            data.dir.display()
+        )
+    );
+    assert!(data.dir.is_dir());
+    data.assert_left_clean();
+
+    // Something else's files.
+    std::fs::write(data.dir.join("notes.txt"), "not a database").unwrap();
+    let error = data
+        .run(database, &volume, &[("WIPE_DATADIR", "true")])
+        .failure(JobKind::Backup);
+    assert_eq!(
+        error,
+        format!(
+            "{} is not a MySQL data directory: it has no mysql system schema",
+            data.dir.display()
+        )
+    );
+    assert_eq!(data.files(), ["notes.txt"]);
+    data.assert_left_clean();
+
+    // Garbage that looks like a data directory: the temporary server cannot start, says why,
+    // and the files are all still there, unchanged.
+    std::fs::create_dir(data.dir.join("mysql")).unwrap();
+    let garbage: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(data.dir.join("ibdata1"), &garbage).unwrap();
+    let error = data
+        .run(database, &volume, &[("WIPE_DATADIR", "true")])
+        .failure(JobKind::Backup);
+    assert!(
+        error.starts_with(&format!(
+            "the temporary server on {} did not start (exit status ",
+            data.dir.display()
+        )),
+        "{error}"
+    );
+    assert!(error.contains("InnoDB"), "{error}");
+    assert_eq!(std::fs::read(data.dir.join("ibdata1")).unwrap(), garbage);
+    assert_eq!(
+        std::fs::read_to_string(data.dir.join("notes.txt")).unwrap(),
+        "not a database"
+    );
+    assert!(data.dir.join("mysql").is_dir());
+    assert!(volume.files().is_empty(), "{:?}", volume.files());
+    data.assert_left_clean();
+
+    // Settings the operator must get right.
+    let missing = data.dir.join("absent");
+    for (env, expected) in [
+        (
+            ("WIPE_DATADIR", "yes"),
+            "WIPE_DATADIR must be true or false, not 'yes'".to_string(),
+        ),
+        (
+            ("MYSQL_DATADIR", "var/lib/mysql"),
+            "MYSQL_DATADIR must be an absolute path below /, not 'var/lib/mysql'".to_string(),
+        ),
+        (
+            ("MYSQL_DATADIR", "/"),
+            "MYSQL_DATADIR must be an absolute path below /, not '/'".to_string(),
+        ),
+        (
+            ("MYSQL_DATADIR", missing.to_str().unwrap()),
+            format!(
+                "the data directory {} does not exist (is the data volume mounted?)",
+                missing.display()
+            ),
+        ),
+        (
+            ("SERVER_TIMEOUT", "1m"),
+            "SERVER_TIMEOUT must be a number of seconds, not '1m'".to_string(),
+        ),
+    ] {
+        let error = data.run(database, &volume, &[env]).failure(JobKind::Backup);
+        assert_eq!(error, expected);
+    }
+    // Only a backup from the data directory may empty it.
+    let db = Database::create(server, "nowipe");
+    let error =
+        run(BACKUP_SCRIPT, &db, &volume, &[("WIPE_DATADIR", "true")]).failure(JobKind::Backup);
+    assert_eq!(
+        error,
+        "WIPE_DATADIR=true needs MYSQL_DATADIR: only a backup from the data directory may empty it"
+    );
+    assert!(volume.files().is_empty(), "{:?}", volume.files());
+    // From the running server the result line is as it always was.
+    let network = run(BACKUP_SCRIPT, &db, &volume, &[]);
+    let report = network.backup();
+    assert_eq!(
+        (report.source, report.wiped),
+        (catalogue::DumpSource::Server, false)
+    );
+    assert!(
+        network.stdout.trim_end().ends_with(",\"pruned\":[]}"),
+        "{network:?}"
     );
 }
