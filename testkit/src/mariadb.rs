@@ -59,7 +59,8 @@ fn find(binary: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn free_port() -> Result<u16, String> {
+/// A port nothing listens on right now (another process may take it before it is used).
+pub fn free_port() -> Result<u16, String> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -68,9 +69,7 @@ fn free_port() -> Result<u16, String> {
 
 impl MariaDb {
     fn start() -> Result<Self, String> {
-        let server = find("mariadbd").ok_or("mariadbd is not installed")?;
-        let install_db = find("mariadb-install-db").ok_or("mariadb-install-db is not installed")?;
-        let client = find("mariadb").ok_or("the mariadb client is not installed")?;
+        let programs = Programs::find()?;
         // Kept on disk (not a TempDir guard): statics are never dropped, so the watchdog
         // below removes it once the server has stopped.
         let datadir = tempfile::Builder::new()
@@ -78,25 +77,8 @@ impl MariaDb {
             .tempdir()
             .map_err(|e| format!("cannot make a datadir: {e}"))?
             .keep();
-        let install = Command::new(&install_db)
-            .args([
-                "--no-defaults",
-                "--user=root",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ])
-            .arg(format!("--datadir={}", datadir.join("data").display()))
-            .output()
-            .map_err(|e| format!("cannot run mariadb-install-db: {e}"))?;
-        if !install.status.success() {
-            return Err(format!(
-                "mariadb-install-db failed: {}",
-                String::from_utf8_lossy(&install.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-            ));
-        }
+        install_db(&programs.install_db, &datadir.join("data"))?;
+        let (server, client) = (programs.server, programs.client);
         let port = free_port()?;
         spawn_with_watchdog(&server, &datadir, port)?;
         let db = MariaDb {
@@ -184,4 +166,184 @@ kill "$srv" 2>/dev/null; wait "$srv"; rm -rf "$DIR"
         .spawn()
         .map(|_| ())
         .map_err(|e| format!("cannot start mariadbd: {e}"))
+}
+
+/// Debian's MariaDB programs, found where [`shared`] finds them.
+#[derive(Clone, Debug)]
+pub struct Programs {
+    pub server: PathBuf,
+    pub install_db: PathBuf,
+    pub client: PathBuf,
+}
+
+impl Programs {
+    pub fn find() -> Result<Programs, String> {
+        Ok(Programs {
+            server: find("mariadbd").ok_or("mariadbd is not installed")?,
+            install_db: find("mariadb-install-db").ok_or("mariadb-install-db is not installed")?,
+            client: find("mariadb").ok_or("the mariadb client is not installed")?,
+        })
+    }
+}
+
+/// `mariadb-install-db` into `datadir`: the system tables, and root@localhost with an
+/// empty password (the official images' entrypoint then sets one).
+pub fn install_db(install_db: &Path, datadir: &Path) -> Result<(), String> {
+    // Its own tmpdir: concurrent installs sharing /tmp trip over each other's temporary
+    // tables ("Unknown table 'mysql.tmp_user_sys'").
+    let tmpdir = tempfile::Builder::new()
+        .prefix("mariadb-install-db-")
+        .tempdir()
+        .map_err(|e| format!("cannot make a tmpdir: {e}"))?;
+    let install = Command::new(install_db)
+        .args([
+            "--no-defaults",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ])
+        .arg(format!("--datadir={}", datadir.display()))
+        .arg(format!("--tmpdir={}", tmpdir.path().display()))
+        .output()
+        .map_err(|e| format!("cannot run mariadb-install-db: {e}"))?;
+    if install.status.success() {
+        return Ok(());
+    }
+    // The first error line says why; the last is only "Aborting".
+    let output = String::from_utf8_lossy(&install.stderr).into_owned()
+        + &String::from_utf8_lossy(&install.stdout);
+    let why = (output.lines())
+        .find(|l| l.contains("ERROR"))
+        .or_else(|| output.lines().last())
+        .unwrap_or_default();
+    Err(format!("mariadb-install-db failed: {why}"))
+}
+
+/// Run SQL over TCP on 127.0.0.1 as `user`; the password goes through `MYSQL_PWD`, never
+/// an argument. Tab-separated rows without headers; the client's error line on failure.
+pub fn query_tcp(
+    client: &Path,
+    port: u16,
+    user: &str,
+    password: &str,
+    database: Option<&str>,
+    sql: &str,
+) -> Result<String, String> {
+    let mut command = Command::new(client);
+    command
+        .args(["--no-defaults", "--protocol=TCP", "--host=127.0.0.1"])
+        .args(["--batch", "--skip-column-names", "--connect-timeout=5"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--user={user}"))
+        .env("MYSQL_PWD", password)
+        .args(["-e", sql]);
+    if let Some(db) = database {
+        command.arg(format!("--database={db}"));
+    }
+    let out = command
+        .output()
+        .map_err(|e| format!("cannot run mariadb: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// Send `signal` (a name such as TERM) to a process, or to a process group when `pid` is
+/// negative. Through sh's `kill`: this crate has no libc binding of its own.
+pub fn send_signal(pid: i64, signal: &str) {
+    let _ = Command::new("sh")
+        .args(["-c", r#"kill -s "$1" -- "$2" 2>/dev/null"#, "sh", signal])
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .status();
+}
+
+/// A `mariadbd` on a data directory the caller keeps (the data outlives the server), under
+/// the watchdog idea of [`shared`]'s: it stops the server once this test process is gone,
+/// however the process ends. [`ServerProcess::stop`] (or drop) stops it cleanly: SIGTERM to
+/// the watchdog, which forwards it and waits for the server to exit.
+#[derive(Debug)]
+pub struct ServerProcess {
+    watchdog: std::process::Child,
+    port: u16,
+    run_dir: PathBuf,
+}
+
+impl ServerProcess {
+    /// Start `server` on `datadir`, listening on 127.0.0.1:`port`, with its socket, pid
+    /// file and error log in `run_dir`, plus `extra` options (such as `--init-file=...`).
+    pub fn spawn(
+        server: &Path,
+        datadir: &Path,
+        run_dir: &Path,
+        port: u16,
+        extra: &[String],
+    ) -> Result<ServerProcess, String> {
+        const WATCHDOG: &str = r#"
+"$SERVER" --no-defaults --datadir="$DATA" --user=root --bind-address=127.0.0.1 \
+  --port="$PORT" --socket="$RUN/mysqld.sock" --pid-file="$RUN/mysqld.pid" \
+  --skip-name-resolve --log-error="$RUN/error.log" --tmpdir="$RUN/tmp" "$@" &
+srv=$!
+trap 'kill "$srv" 2>/dev/null; wait "$srv"; exit' INT TERM HUP
+while kill -0 "$OWNER" 2>/dev/null && kill -0 "$srv" 2>/dev/null; do sleep 0.2; done
+kill "$srv" 2>/dev/null; wait "$srv"
+"#;
+        std::fs::create_dir_all(run_dir.join("tmp"))
+            .map_err(|e| format!("cannot make {}: {e}", run_dir.display()))?;
+        let watchdog = Command::new("sh")
+            .args(["-c", WATCHDOG, "sh"])
+            .args(extra)
+            .env("SERVER", server)
+            .env("DATA", datadir)
+            .env("RUN", run_dir)
+            .env("PORT", port.to_string())
+            .env("OWNER", std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start mariadbd: {e}"))?;
+        Ok(ServerProcess {
+            watchdog,
+            port,
+            run_dir: run_dir.to_path_buf(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the server (its watchdog) still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.watchdog.try_wait(), Ok(None))
+    }
+
+    /// The last lines of the server's error log, for a message saying why it stopped.
+    pub fn error_log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.run_dir.join("error.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join("\n")
+    }
+
+    /// Ask the server to shut down (SIGTERM), without waiting.
+    pub fn terminate(&mut self) {
+        if self.is_running() {
+            send_signal(i64::from(self.watchdog.id()), "TERM");
+        }
+    }
+
+    /// Shut the server down cleanly and wait until it has exited.
+    pub fn stop(&mut self) {
+        self.terminate();
+        let _ = self.watchdog.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

@@ -9,24 +9,39 @@
 //! - **Deployment controller and kubelet**: a Deployment is marked available once its pod
 //!   could start: every claim it mounts is Bound and every `secretKeyRef` it reads exists.
 //!   [`NodeStandIn::hold`] keeps one unready for a test.
-//! - **Jobs**: not played yet. The place for them is `Cluster::run_jobs`; a later issue
-//!   runs each Job's container command as a local process there (add a Job cache in
-//!   [`NodeStandIn::start`] so Job changes wake the loop).
+//! - With [`NodeStandIn::start_with_mysql`] only:
+//!   - **MySQL pods** (`servers.rs`): a Deployment whose container reads
+//!     `MYSQL_ROOT_PASSWORD` gets a real local `mariadbd` on its data volume, and is
+//!     available only once that server answers with the password.
+//!   - **Job controller and kubelet** (`jobs.rs`): each Job's container command runs as a
+//!     local process, recorded as a Pod; the Job's status is written as the controller does.
 //!
-//! Level-triggered: reflectors cache claims, volumes, Deployments and Secrets; any change
-//! wakes one loop that reconciles every object from the caches and writes only what
-//! differs, so a converged cluster gets no writes. Writes are merge patches (status through
-//! `/status`) under the manager `kube-controller-manager`, as the real controllers' updates.
+//! Volumes are local directories: a hostPath `/x/y` is `<root>/x/y` under the stand-in's
+//! temp root ([`NodeStandIn::local_path`]); provisioned volumes live under the root already.
+//!
+//! Level-triggered: reflectors cache claims, volumes, Deployments and Secrets (and Jobs);
+//! any change wakes one loop that reconciles every object from the caches and writes only
+//! what differs, so a converged cluster gets no writes. Writes are merge patches (status
+//! through `/status`) under the manager `kube-controller-manager`, as the real controllers'.
+
+mod jobs;
+#[cfg(test)]
+mod mysql_tests;
+mod pods;
+mod servers;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, PodSpec, Secret};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -48,64 +63,131 @@ fn as_controller() -> PatchParams {
 }
 
 type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-type Held = Arc<Mutex<HashSet<(String, String)>>>;
+/// A namespaced object: (namespace, name).
+type Key = (String, String);
 
-/// The stand-in; its tasks stop when it is dropped.
+/// A lock that a panicked holder did not poison for the others.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the handle, the loop and the tasks the loop starts share.
+struct Node {
+    /// The stand-in's temp root: provisioned volumes, mapped hostPaths, scratch dirs.
+    root: PathBuf,
+    wake: Notify,
+    held: Mutex<HashSet<Key>>,
+    servers: Mutex<servers::Servers>,
+    jobs: Mutex<jobs::Runs>,
+}
+
+impl Node {
+    /// The local directory of a hostPath: `/x/y` is `<root>/x/y`, except paths the stand-in
+    /// made under its root (provisioned volumes).
+    fn local_path(&self, host_path: &str) -> PathBuf {
+        let path = Path::new(host_path);
+        if path.starts_with(&self.root) {
+            path.to_path_buf()
+        } else {
+            self.root.join(host_path.trim_start_matches('/'))
+        }
+    }
+
+    /// Stop everything that runs: servers cleanly (all told at once, then waited for), Job
+    /// processes killed. Nothing starts afterwards.
+    fn close(&self) {
+        jobs::close(self);
+        servers::close(self);
+    }
+}
+
+/// The stand-in; its tasks, servers and processes stop when it is dropped.
 pub struct NodeStandIn {
-    held: Held,
-    wake: Arc<Notify>,
+    node: Arc<Node>,
     tasks: Vec<JoinHandle<()>>,
-    /// Holds the provisioned volumes' directories; removed on drop.
-    _volumes: tempfile::TempDir,
+    /// The root's directories are removed on drop, after everything has stopped.
+    _root: tempfile::TempDir,
 }
 
 impl NodeStandIn {
-    /// Start reacting to the cluster `client` talks to (all namespaces). Needs a Tokio runtime.
+    /// Start reacting to the cluster `client` talks to (all namespaces): volumes are
+    /// bound, Deployments marked available, Jobs left alone. Needs a Tokio runtime.
     pub fn start(client: Client) -> NodeStandIn {
+        Self::launch(client, false)
+    }
+
+    /// [`NodeStandIn::start`], plus a real local MariaDB server for each MySQL Deployment
+    /// and Jobs run as local processes (see the module docs). Needs Debian's MariaDB.
+    pub fn start_with_mysql(client: Client) -> NodeStandIn {
+        Self::launch(client, true)
+    }
+
+    fn launch(client: Client, mysql: bool) -> NodeStandIn {
         let dir = tempfile::Builder::new()
             .prefix("node-stand-in-")
             .tempdir()
-            .expect("a temp dir for provisioned volumes");
-        let wake = Arc::new(Notify::new());
-        let held = Held::default();
-        let (claims, t1) = cache(Api::all(client.clone()), &wake);
-        let (volumes, t2) = cache(Api::all(client.clone()), &wake);
-        let (deployments, t3) = cache(Api::all(client.clone()), &wake);
-        let (secrets, t4) = cache(Api::all(client.clone()), &wake);
+            .expect("a temp dir for the stand-in's volumes");
+        let node = Arc::new(Node {
+            root: dir.path().to_path_buf(),
+            wake: Notify::new(),
+            held: Mutex::default(),
+            servers: Mutex::default(),
+            jobs: Mutex::default(),
+        });
+        let (claims, t1) = cache(Api::all(client.clone()), &node);
+        let (volumes, t2) = cache(Api::all(client.clone()), &node);
+        let (deployments, t3) = cache(Api::all(client.clone()), &node);
+        let (secrets, t4) = cache(Api::all(client.clone()), &node);
+        let mut tasks = vec![t1, t2, t3, t4];
+        let jobs = mysql.then(|| {
+            let (jobs, task) = cache(Api::all(client.clone()), &node);
+            tasks.push(task);
+            jobs
+        });
         let cluster = Cluster {
             client,
             claims,
             volumes,
             deployments,
             secrets,
-            held: held.clone(),
-            volume_dir: dir.path().to_path_buf(),
+            jobs,
+            node: node.clone(),
         };
-        let run = tokio::spawn(cluster.run(wake.clone()));
+        tasks.push(tokio::spawn(cluster.run()));
         NodeStandIn {
-            held,
-            wake,
-            tasks: vec![t1, t2, t3, t4, run],
-            _volumes: dir,
+            node,
+            tasks,
+            _root: dir,
         }
     }
 
     /// Keep a Deployment's pod unready (as if its readiness probe failed) until released.
     pub fn hold(&self, namespace: &str, deployment: &str) {
-        self.held_set()
-            .insert((namespace.into(), deployment.into()));
-        self.wake.notify_one();
+        lock(&self.node.held).insert((namespace.into(), deployment.into()));
+        self.node.wake.notify_one();
     }
 
     /// Let a held Deployment become available again.
     pub fn release(&self, namespace: &str, deployment: &str) {
-        self.held_set()
-            .remove(&(namespace.to_string(), deployment.to_string()));
-        self.wake.notify_one();
+        lock(&self.node.held).remove(&(namespace.to_string(), deployment.to_string()));
+        self.node.wake.notify_one();
     }
 
-    fn held_set(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    /// The 127.0.0.1 port of the local server of a MySQL Deployment, once it answers
+    /// (`start_with_mysql` only). Connect as root with the Deployment's password.
+    pub fn server_port(&self, namespace: &str, deployment: &str) -> Option<u16> {
+        servers::ready_port(&self.node, &(namespace.into(), deployment.into()))
+    }
+
+    /// The local directory standing in for a hostPath volume's `path`.
+    pub fn local_path(&self, host_path: &str) -> PathBuf {
+        self.node.local_path(host_path)
+    }
+
+    /// The output (stdout and stderr) of a Job pod's process so far, as `kubectl logs`
+    /// would show it; `None` for a pod the stand-in did not run.
+    pub fn logs(&self, namespace: &str, pod: &str) -> Option<String> {
+        jobs::logs(&self.node, &(namespace.into(), pod.into()))
     }
 }
 
@@ -114,21 +196,22 @@ impl Drop for NodeStandIn {
         for task in &self.tasks {
             task.abort();
         }
+        self.node.close();
     }
 }
 
 /// A reflector over all objects of one kind; every event wakes the reconcile loop.
-fn cache<K>(api: Api<K>, wake: &Arc<Notify>) -> (Store<K>, JoinHandle<()>)
+fn cache<K>(api: Api<K>, node: &Arc<Node>) -> (Store<K>, JoinHandle<()>)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
     let (store, writer) = reflector::store();
-    let wake = wake.clone();
+    let node = node.clone();
     let events = reflector::reflector(writer, watcher(api, watcher::Config::default()))
         .default_backoff()
         .for_each(move |_| {
-            wake.notify_one();
+            node.wake.notify_one();
             async {}
         });
     (store, tokio::spawn(events))
@@ -140,17 +223,27 @@ struct Cluster {
     volumes: Store<PersistentVolume>,
     deployments: Store<Deployment>,
     secrets: Store<Secret>,
-    held: Held,
-    volume_dir: PathBuf,
+    /// Present in MySQL mode, where Jobs are run.
+    jobs: Option<Store<Job>>,
+    node: Arc<Node>,
 }
 
 impl Cluster {
-    async fn run(self, wake: Arc<Notify>) {
+    /// MySQL mode: local servers for MySQL Deployments, Jobs run as processes.
+    fn mysql(&self) -> bool {
+        self.jobs.is_some()
+    }
+
+    async fn run(self) {
         // Act on complete caches only: a half-listed cache looks like missing objects.
         let _ = self.claims.wait_until_ready().await;
         let _ = self.volumes.wait_until_ready().await;
         let _ = self.deployments.wait_until_ready().await;
         let _ = self.secrets.wait_until_ready().await;
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.wait_until_ready().await;
+        }
+        let wake = &self.node.wake;
         loop {
             match self.reconcile_all().await {
                 Ok(()) => wake.notified().await,
@@ -171,7 +264,13 @@ impl Cluster {
         for deployment in self.deployments.state() {
             outcome = outcome.and(self.roll_out(&deployment).await);
         }
-        outcome.and(self.run_jobs().await)
+        if self.mysql() {
+            self.stop_orphaned_servers();
+        }
+        if let Some(jobs) = &self.jobs {
+            self.run_jobs(&jobs.state());
+        }
+        outcome
     }
 
     /// The binder: the claim's volume gets its claimRef and Bound, then the claim gets
@@ -249,7 +348,7 @@ impl Cluster {
     /// The provisioner: a hostPath volume of the requested size, pre-bound to the claim.
     async fn provision(&self, claim: &PersistentVolumeClaim, name: &str) -> Outcome {
         let spec = claim.spec.clone().unwrap_or_default();
-        let path = self.volume_dir.join(name);
+        let path = self.node.root.join(name);
         std::fs::create_dir_all(&path)?;
         let volume: PersistentVolume = serde_json::from_value(json!({
             "metadata": {
@@ -280,19 +379,20 @@ impl Cluster {
         else {
             return Ok(());
         };
+        // Before the deletion check: a deleted MySQL Deployment's server is stopped there.
+        let serving = self.mysql() && servers::is_mysql(deployment);
+        let server_ready = serving && self.serve(deployment).await;
         if deployment.metadata.deletion_timestamp.is_some() {
             return Ok(());
         }
         let name = deployment.name_any();
         let wanted = spec.replicas.unwrap_or(1);
         let key = (namespace.clone(), name.clone());
-        let held = self
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&key);
+        let held = lock(&self.node.held).contains(&key);
         let pod = spec.template.spec.as_ref();
-        let ready = !held && pod.is_none_or(|p| self.pod_can_start(&namespace, p));
+        let ready = !held
+            && pod.is_none_or(|p| self.pod_can_start(&namespace, p))
+            && (!serving || server_ready);
         let ready = if ready { wanted } else { 0 };
         let desired = deployment_status(deployment.metadata.generation, wanted, ready, &name);
         let current = serde_json::to_value(&deployment.status)?;
@@ -332,12 +432,6 @@ impl Cluster {
                     .is_some_and(|s| s.data.as_ref().is_some_and(|d| d.contains_key(&r.key)))
             });
         claims_bound && secrets_present
-    }
-
-    /// Jobs: left alone for now. A later issue runs each Job's container command here as
-    /// a local process and writes the Job's status as the Job controller would.
-    async fn run_jobs(&self) -> Outcome {
-        Ok(())
     }
 }
 
@@ -448,11 +542,16 @@ fn converged(current: &Value, desired: &Value) -> bool {
             .all(|(key, want)| current.get(key).unwrap_or(&Value::Null) == want)
 }
 
+/// Now, as API timestamps are written.
+fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
 /// `desired` with condition timestamps: kept while a condition says the same, else now.
 fn stamped(current: &Value, mut desired: Value) -> Value {
-    let now = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+    let now = now();
     let old = current["conditions"]
         .as_array()
         .cloned()
@@ -470,321 +569,4 @@ fn stamped(current: &Value, mut desired: Value) -> Value {
         c["lastUpdateTime"] = update;
     }
     desired
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::apiserver::TestApiServer;
-    use std::future::Future;
-
-    type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-    async fn cluster() -> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::error::Error>> {
-        let server = TestApiServer::start().await?;
-        let client = Client::try_from(kube::Config::new(server.url().parse()?))?;
-        let node = NodeStandIn::start(client.clone());
-        Ok((server, client, node))
-    }
-
-    /// Poll `probe` until it gives a value, for at most 10 s.
-    async fn eventually<T, F: Future<Output = Option<T>>>(
-        what: &str,
-        mut probe: impl FnMut() -> F,
-    ) -> T {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(value) = probe().await {
-                return value;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn from<T: DeserializeOwned>(value: Value) -> T {
-        serde_json::from_value(value).expect("a valid object")
-    }
-
-    fn volume(name: &str, size: &str, claim: &str) -> PersistentVolume {
-        from(json!({
-            "metadata": {"name": name},
-            "spec": {
-                "capacity": {"storage": size},
-                "accessModes": ["ReadWriteOnce"],
-                "storageClassName": "",
-                "persistentVolumeReclaimPolicy": "Retain",
-                "hostPath": {"path": format!("/tmp/{name}")},
-                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": "default", "name": claim},
-            },
-        }))
-    }
-
-    fn claim(name: &str, size: &str, class: &str, volume: Option<&str>) -> PersistentVolumeClaim {
-        from(json!({
-            "metadata": {"name": name},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": size}},
-                "storageClassName": class,
-                "volumeName": volume,
-            },
-        }))
-    }
-
-    fn secret(name: &str, key: &str) -> Secret {
-        from(json!({"metadata": {"name": name}, "data": {key: "c2VjcmV0"}}))
-    }
-
-    /// A one-replica Deployment reading `secret`'s `password` and mounting `claim`, if any.
-    fn deployment(name: &str, secret: &str, claim: Option<&str>) -> Deployment {
-        let volumes: Vec<Value> = claim
-            .map(|c| json!({"name": "data", "persistentVolumeClaim": {"claimName": c}}))
-            .into_iter()
-            .collect();
-        from(json!({
-            "metadata": {"name": name},
-            "spec": {
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {
-                        "containers": [{
-                            "name": "mysql",
-                            "image": "mysql:8.0",
-                            "env": [{"name": "MYSQL_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}],
-                        }],
-                        "volumes": volumes,
-                    },
-                },
-            },
-        }))
-    }
-
-    async fn bound(api: &Api<PersistentVolumeClaim>, name: &str) -> Option<PersistentVolumeClaim> {
-        let claim = api.get(name).await.ok()?;
-        (claim.status.as_ref()?.phase.as_deref() == Some("Bound")).then_some(claim)
-    }
-
-    /// The Deployment once its Available condition has this status.
-    async fn available(api: &Api<Deployment>, name: &str, status: &str) -> Option<Deployment> {
-        let d = api.get(name).await.ok()?;
-        let conditions = d.status.as_ref()?.conditions.as_ref()?;
-        conditions
-            .iter()
-            .any(|c| c.type_ == "Available" && c.status == status)
-            .then_some(d)
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_pre_bound_claim_and_its_volume_become_bound() -> TestResult {
-        let (_server, client, _node) = cluster().await?;
-        let pvs: Api<PersistentVolume> = Api::all(client.clone());
-        let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(client);
-        let pp = PostParams::default();
-        // Too small for its claim: must stay Pending. Created first, so a pass that sees
-        // the good pair below sees these too (each cache is one ordered watch).
-        pvs.create(&pp, &volume("small", "1Gi", "big")).await?;
-        claims
-            .create(&pp, &claim("big", "2Gi", "", Some("small")))
-            .await?;
-        pvs.create(&pp, &volume("data", "1Gi", "data")).await?;
-        claims
-            .create(&pp, &claim("data", "1Gi", "", Some("data")))
-            .await?;
-
-        let claim = eventually("the claim bound", || bound(&claims, "data")).await;
-        let status = claim.status.expect("status");
-        assert_eq!(status.access_modes, Some(vec!["ReadWriteOnce".to_string()]));
-        assert_eq!(status.capacity.expect("capacity")["storage"].0, "1Gi");
-        let pv = eventually("the volume bound", || async {
-            let pv = pvs.get("data").await.ok()?;
-            (pv.status.as_ref()?.phase.as_deref() == Some("Bound")).then_some(pv)
-        })
-        .await;
-        let claim_ref = pv.spec.and_then(|s| s.claim_ref).expect("claimRef");
-        assert_eq!(claim_ref.uid, claim.metadata.uid);
-
-        let big = claims.get("big").await?;
-        let phase = big.status.and_then(|s| s.phase);
-        assert_ne!(
-            phase.as_deref(),
-            Some("Bound"),
-            "a too small volume must not bind"
-        );
-        Ok(())
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_claim_with_a_storage_class_gets_a_provisioned_volume() -> TestResult {
-        let (_server, client, _node) = cluster().await?;
-        let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(client.clone());
-        let created = claims
-            .create(&PostParams::default(), &claim("fast", "2Gi", "fast", None))
-            .await?;
-        let claim = eventually("the claim bound", || bound(&claims, "fast")).await;
-        let name = format!("pvc-{}", created.uid().expect("uid"));
-        assert_eq!(claim.spec.and_then(|s| s.volume_name), Some(name.clone()));
-
-        let pv = Api::<PersistentVolume>::all(client).get(&name).await?;
-        assert_eq!(pv.status.and_then(|s| s.phase).as_deref(), Some("Bound"));
-        let spec = pv.spec.expect("spec");
-        assert_eq!(spec.capacity.expect("capacity")["storage"].0, "2Gi");
-        assert_eq!(spec.storage_class_name.as_deref(), Some("fast"));
-        assert_eq!(
-            spec.persistent_volume_reclaim_policy.as_deref(),
-            Some("Delete")
-        );
-        assert_eq!(spec.claim_ref.and_then(|r| r.uid), created.uid());
-        let path = spec.host_path.expect("hostPath").path;
-        assert!(std::path::Path::new(&path).is_dir(), "{path} is made");
-        Ok(())
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_deployment_becomes_available_and_then_is_left_alone() -> TestResult {
-        let (server, client, _node) = cluster().await?;
-        let pp = PostParams::default();
-        let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(client.clone());
-        let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
-        Api::<Secret>::default_namespaced(client.clone())
-            .create(&pp, &secret("db", "password"))
-            .await?;
-        Api::<PersistentVolume>::all(client)
-            .create(&pp, &volume("data", "1Gi", "data"))
-            .await?;
-        claims
-            .create(&pp, &claim("data", "1Gi", "", Some("data")))
-            .await?;
-        deployments
-            .create(&pp, &deployment("mysql", "db", Some("data")))
-            .await?;
-
-        let d = eventually("available", || available(&deployments, "mysql", "True")).await;
-        let status = d.status.clone().expect("status");
-        assert_eq!(status.observed_generation, d.metadata.generation);
-        for count in [
-            status.replicas,
-            status.updated_replicas,
-            status.ready_replicas,
-            status.available_replicas,
-        ] {
-            assert_eq!(count, Some(1));
-        }
-        let conditions = status.conditions.expect("conditions");
-        let reason = |kind: &str| {
-            conditions
-                .iter()
-                .find(|c| c.type_ == kind)
-                .and_then(|c| c.reason.clone())
-        };
-        assert_eq!(
-            reason("Available").as_deref(),
-            Some("MinimumReplicasAvailable")
-        );
-        assert_eq!(
-            reason("Progressing").as_deref(),
-            Some("NewReplicaSetAvailable")
-        );
-
-        // Status went through /status, as the real controllers write it.
-        let requests = server.requests();
-        let status_of = |resource: &str| {
-            requests
-                .iter()
-                .any(|r| r.verb == "patch" && r.resource == resource && r.subresource == "status")
-        };
-        assert!(status_of("deployments") && status_of("persistentvolumeclaims"));
-
-        // Converged: no writes at all, so nothing's resourceVersion moves.
-        let versions = || async {
-            let d = deployments.get("mysql").await.ok()?;
-            let c = claims.get("data").await.ok()?;
-            Some((d.resource_version(), c.resource_version()))
-        };
-        let before = versions().await;
-        server.clear_requests();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(versions().await, before);
-        let writes: Vec<_> = server
-            .requests()
-            .into_iter()
-            .filter(|r| r.is_write())
-            .collect();
-        assert!(writes.is_empty(), "writes once converged: {writes:?}");
-
-        // A scale is a new generation: observed and counted.
-        let scale = json!({"spec": {"replicas": 2}});
-        deployments
-            .patch("mysql", &PatchParams::default(), &Patch::Merge(scale))
-            .await?;
-        eventually("two replicas", || async {
-            let d = deployments.get("mysql").await.ok()?;
-            let s = d.status?;
-            (s.available_replicas == Some(2) && s.observed_generation == d.metadata.generation)
-                .then_some(())
-        })
-        .await;
-        Ok(())
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_deployment_waits_for_its_secret() -> TestResult {
-        let (_server, client, _node) = cluster().await?;
-        let pp = PostParams::default();
-        let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
-        deployments
-            .create(&pp, &deployment("mysql", "later", None))
-            .await?;
-        let d = eventually("unavailable", || available(&deployments, "mysql", "False")).await;
-        let status = d.status.expect("status");
-        assert_eq!(status.available_replicas.unwrap_or(0), 0);
-        assert_eq!(status.unavailable_replicas, Some(1));
-        let conditions = status.conditions.expect("conditions");
-        let a = conditions
-            .iter()
-            .find(|c| c.type_ == "Available")
-            .expect("Available");
-        assert_eq!(a.reason.as_deref(), Some("MinimumReplicasUnavailable"));
-
-        Api::<Secret>::default_namespaced(client)
-            .create(&pp, &secret("later", "password"))
-            .await?;
-        let d = eventually("available", || available(&deployments, "mysql", "True")).await;
-        assert_eq!(d.status.and_then(|s| s.available_replicas), Some(1));
-        Ok(())
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn hold_keeps_a_deployment_unready_until_released() -> TestResult {
-        let (_server, client, node) = cluster().await?;
-        let pp = PostParams::default();
-        let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
-        Api::<Secret>::default_namespaced(client)
-            .create(&pp, &secret("db", "password"))
-            .await?;
-        node.hold("default", "mysql");
-        deployments
-            .create(&pp, &deployment("mysql", "db", None))
-            .await?;
-        eventually("held unavailable", || {
-            available(&deployments, "mysql", "False")
-        })
-        .await;
-        node.release("default", "mysql");
-        eventually("available once released", || {
-            available(&deployments, "mysql", "True")
-        })
-        .await;
-        // Level-triggered: holding an available one makes it unready again.
-        node.hold("default", "mysql");
-        eventually("unavailable when held again", || {
-            available(&deployments, "mysql", "False")
-        })
-        .await;
-        Ok(())
-    }
 }

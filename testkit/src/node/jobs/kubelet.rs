@@ -1,0 +1,503 @@
+//! The kubelet's part of a Job: one attempt, recorded as a Pod `<job>-<5 chars>` (the Job
+//! controller's labels and owner reference), runs the first container's `command` + `args`
+//! as a local process and ends as the kubelet reports it:
+//! `containerStatuses[0].state.terminated` with the exit code, Completed or Error, and the
+//! termination message (`$TERMINATION_LOG`, a temp file; with FallbackToLogsOnError, the
+//! output's last lines when the file is empty after a failure).
+//!
+//! The process gets the pod template's environment (values, Secret and ConfigMap keys),
+//! with mount paths mapped to the volumes' local directories, and `MYSQL_HOST` naming a
+//! Service of the namespace mapped to 127.0.0.1 with `MYSQL_PORT` the port of the local
+//! server behind it. It runs in a process group of its own, signalled as a whole as the
+//! processes of a container are.
+
+use std::io::{PipeReader, Read};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use tokio::process::Child;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{Counts, End, Interrupt, Log, NODE_NAME, Runner, wait};
+use crate::mariadb::{free_port, send_signal};
+use crate::node::pods::{self, Mount, NotReady};
+use crate::node::{Node, lock, now, servers};
+
+/// What the kubelet keeps of a termination message file.
+const MESSAGE_BYTES: usize = 4096;
+/// FallbackToLogsOnError: at most this many of the output's last lines, and bytes.
+const LOG_LINES: usize = 80;
+const LOG_BYTES: usize = 2048;
+/// The exit code runtimes report for a container that could not be started.
+const NOT_STARTED: i32 = 128;
+
+/// Why a container did not start.
+enum Blocked {
+    /// It cannot be made: a missing Secret, no command, an unsupported volume.
+    Config(String),
+    Interrupted(Interrupt),
+}
+
+/// A container ready to start.
+struct Prepared {
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    dir: PathBuf,
+}
+
+impl Runner {
+    /// One pod: created, its volumes and environment prepared, its process run to the end.
+    pub(super) async fn attempt(
+        &self,
+        job: &Job,
+        start: &str,
+        deadline: Option<Instant>,
+        counts: &mut Counts,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> kube::Result<End> {
+        let namespace = job.namespace().unwrap_or_default();
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
+        let pod_name = pods
+            .create(&PostParams::default(), &pod_for(job))
+            .await?
+            .name_any();
+        let log = Log::default();
+        let key = (namespace.clone(), pod_name.clone());
+        lock(&self.node.jobs).logs.insert(key, log.clone());
+        let scratch = self.node.root.join("pods").join(&namespace).join(&pod_name);
+        let started = now();
+        let pending = json!({"phase": "Pending", "hostIP": "127.0.0.1", "startTime": started});
+        pod_status(&pods, &pod_name, pending).await?;
+        let ended = |exit_code, reason, message| Terminated {
+            exit_code,
+            reason,
+            message,
+            started: started.clone(),
+        };
+
+        let prepared = self
+            .prepare(job, &pods, &pod_name, &scratch, deadline, cancel)
+            .await;
+        let Prepared { argv, env, dir } = match prepared {
+            Ok(prepared) => prepared,
+            Err(Blocked::Interrupted(interrupt)) => {
+                return interrupted(&pods, &pod_name, interrupt).await;
+            }
+            Err(Blocked::Config(why)) => {
+                let terminated = ended(NOT_STARTED, "CreateContainerConfigError", why);
+                pod_status(&pods, &pod_name, terminated.status(job)).await?;
+                return Ok(End::Exited(NOT_STARTED));
+            }
+        };
+        let termination_log = scratch.join("termination-log");
+        let spawned = std::fs::write(&termination_log, "")
+            .map_err(|e| format!("cannot make {}: {e}", termination_log.display()))
+            .and_then(|()| {
+                let mut command = tokio::process::Command::new(&argv[0]);
+                command
+                    .args(&argv[1..])
+                    .env_clear()
+                    .env("PATH", search_path())
+                    .env("HOME", &scratch)
+                    .env("HOSTNAME", &pod_name)
+                    .envs(env)
+                    .env("TERMINATION_LOG", &termination_log)
+                    .current_dir(dir);
+                spawn(command).map_err(|e| format!("{}: {e}", argv[0]))
+            });
+        let (mut child, output) = match spawned {
+            Ok(spawned) => spawned,
+            Err(why) => {
+                let terminated = ended(NOT_STARTED, "StartError", why);
+                pod_status(&pods, &pod_name, terminated.status(job)).await?;
+                return Ok(End::Exited(NOT_STARTED));
+            }
+        };
+        // From here on, however this ends, the group is killed.
+        let group = ProcessGroup::new(&self.node, child.id().unwrap_or_default());
+        let reader = {
+            let log = log.clone();
+            tokio::task::spawn_blocking(move || collect(output, &log))
+        };
+        // Best effort: the process runs whatever the API says meanwhile.
+        let running = json!({"phase": "Running", "podIP": "127.0.0.1", "containerStatuses": [
+            container_status(job, true, json!({"running": {"startedAt": started}}))
+        ]});
+        let _ = pod_status(&pods, &pod_name, running).await;
+        counts.ready = 1;
+        let _ = self.write_status(job, start, *counts, None).await;
+
+        let interrupt = tokio::select! {
+            _ = child.wait() => None,
+            _ = super::until(deadline) => Some(Interrupt::Deadline),
+            _ = super::cancelled(cancel) => Some(Interrupt::Cancelled),
+        };
+        if interrupt.is_some() {
+            // As a deleted pod: SIGTERM, the grace period, then SIGKILL (below).
+            send_signal(-group.0, "TERM");
+            let grace = (job.spec.as_ref())
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|p| p.termination_grace_period_seconds)
+                .unwrap_or(30);
+            let grace = Duration::from_secs(grace.max(0) as u64);
+            let _ = tokio::time::timeout(grace, child.wait()).await;
+        }
+        // The container is gone, and every process in it.
+        drop(group);
+        let exit = child.wait().await;
+        // A process that left the group may hold the pipe open: not waited for long.
+        let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        let exit_code = match exit {
+            Ok(status) => (status.code()).unwrap_or_else(|| 128 + status.signal().unwrap_or(9)),
+            Err(_) => 137,
+        };
+        let message = termination_message(job, &termination_log, exit_code, &log);
+        let reason = if exit_code == 0 { "Completed" } else { "Error" };
+        let terminated = ended(exit_code, reason, message);
+        let patched = pod_status(&pods, &pod_name, terminated.status(job)).await;
+        match interrupt {
+            Some(interrupt) => interrupted(&pods, &pod_name, interrupt).await,
+            None => patched.map(|()| End::Exited(exit_code)),
+        }
+    }
+
+    /// The command, environment and working directory of the Job's container, once its
+    /// claims are bound and no leaving server holds its volumes.
+    async fn prepare(
+        &self,
+        job: &Job,
+        pods: &Api<Pod>,
+        pod_name: &str,
+        scratch: &Path,
+        deadline: Option<Instant>,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<Prepared, Blocked> {
+        let namespace = job.namespace().unwrap_or_default();
+        let pod = job.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        let Some((pod, container)) = pod.and_then(|p| Some((p, p.containers.first()?))) else {
+            return Err(Blocked::Config("the pod template has no container".into()));
+        };
+        if container.command.as_ref().is_none_or(|c| c.is_empty()) {
+            let why =
+                "the container has no command: the node stand-in cannot run an image's entrypoint";
+            return Err(Blocked::Config(why.into()));
+        }
+        let poll = Duration::from_millis(100);
+        let mut said = String::new();
+        let mounts = loop {
+            let mounts = pods::mounts(
+                &self.client,
+                &self.node,
+                &namespace,
+                pod,
+                container,
+                scratch,
+            );
+            match mounts.await {
+                Ok(mounts) => break mounts,
+                Err(NotReady::Config(why)) => return Err(Blocked::Config(why)),
+                Err(NotReady::Pending(why)) => {
+                    // Pending, saying why as the scheduler would.
+                    if why != said {
+                        let unschedulable = json!({"conditions": [{"type": "PodScheduled",
+                            "status": "False", "reason": "Unschedulable", "message": why,
+                            "lastTransitionTime": now()}]});
+                        let _ = pod_status(pods, pod_name, unschedulable).await;
+                        said = why;
+                    }
+                }
+            }
+            if let Some(interrupt) = wait(poll, deadline, cancel).await {
+                return Err(Blocked::Interrupted(interrupt));
+            }
+        };
+        let dirs: Vec<PathBuf> = mounts.iter().map(|m| m.local.clone()).collect();
+        while self.volumes_busy(&dirs).await {
+            if let Some(interrupt) = wait(poll, deadline, cancel).await {
+                return Err(Blocked::Interrupted(interrupt));
+            }
+        }
+        let env = pods::env(&self.client, &namespace, pod_name, container).await;
+        let env = self
+            .localize(&namespace, env.map_err(Blocked::Config)?, &mounts)
+            .await;
+        let argv = (container.command.iter().flatten())
+            .chain(container.args.iter().flatten())
+            .cloned()
+            .collect();
+        let dir = match container.working_dir.as_deref() {
+            Some(dir) if !dir.is_empty() => PathBuf::from(pods::localize(dir, &mounts)),
+            _ => scratch.to_path_buf(),
+        };
+        std::fs::create_dir_all(scratch).map_err(|e| Blocked::Config(e.to_string()))?;
+        Ok(Prepared { argv, env, dir })
+    }
+
+    /// Whether a local server that is going away (its Deployment deleted, replaced or
+    /// scaled to 0) still has one of `dirs`: the volume is not free until it has stopped.
+    async fn volumes_busy(&self, dirs: &[PathBuf]) -> bool {
+        for ((namespace, name), uid, stopping) in servers::leaving(&self.node, dirs) {
+            if stopping {
+                return true;
+            }
+            let api: Api<Deployment> = Api::namespaced(self.client.clone(), &namespace);
+            let staying = api.get_opt(&name).await.ok().flatten().is_some_and(|d| {
+                let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                d.uid().as_deref() == Some(uid.as_str())
+                    && d.metadata.deletion_timestamp.is_none()
+                    && replicas > 0
+            });
+            if !staying {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Mount paths mapped to local directories; a `MYSQL_HOST` naming a Service of the
+    /// namespace mapped to the local server behind it.
+    async fn localize(
+        &self,
+        namespace: &str,
+        env: Vec<(String, String)>,
+        mounts: &[Mount],
+    ) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = (env.into_iter())
+            .map(|(name, value)| (name, pods::localize(&value, mounts)))
+            .collect();
+        let host =
+            (env.iter()).find_map(|(name, value)| (name == "MYSQL_HOST").then(|| value.clone()));
+        let port = match host {
+            Some(host) => self.port_behind(namespace, &host).await,
+            None => None,
+        };
+        if let Some(port) = port {
+            env.retain(|(name, _)| name != "MYSQL_HOST" && name != "MYSQL_PORT");
+            env.push(("MYSQL_HOST".into(), "127.0.0.1".into()));
+            env.push(("MYSQL_PORT".into(), port.to_string()));
+        }
+        env
+    }
+
+    /// The local port standing for a Service of the namespace: its server's, or a closed
+    /// port when no ready server backs it (connection refused, as from a Service without
+    /// endpoints). `None` when `host` names no Service.
+    async fn port_behind(&self, namespace: &str, host: &str) -> Option<u16> {
+        let name = [".svc.cluster.local", ".svc", ""]
+            .iter()
+            .find_map(|suffix| host.strip_suffix(&format!(".{namespace}{suffix}")))
+            .unwrap_or(host);
+        if name.contains('.') {
+            return None;
+        }
+        let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
+        let service = api.get_opt(name).await.ok().flatten()?;
+        let selector = service.spec.and_then(|s| s.selector).unwrap_or_default();
+        let backing = self.deployments.state().into_iter().find(|d| {
+            let labels = (d.spec.as_ref())
+                .and_then(|s| s.template.metadata.as_ref())
+                .and_then(|m| m.labels.clone())
+                .unwrap_or_default();
+            d.namespace().as_deref() == Some(namespace)
+                && !selector.is_empty()
+                && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+        });
+        let port = backing
+            .and_then(|d| servers::ready_port(&self.node, &(namespace.into(), d.name_any())));
+        port.or_else(|| free_port().ok())
+    }
+}
+
+/// A running container's processes; killed (SIGKILL to the group) when dropped, so an
+/// attempt that ends early, or a dropped stand-in, leaves none behind.
+struct ProcessGroup(i64, Arc<Node>);
+
+impl ProcessGroup {
+    fn new(node: &Arc<Node>, leader: u32) -> ProcessGroup {
+        let id = i64::from(leader);
+        let mut runs = lock(&node.jobs);
+        if runs.closed {
+            send_signal(-id, "KILL");
+        }
+        runs.groups.insert(id);
+        ProcessGroup(id, node.clone())
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        send_signal(-self.0, "KILL");
+        lock(&self.1.jobs).groups.remove(&self.0);
+    }
+}
+
+/// A status merge patch, as the kubelet writes it.
+async fn pod_status(pods: &Api<Pod>, name: &str, status: Value) -> kube::Result<()> {
+    let params = PatchParams {
+        field_manager: Some("kubelet".into()),
+        ..PatchParams::default()
+    };
+    let patch = Patch::Merge(json!({ "status": status }));
+    pods.patch_status(name, &params, &patch).await.map(|_| ())
+}
+
+/// A pod stopped for its Job's deadline is deleted, as the controller deletes it; a
+/// deleted Job's pods go with it (garbage collection).
+async fn interrupted(pods: &Api<Pod>, name: &str, interrupt: Interrupt) -> kube::Result<End> {
+    if interrupt == Interrupt::Deadline {
+        match pods.delete(name, &DeleteParams::default()).await {
+            Err(kube::Error::Api(s)) if s.is_not_found() => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(End::Interrupted(interrupt))
+}
+
+/// The container's final state, as the kubelet reports it.
+struct Terminated {
+    exit_code: i32,
+    reason: &'static str,
+    message: String,
+    started: String,
+}
+
+impl Terminated {
+    fn status(&self, job: &Job) -> Value {
+        let mut terminated = json!({
+            "exitCode": self.exit_code,
+            "reason": self.reason,
+            "startedAt": self.started,
+            "finishedAt": now(),
+        });
+        if !self.message.is_empty() {
+            terminated["message"] = json!(self.message);
+        }
+        let phase = if self.exit_code == 0 {
+            "Succeeded"
+        } else {
+            "Failed"
+        };
+        json!({"phase": phase, "containerStatuses": [
+            container_status(job, false, json!({ "terminated": terminated }))
+        ]})
+    }
+}
+
+fn container_status(job: &Job, running: bool, state: Value) -> Value {
+    let container = (job.spec.as_ref())
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first());
+    json!({
+        "name": container.map(|c| c.name.clone()),
+        "image": container.and_then(|c| c.image.clone()),
+        "imageID": "",
+        "ready": running,
+        "started": running,
+        "restartCount": 0,
+        "state": state,
+    })
+}
+
+/// The pod the Job controller creates for one attempt (the API server completes the name).
+fn pod_for(job: &Job) -> Pod {
+    let name = job.name_any();
+    let uid = job.uid().unwrap_or_default();
+    let template = (job.spec.as_ref())
+        .map(|s| s.template.clone())
+        .unwrap_or_default();
+    let meta = template.metadata.unwrap_or_default();
+    let mut labels = meta.labels.unwrap_or_default();
+    for (key, value) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("controller-uid", &uid),
+        ("job-name", &name),
+    ] {
+        labels.insert(key.into(), value.clone());
+    }
+    let mut spec = serde_json::to_value(template.spec.unwrap_or_default()).unwrap_or_default();
+    spec["nodeName"] = json!(NODE_NAME);
+    serde_json::from_value(json!({
+        "metadata": {
+            "generateName": format!("{name}-"),
+            "namespace": job.namespace(),
+            "labels": labels,
+            "annotations": meta.annotations,
+            "ownerReferences": [{
+                "apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid,
+                "controller": true, "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": spec,
+    }))
+    .unwrap_or_default()
+}
+
+/// The file's content, or with FallbackToLogsOnError, after a failure with an empty file,
+/// the output's last lines.
+fn termination_message(job: &Job, file: &Path, exit_code: i32, log: &Log) -> String {
+    let mut message = std::fs::read(file).unwrap_or_default();
+    message.truncate(MESSAGE_BYTES);
+    let policy = (job.spec.as_ref())
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.termination_message_policy.clone());
+    if message.is_empty() && exit_code != 0 && policy.as_deref() == Some("FallbackToLogsOnError") {
+        let output = String::from_utf8_lossy(&lock(log)).into_owned();
+        let lines: Vec<&str> = output.lines().collect();
+        let tail = lines[lines.len().saturating_sub(LOG_LINES)..].join("\n");
+        let cut = tail.len().saturating_sub(LOG_BYTES);
+        let cut = (cut..=tail.len())
+            .find(|i| tail.is_char_boundary(*i))
+            .unwrap_or(tail.len());
+        return tail[cut..].to_string();
+    }
+    String::from_utf8_lossy(&message).into_owned()
+}
+
+/// The test process's PATH, with the sbin directories mariadbd lives in.
+fn search_path() -> String {
+    let mut path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    for dir in ["/usr/local/sbin", "/usr/sbin", "/sbin"] {
+        if !path.split(':').any(|d| d == dir) {
+            path = format!("{path}:{dir}");
+        }
+    }
+    path
+}
+
+/// Start the container's process in a process group of its own, its stdout and stderr
+/// on one pipe: the log keeps the order the process wrote in.
+fn spawn(mut command: tokio::process::Command) -> std::io::Result<(Child, PipeReader)> {
+    let (output, writer) = std::io::pipe()?;
+    command
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone()?)
+        .stderr(writer)
+        .process_group(0);
+    // `command` drops here with its ends of the pipe: EOF comes when the process's do.
+    Ok((command.spawn()?, output))
+}
+
+/// Append the output to the pod's log as it comes (blocking, until EOF).
+fn collect(mut output: PipeReader, log: &Log) {
+    let mut buffer = [0u8; 8192];
+    while let Ok(n) = output.read(&mut buffer) {
+        if n == 0 {
+            break;
+        }
+        lock(log).extend_from_slice(&buffer[..n]);
+    }
+}

@@ -1,0 +1,396 @@
+//! Local MySQL servers in place of the MySQL Deployments' pods (MySQL mode).
+//!
+//! A Deployment whose pod template has a container reading `MYSQL_ROOT_PASSWORD` gets a
+//! real `mariadbd` on the local directory of the volume mounted at `/var/lib/mysql`,
+//! listening on a free 127.0.0.1 port. A first start on a datadir without system tables
+//! does what the official images' entrypoint does: install them, create `MYSQL_DATABASE`
+//! and give root@localhost and root@'%' the password. A datadir holding data starts as it
+//! is, which is how data survives a re-created Deployment. The server is stopped cleanly
+//! (SIGTERM, then waited for) when its Deployment is deleted, replaced or scaled to 0, so a
+//! later Job may use the datadir, and when the stand-in is dropped.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Container;
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::pods::{self, NotReady};
+use super::{Cluster, Key, Node, lock};
+use crate::mariadb::{self, Programs, ServerProcess};
+
+/// Where the official images keep their data.
+const DATA_DIR: &str = "/var/lib/mysql";
+/// A first start (system tables, InnoDB files) may take a while on a busy machine.
+const START_LIMIT: Duration = Duration::from_secs(60);
+
+/// The local servers, by Deployment.
+#[derive(Default)]
+pub(super) struct Servers {
+    /// Set when the stand-in is dropped: nothing starts afterwards.
+    closed: bool,
+    map: HashMap<Key, Server>,
+}
+
+struct Server {
+    /// The Deployment's uid: a re-created Deployment gets a new server (on the same data).
+    uid: String,
+    datadir: PathBuf,
+    state: State,
+    /// Kept here, not in the task, so that dropping the stand-in can stop it.
+    process: Option<ServerProcess>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum State {
+    Starting,
+    Ready(u16),
+    Failed(String),
+    Stopping,
+}
+
+impl Server {
+    fn begin_stop(&mut self) {
+        if self.state != State::Stopping {
+            self.state = State::Stopping;
+            let _ = self.stop.send(true);
+        }
+    }
+}
+
+/// The container of a MySQL Deployment: the one reading `MYSQL_ROOT_PASSWORD`.
+fn mysql_container(deployment: &Deployment) -> Option<&Container> {
+    let pod = deployment.spec.as_ref()?.template.spec.as_ref()?;
+    (pod.containers.iter())
+        .find(|c| (c.env.iter().flatten()).any(|e| e.name == "MYSQL_ROOT_PASSWORD"))
+}
+
+pub(super) fn is_mysql(deployment: &Deployment) -> bool {
+    mysql_container(deployment).is_some()
+}
+
+/// The port of a Deployment's server once it answers.
+pub(super) fn ready_port(node: &Node, key: &Key) -> Option<u16> {
+    match lock(&node.servers).map.get(key)?.state {
+        State::Ready(port) => Some(port),
+        _ => None,
+    }
+}
+
+/// Servers on any of `dirs` that are going away: stopping, or their Deployment is gone,
+/// replaced or scaled to 0 (`still_wanted` says, from the API). A Job mounting one of
+/// these waits, as a pod waits for the volume to be detached.
+pub(super) fn leaving(node: &Node, dirs: &[PathBuf]) -> Vec<(Key, String, bool)> {
+    let servers = lock(&node.servers);
+    (servers.map.iter())
+        .filter(|(_, s)| {
+            dirs.iter()
+                .any(|d| d.starts_with(&s.datadir) || s.datadir.starts_with(d))
+        })
+        .map(|(key, s)| (key.clone(), s.uid.clone(), s.state == State::Stopping))
+        .collect()
+}
+
+/// Stop every server at once, then wait for all of them. Nothing starts afterwards.
+pub(super) fn close(node: &Node) {
+    let servers = {
+        let mut servers = lock(&node.servers);
+        servers.closed = true;
+        std::mem::take(&mut servers.map)
+    };
+    let mut processes = Vec::new();
+    for (_, mut server) in servers {
+        server.task.abort();
+        if let Some(mut process) = server.process.take() {
+            process.terminate();
+            processes.push(process);
+        }
+    }
+    drop(processes); // each drop waits for its server's exit
+}
+
+impl Cluster {
+    /// Start, keep or stop a MySQL Deployment's server; whether it answers.
+    pub(super) async fn serve(&self, deployment: &Deployment) -> bool {
+        let (Some(namespace), Some(uid)) = (deployment.namespace(), deployment.uid()) else {
+            return false;
+        };
+        let key = (namespace.clone(), deployment.name_any());
+        let replicas = deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1);
+        let wanted = deployment.metadata.deletion_timestamp.is_none() && replicas > 0;
+        {
+            let mut servers = lock(&self.node.servers);
+            if let Some(server) = servers.map.get_mut(&key) {
+                if server.uid == uid && wanted {
+                    return matches!(server.state, State::Ready(_));
+                }
+                server.begin_stop();
+                return false;
+            }
+            if !wanted || servers.closed {
+                return false;
+            }
+        }
+        let (Some(pod), Some(container)) = (
+            deployment
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref()),
+            mysql_container(deployment),
+        ) else {
+            return false;
+        };
+        if !self.pod_can_start(&namespace, pod) {
+            return false;
+        }
+        let pod_name = format!("{}-{}", key.1, &uid[..uid.len().min(8)]);
+        let scratch = self.node.root.join("pods").join(&namespace).join(&pod_name);
+        let mounts = pods::mounts(
+            &self.client,
+            &self.node,
+            &namespace,
+            pod,
+            container,
+            &scratch,
+        )
+        .await;
+        let datadir = match mounts {
+            Ok(mounts) => pods::mounted(&mounts, DATA_DIR)
+                .map(Path::to_path_buf)
+                // No data volume: the container's own filesystem, lost with it.
+                .unwrap_or_else(|| scratch.join("data")),
+            Err(NotReady::Pending(_)) => return false,
+            Err(NotReady::Config(why)) => {
+                eprintln!(
+                    "node stand-in: the MySQL pod of {}/{} cannot start: {why}",
+                    key.0, key.1
+                );
+                return false;
+            }
+        };
+        let env = match pods::env(&self.client, &namespace, &pod_name, container).await {
+            Ok(env) => env,
+            Err(_) => return false, // the Secret is not readable yet: CreateContainerConfigError
+        };
+        let value = |name: &str| {
+            (env.iter())
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let start = Start {
+            datadir: datadir.clone(),
+            run_dir: scratch.join("run"),
+            password: value("MYSQL_ROOT_PASSWORD").unwrap_or_default(),
+            database: value("MYSQL_DATABASE").unwrap_or_default(),
+        };
+        let mut servers = lock(&self.node.servers);
+        if servers.closed || servers.map.contains_key(&key) {
+            return false;
+        }
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(lifecycle(self.node.clone(), key.clone(), start, stopped));
+        let server = Server {
+            uid,
+            datadir,
+            state: State::Starting,
+            process: None,
+            stop,
+            task,
+        };
+        servers.map.insert(key, server);
+        false
+    }
+
+    /// Stop the servers whose Deployment is gone.
+    pub(super) fn stop_orphaned_servers(&self) {
+        let mut servers = lock(&self.node.servers);
+        for ((namespace, name), server) in servers.map.iter_mut() {
+            let exists = self
+                .deployments
+                .get(&ObjectRef::new(name).within(namespace));
+            if exists.is_none_or(|d| d.uid().as_deref() != Some(&server.uid)) {
+                server.begin_stop();
+            }
+        }
+    }
+}
+
+/// A server's life: start it, watch it, stop it when told, then forget it.
+async fn lifecycle(node: Arc<Node>, key: Key, start: Start, mut stop: watch::Receiver<bool>) {
+    let started = {
+        let (node, key) = (node.clone(), key.clone());
+        tokio::task::spawn_blocking(move || start.run(&node, &key)).await
+    };
+    let state = match started {
+        Ok(Ok(port)) => State::Ready(port),
+        Ok(Err(why)) => State::Failed(why),
+        Err(e) => State::Failed(e.to_string()),
+    };
+    if let State::Failed(why) = &state {
+        eprintln!(
+            "node stand-in: the MySQL server of {}/{} did not start: {why}",
+            key.0, key.1
+        );
+    }
+    set_state(&node, &key, state);
+    // Until told to stop; a server that dies makes its Deployment unavailable.
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => check_alive(&node, &key),
+        }
+    }
+    // Stopped in place (not taken out of the map), so a stand-in dropped meanwhile waits too.
+    if let Some(server) = lock(&node.servers).map.get_mut(&key) {
+        server.process.iter_mut().for_each(ServerProcess::terminate);
+    }
+    loop {
+        let running = (lock(&node.servers).map.get_mut(&key))
+            .and_then(|s| s.process.as_mut())
+            .is_some_and(ServerProcess::is_running);
+        if !running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    lock(&node.servers).map.remove(&key);
+    node.wake.notify_one();
+}
+
+/// A state change, unless a stop was asked for meanwhile.
+fn set_state(node: &Node, key: &Key, state: State) {
+    if let Some(server) = lock(&node.servers).map.get_mut(key)
+        && server.state != State::Stopping
+    {
+        server.state = state;
+    }
+    node.wake.notify_one();
+}
+
+fn check_alive(node: &Node, key: &Key) {
+    let mut servers = lock(&node.servers);
+    let Some(server) = servers.map.get_mut(key) else {
+        return;
+    };
+    let Some(process) = server.process.as_mut() else {
+        return;
+    };
+    if matches!(server.state, State::Ready(_)) && !process.is_running() {
+        let why = format!("mariadbd exited: {}", process.error_log_tail());
+        eprintln!(
+            "node stand-in: the MySQL server of {}/{} stopped: {why}",
+            key.0, key.1
+        );
+        server.state = State::Failed(why);
+        node.wake.notify_one();
+    }
+}
+
+/// What a server starts with, resolved from the pod template.
+struct Start {
+    datadir: PathBuf,
+    run_dir: PathBuf,
+    password: String,
+    database: String,
+}
+
+impl Start {
+    /// Blocking: initialise the datadir if it is new, start the server, wait until it
+    /// answers `SELECT 1` over TCP with the password. The port once it does.
+    fn run(self, node: &Node, key: &Key) -> Result<u16, String> {
+        let programs = Programs::find()?;
+        let made = |e: std::io::Error| format!("cannot make {}: {e}", self.datadir.display());
+        std::fs::create_dir_all(&self.datadir).map_err(made)?;
+        std::fs::create_dir_all(&self.run_dir).map_err(made)?;
+        let init_file = self.run_dir.join("init.sql");
+        let mut extra = Vec::new();
+        // The official entrypoint's test: no `mysql` schema directory means a new datadir.
+        if !self.datadir.join("mysql").is_dir() {
+            if self.password.is_empty() {
+                return Err("Database is uninitialized and MYSQL_ROOT_PASSWORD is empty".into());
+            }
+            mariadb::install_db(&programs.install_db, &self.datadir)?;
+            std::fs::write(&init_file, self.init_sql()).map_err(made)?;
+            extra.push(format!("--init-file={}", init_file.display()));
+        }
+        let port = mariadb::free_port()?;
+        let process =
+            ServerProcess::spawn(&programs.server, &self.datadir, &self.run_dir, port, &extra)?;
+        {
+            let mut servers = lock(&node.servers);
+            let Servers { closed, map } = &mut *servers;
+            match map.get_mut(key) {
+                Some(server) if !*closed => server.process = Some(process),
+                // The stand-in went away meanwhile: `process` is stopped as it drops.
+                _ => return Err("the node stand-in stopped".into()),
+            }
+        }
+        let started = Instant::now();
+        let answer = loop {
+            let answer = mariadb::query_tcp(
+                &programs.client,
+                port,
+                "root",
+                &self.password,
+                None,
+                "SELECT 1",
+            );
+            if answer.as_deref().is_ok_and(|out| out.trim() == "1") {
+                break Ok(port);
+            }
+            let running = (lock(&node.servers).map.get_mut(key))
+                .and_then(|s| s.process.as_mut())
+                .is_some_and(ServerProcess::is_running);
+            if !running {
+                let log =
+                    std::fs::read_to_string(self.run_dir.join("error.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                break Err(format!("mariadbd exited: {}", tail.join("\n")));
+            }
+            if started.elapsed() > START_LIMIT {
+                break Err(format!(
+                    "no answer within {START_LIMIT:?}: {}",
+                    answer.err().unwrap_or_default()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        // It holds the password and ran once.
+        let _ = std::fs::remove_file(&init_file);
+        answer
+    }
+
+    /// The official entrypoint's setup of a new datadir: only root remains, with the
+    /// password for local and remote logins, and the database exists.
+    fn init_sql(&self) -> String {
+        let password = self.password.replace('\\', "\\\\").replace('\'', "\\'");
+        let mut sql = vec![
+            "DELETE FROM mysql.global_priv WHERE User NOT IN ('root', 'mariadb.sys') OR Host NOT IN ('localhost');".to_string(),
+            "DELETE FROM mysql.proxies_priv WHERE Host NOT IN ('localhost');".to_string(),
+            format!("SET PASSWORD FOR 'root'@'localhost' = PASSWORD('{password}');"),
+            format!("CREATE USER 'root'@'%' IDENTIFIED BY '{password}';"),
+            "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;".to_string(),
+        ];
+        if !self.database.is_empty() {
+            let database = self.database.replace('`', "``");
+            sql.push(format!("CREATE DATABASE IF NOT EXISTS `{database}`;"));
+        }
+        // Last: it reloads the privileges the DELETEs changed (root@127.0.0.1 without a
+        // password would win over root@'%'), and no statement after it runs from an init file.
+        sql.push("FLUSH PRIVILEGES;".to_string());
+        sql.join("\n") + "\n"
+    }
+}

@@ -1,0 +1,315 @@
+//! The binder, provisioner and Deployment controller of the stand-in.
+
+use super::*;
+use crate::apiserver::TestApiServer;
+use std::future::Future;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+async fn cluster() -> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::error::Error>> {
+    let server = TestApiServer::start().await?;
+    let client = Client::try_from(kube::Config::new(server.url().parse()?))?;
+    let node = NodeStandIn::start(client.clone());
+    Ok((server, client, node))
+}
+
+/// Poll `probe` until it gives a value, for at most 10 s.
+async fn eventually<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn from<T: DeserializeOwned>(value: Value) -> T {
+    serde_json::from_value(value).expect("a valid object")
+}
+
+fn volume(name: &str, size: &str, claim: &str) -> PersistentVolume {
+    from(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": size},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": format!("/tmp/{name}")},
+            "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": "default", "name": claim},
+        },
+    }))
+}
+
+fn claim(name: &str, size: &str, class: &str, volume: Option<&str>) -> PersistentVolumeClaim {
+    from(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": size}},
+            "storageClassName": class,
+            "volumeName": volume,
+        },
+    }))
+}
+
+fn secret(name: &str, key: &str) -> Secret {
+    from(json!({"metadata": {"name": name}, "data": {key: "c2VjcmV0"}}))
+}
+
+/// A one-replica Deployment reading `secret`'s `password` and mounting `claim`, if any.
+fn deployment(name: &str, secret: &str, claim: Option<&str>) -> Deployment {
+    let volumes: Vec<Value> = claim
+        .map(|c| json!({"name": "data", "persistentVolumeClaim": {"claimName": c}}))
+        .into_iter()
+        .collect();
+    from(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [{
+                        "name": "mysql",
+                        "image": "mysql:8.0",
+                        "env": [{"name": "MYSQL_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}],
+                    }],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }))
+}
+
+async fn bound(api: &Api<PersistentVolumeClaim>, name: &str) -> Option<PersistentVolumeClaim> {
+    let claim = api.get(name).await.ok()?;
+    (claim.status.as_ref()?.phase.as_deref() == Some("Bound")).then_some(claim)
+}
+
+/// The Deployment once its Available condition has this status.
+async fn available(api: &Api<Deployment>, name: &str, status: &str) -> Option<Deployment> {
+    let d = api.get(name).await.ok()?;
+    let conditions = d.status.as_ref()?.conditions.as_ref()?;
+    conditions
+        .iter()
+        .any(|c| c.type_ == "Available" && c.status == status)
+        .then_some(d)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pre_bound_claim_and_its_volume_become_bound() -> TestResult {
+    let (_server, client, _node) = cluster().await?;
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(client);
+    let pp = PostParams::default();
+    // Too small for its claim: must stay Pending. Created first, so a pass that sees
+    // the good pair below sees these too (each cache is one ordered watch).
+    pvs.create(&pp, &volume("small", "1Gi", "big")).await?;
+    claims
+        .create(&pp, &claim("big", "2Gi", "", Some("small")))
+        .await?;
+    pvs.create(&pp, &volume("data", "1Gi", "data")).await?;
+    claims
+        .create(&pp, &claim("data", "1Gi", "", Some("data")))
+        .await?;
+
+    let claim = eventually("the claim bound", || bound(&claims, "data")).await;
+    let status = claim.status.expect("status");
+    assert_eq!(status.access_modes, Some(vec!["ReadWriteOnce".to_string()]));
+    assert_eq!(status.capacity.expect("capacity")["storage"].0, "1Gi");
+    let pv = eventually("the volume bound", || async {
+        let pv = pvs.get("data").await.ok()?;
+        (pv.status.as_ref()?.phase.as_deref() == Some("Bound")).then_some(pv)
+    })
+    .await;
+    let claim_ref = pv.spec.and_then(|s| s.claim_ref).expect("claimRef");
+    assert_eq!(claim_ref.uid, claim.metadata.uid);
+
+    let big = claims.get("big").await?;
+    let phase = big.status.and_then(|s| s.phase);
+    assert_ne!(
+        phase.as_deref(),
+        Some("Bound"),
+        "a too small volume must not bind"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_with_a_storage_class_gets_a_provisioned_volume() -> TestResult {
+    let (_server, client, _node) = cluster().await?;
+    let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(client.clone());
+    let created = claims
+        .create(&PostParams::default(), &claim("fast", "2Gi", "fast", None))
+        .await?;
+    let claim = eventually("the claim bound", || bound(&claims, "fast")).await;
+    let name = format!("pvc-{}", created.uid().expect("uid"));
+    assert_eq!(claim.spec.and_then(|s| s.volume_name), Some(name.clone()));
+
+    let pv = Api::<PersistentVolume>::all(client).get(&name).await?;
+    assert_eq!(pv.status.and_then(|s| s.phase).as_deref(), Some("Bound"));
+    let spec = pv.spec.expect("spec");
+    assert_eq!(spec.capacity.expect("capacity")["storage"].0, "2Gi");
+    assert_eq!(spec.storage_class_name.as_deref(), Some("fast"));
+    assert_eq!(
+        spec.persistent_volume_reclaim_policy.as_deref(),
+        Some("Delete")
+    );
+    assert_eq!(spec.claim_ref.and_then(|r| r.uid), created.uid());
+    let path = spec.host_path.expect("hostPath").path;
+    assert!(std::path::Path::new(&path).is_dir(), "{path} is made");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deployment_becomes_available_and_then_is_left_alone() -> TestResult {
+    let (server, client, _node) = cluster().await?;
+    let pp = PostParams::default();
+    let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(client.clone());
+    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
+    Api::<Secret>::default_namespaced(client.clone())
+        .create(&pp, &secret("db", "password"))
+        .await?;
+    Api::<PersistentVolume>::all(client)
+        .create(&pp, &volume("data", "1Gi", "data"))
+        .await?;
+    claims
+        .create(&pp, &claim("data", "1Gi", "", Some("data")))
+        .await?;
+    deployments
+        .create(&pp, &deployment("mysql", "db", Some("data")))
+        .await?;
+
+    let d = eventually("available", || available(&deployments, "mysql", "True")).await;
+    let status = d.status.clone().expect("status");
+    assert_eq!(status.observed_generation, d.metadata.generation);
+    for count in [
+        status.replicas,
+        status.updated_replicas,
+        status.ready_replicas,
+        status.available_replicas,
+    ] {
+        assert_eq!(count, Some(1));
+    }
+    let conditions = status.conditions.expect("conditions");
+    let reason = |kind: &str| {
+        conditions
+            .iter()
+            .find(|c| c.type_ == kind)
+            .and_then(|c| c.reason.clone())
+    };
+    assert_eq!(
+        reason("Available").as_deref(),
+        Some("MinimumReplicasAvailable")
+    );
+    assert_eq!(
+        reason("Progressing").as_deref(),
+        Some("NewReplicaSetAvailable")
+    );
+
+    // Status went through /status, as the real controllers write it.
+    let requests = server.requests();
+    let status_of = |resource: &str| {
+        requests
+            .iter()
+            .any(|r| r.verb == "patch" && r.resource == resource && r.subresource == "status")
+    };
+    assert!(status_of("deployments") && status_of("persistentvolumeclaims"));
+
+    // Converged: no writes at all, so nothing's resourceVersion moves.
+    let versions = || async {
+        let d = deployments.get("mysql").await.ok()?;
+        let c = claims.get("data").await.ok()?;
+        Some((d.resource_version(), c.resource_version()))
+    };
+    let before = versions().await;
+    server.clear_requests();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(versions().await, before);
+    let writes: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_write())
+        .collect();
+    assert!(writes.is_empty(), "writes once converged: {writes:?}");
+
+    // A scale is a new generation: observed and counted.
+    let scale = json!({"spec": {"replicas": 2}});
+    deployments
+        .patch("mysql", &PatchParams::default(), &Patch::Merge(scale))
+        .await?;
+    eventually("two replicas", || async {
+        let d = deployments.get("mysql").await.ok()?;
+        let s = d.status?;
+        (s.available_replicas == Some(2) && s.observed_generation == d.metadata.generation)
+            .then_some(())
+    })
+    .await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deployment_waits_for_its_secret() -> TestResult {
+    let (_server, client, _node) = cluster().await?;
+    let pp = PostParams::default();
+    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
+    deployments
+        .create(&pp, &deployment("mysql", "later", None))
+        .await?;
+    let d = eventually("unavailable", || available(&deployments, "mysql", "False")).await;
+    let status = d.status.expect("status");
+    assert_eq!(status.available_replicas.unwrap_or(0), 0);
+    assert_eq!(status.unavailable_replicas, Some(1));
+    let conditions = status.conditions.expect("conditions");
+    let a = conditions
+        .iter()
+        .find(|c| c.type_ == "Available")
+        .expect("Available");
+    assert_eq!(a.reason.as_deref(), Some("MinimumReplicasUnavailable"));
+
+    Api::<Secret>::default_namespaced(client)
+        .create(&pp, &secret("later", "password"))
+        .await?;
+    let d = eventually("available", || available(&deployments, "mysql", "True")).await;
+    assert_eq!(d.status.and_then(|s| s.available_replicas), Some(1));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hold_keeps_a_deployment_unready_until_released() -> TestResult {
+    let (_server, client, node) = cluster().await?;
+    let pp = PostParams::default();
+    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
+    Api::<Secret>::default_namespaced(client)
+        .create(&pp, &secret("db", "password"))
+        .await?;
+    node.hold("default", "mysql");
+    deployments
+        .create(&pp, &deployment("mysql", "db", None))
+        .await?;
+    eventually("held unavailable", || {
+        available(&deployments, "mysql", "False")
+    })
+    .await;
+    node.release("default", "mysql");
+    eventually("available once released", || {
+        available(&deployments, "mysql", "True")
+    })
+    .await;
+    // Level-triggered: holding an available one makes it unready again.
+    node.hold("default", "mysql");
+    eventually("unavailable when held again", || {
+        available(&deployments, "mysql", "False")
+    })
+    .await;
+    Ok(())
+}
