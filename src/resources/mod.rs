@@ -127,13 +127,19 @@ pub(crate) fn quantities(
         .collect()
 }
 
-/// Labels that select the server's pods. Immutable once a Deployment exists.
+/// Labels that select the server's pods (and only them: a backup or restore Job's pods
+/// share the instance label, and must never receive the Service's traffic). Immutable
+/// once a Deployment exists.
 pub fn selector_labels(instance: &Instance) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".to_string(), "mysql".to_string()),
         (
             "app.kubernetes.io/instance".to_string(),
             instance.name.clone(),
+        ),
+        (
+            "app.kubernetes.io/component".to_string(),
+            Component::Database.label().to_string(),
         ),
     ])
 }
@@ -396,6 +402,15 @@ mod tests {
             backup_retention: 7,
         };
         assert!(!format!("{spec:?}").contains(FIXTURE_PASSWORD));
+    }
+
+    #[test]
+    fn job_pods_never_match_the_server_selector() {
+        let selector = selector_labels(&seed_instance());
+        let job_pods = labels(&seed_instance(), Component::Backup);
+        assert!(selector.iter().any(|(k, v)| job_pods.get(k) != Some(v)));
+        let server_pods = labels(&seed_instance(), Component::Database);
+        assert!(selector.iter().all(|(k, v)| server_pods.get(k) == Some(v)));
     }
 
     #[test]

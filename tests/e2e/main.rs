@@ -10,3 +10,4 @@ mod mariadb;
 mod operator;
 mod replay;
 mod status;
+mod walkthrough;

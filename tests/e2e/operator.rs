@@ -17,13 +17,13 @@ use tokio::sync::oneshot;
 use crate::cluster::{Cluster, eventually, install_crd, seed_cr};
 
 /// An operator running in-process over one namespace; stopped (gracefully) on drop.
-struct RunningOperator {
+pub(crate) struct RunningOperator {
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningOperator {
-    fn start(client: Client, namespace: &str) -> Self {
+    pub(crate) fn start(client: Client, namespace: &str) -> Self {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(operator::run(
             client,
@@ -39,7 +39,7 @@ impl RunningOperator {
         }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

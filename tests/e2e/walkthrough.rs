@@ -1,0 +1,205 @@
+//! The seed's walkthrough end to end: create, rows in, delete (backup before anything
+//! goes), create again (restore), rows back — by the operator and by hand with the CLI.
+//! The node stand-in runs each MySQL Deployment as a real MariaDB on its data volume and
+//! each Job's script as a local process.
+
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim};
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, Client};
+use kubectl_mysql::crd::{MySQL, Phase};
+use testkit::node::NodeStandIn;
+
+use crate::cluster::{Cluster, install_crd, seed_cr};
+
+/// The seed's password, as deploy/cr.yaml carries it.
+fn seed_password() -> String {
+    seed_cr()
+        .spec
+        .password
+        .expect("the seed CR has an inline password")
+}
+
+/// Run SQL against an instance's server as root (password through MYSQL_PWD).
+fn sql(port: u16, database: &str, statement: &str) -> String {
+    let client = ["/usr/bin/mariadb", "/usr/local/bin/mariadb"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("mariadb");
+    let out = Command::new(client)
+        .args([
+            "--no-defaults",
+            "--protocol=TCP",
+            "-h127.0.0.1",
+            "--batch",
+            "--skip-column-names",
+            "-uroot",
+        ])
+        .arg(format!("-P{port}"))
+        .arg(format!("--database={database}"))
+        .args(["-e", statement])
+        .env("MYSQL_PWD", seed_password())
+        .output()
+        .expect("the mariadb client runs");
+    assert!(
+        out.status.success(),
+        "{statement}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const ROWS: &str = "CREATE TABLE test (id SMALLINT UNSIGNED NOT NULL AUTO_INCREMENT, name VARCHAR(20) NOT NULL, PRIMARY KEY (id)) DEFAULT CHARSET=utf8mb4; INSERT INTO test (name) VALUES ('some data'), ('some data-2'), ('Привет');";
+const EXPECTED: &str = "1\tsome data\n2\tsome data-2\n3\tПривет\n";
+
+/// Wait (up to a minute: real servers start here) for the phase; say where it got stuck.
+async fn phase_is(mysqls: &Api<MySQL>, phase: Phase) {
+    let mut last = String::new();
+    for _ in 0..600 {
+        if let Some(m) = mysqls.get_opt("mysql-instance").await.expect("get") {
+            let status = m.status.unwrap_or_default();
+            if status.phase == Some(phase) {
+                return;
+            }
+            last = format!("{:?}: {}", status.phase, status.message.unwrap_or_default());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("mysql-instance is not {phase:?}; last status {last}");
+}
+
+async fn gone(mysqls: &Api<MySQL>) {
+    // The delete-backup starts a temporary server on the data volume: allow a minute.
+    let mut last = String::new();
+    for _ in 0..600 {
+        match mysqls.get_opt("mysql-instance").await.expect("get") {
+            None => return,
+            Some(m) => {
+                let status = m.status.unwrap_or_default();
+                last = format!("{:?}: {}", status.phase, status.message.unwrap_or_default());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("mysql-instance is not deleted; last status {last}");
+}
+
+async fn port_of(node: &NodeStandIn, ns: &str) -> u16 {
+    for _ in 0..200 {
+        if let Some(port) = node.server_port(ns, "mysql-instance") {
+            return port;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no server for mysql-instance");
+}
+
+/// After the delete: the data volume is gone, the backups and the catalogue remain.
+async fn only_backups_remain(client: &Client, ns: &str) {
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    assert!(
+        pvcs.get_opt("mysql-instance-pvc")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        pvs.get_opt(&format!("{ns}.mysql-instance-pv"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        pvcs.get_opt("backup-mysql-instance-pvc")
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        pvs.get_opt(&format!("{ns}.backup-mysql-instance-pv"))
+            .await
+            .expect("get")
+            .is_some()
+    );
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let catalogue = maps
+        .get("mysql-instance-backups")
+        .await
+        .expect("the catalogue outlives the instance");
+    let text = catalogue
+        .data
+        .unwrap_or_default()
+        .remove("catalogue.json")
+        .unwrap_or_default();
+    assert!(
+        text.contains(".sql.gz") && text.contains("\"verified\": true"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_walkthrough_with_the_operator() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let cluster = Cluster::new("walk-op").await;
+    install_crd(&cluster.client).await;
+    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+    let running =
+        crate::operator::RunningOperator::start(cluster.client.clone(), &cluster.namespace);
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("apply deploy/cr.yaml");
+    phase_is(&mysqls, Phase::Ready).await;
+    let port = port_of(&node, &cluster.namespace).await;
+    sql(port, "otus-database", ROWS);
+    assert_eq!(
+        sql(
+            port,
+            "otus-database",
+            "SELECT id, name FROM test ORDER BY id"
+        ),
+        EXPECTED
+    );
+
+    mysqls
+        .delete("mysql-instance", &DeleteParams::default())
+        .await
+        .expect("delete");
+    gone(&mysqls).await;
+    only_backups_remain(&cluster.client, &cluster.namespace).await;
+
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("apply deploy/cr.yaml again");
+    phase_is(&mysqls, Phase::Ready).await;
+    let status = mysqls
+        .get("mysql-instance")
+        .await
+        .expect("get")
+        .status
+        .expect("status");
+    assert_eq!(
+        status.message.as_deref(),
+        Some("mysql-instance created with restore-job")
+    );
+    let port = port_of(&node, &cluster.namespace).await;
+    assert_eq!(
+        sql(
+            port,
+            "otus-database",
+            "SELECT id, name FROM test ORDER BY id"
+        ),
+        EXPECTED
+    );
+    running.stop().await;
+    drop(node);
+    cluster.cleanup().await;
+}
