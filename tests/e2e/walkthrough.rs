@@ -203,3 +203,100 @@ async fn seed_walkthrough_with_the_operator() {
     drop(node);
     cluster.cleanup().await;
 }
+
+/// The same walkthrough driven by hand with the CLI, no operator anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_walkthrough_by_hand_with_the_cli() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let cluster = Cluster::new("walk-cli").await;
+    install_crd(&cluster.client).await;
+    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+    let kubeconfig = cluster.kubeconfig.display().to_string();
+    let ns = cluster.namespace.clone();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--kubeconfig", kubeconfig.as_str(), "-n", ns.as_str()];
+        all.extend_from_slice(args);
+        let run = crate::cli::kubectl_mysql(&all, "");
+        assert_eq!(
+            run.code,
+            Some(0),
+            "{args:?}\nstdout: {}\nstderr: {}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(!run.stdout.contains(&seed_password()) && !run.stderr.contains(&seed_password()));
+        run.stdout
+    };
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+
+    cli(&[
+        "create",
+        "-f",
+        "deploy/cr.yaml",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]);
+    let port = port_of(&node, &ns).await;
+    sql(port, "otus-database", ROWS);
+    let backup = cli(&["backup", "mysql-instance", "--wait", "--timeout", "60s"]);
+    assert!(
+        backup.starts_with("backup ") && backup.contains(".sql.gz") && backup.contains("bytes"),
+        "{backup}"
+    );
+
+    cli(&["delete", "mysql-instance", "--wait", "--timeout", "60s"]);
+    assert!(
+        mysqls
+            .get_opt("mysql-instance")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    only_backups_remain(&cluster.client, &ns).await;
+
+    cli(&[
+        "create",
+        "-f",
+        "deploy/cr.yaml",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]);
+    let status = mysqls
+        .get("mysql-instance")
+        .await
+        .expect("get")
+        .status
+        .expect("status");
+    assert_eq!(
+        status.message.as_deref(),
+        Some("mysql-instance created with restore-job")
+    );
+    let port = port_of(&node, &ns).await;
+    assert_eq!(
+        sql(
+            port,
+            "otus-database",
+            "SELECT id, name FROM test ORDER BY id"
+        ),
+        EXPECTED
+    );
+
+    // An explicit restore of the latest backup loads the same rows again.
+    sql(port, "otus-database", "DELETE FROM test");
+    let restored = cli(&["restore", "mysql-instance", "--wait", "--timeout", "60s"]);
+    assert!(restored.starts_with("restored "), "{restored}");
+    assert_eq!(
+        sql(
+            port,
+            "otus-database",
+            "SELECT id, name FROM test ORDER BY id"
+        ),
+        EXPECTED
+    );
+    drop(node);
+    cluster.cleanup().await;
+}
