@@ -300,3 +300,59 @@ async fn seed_walkthrough_by_hand_with_the_cli() {
     drop(node);
     cluster.cleanup().await;
 }
+
+/// `kubectl delete --cascade=foreground`: the garbage collector removes the owned children
+/// (Deployment, Secret) before the finalizer runs; the backup still reads the data volume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreground_cascade_still_backs_up_and_restores() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let cluster = Cluster::new("walk-fg").await;
+    install_crd(&cluster.client).await;
+    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+    let running =
+        crate::operator::RunningOperator::start(cluster.client.clone(), &cluster.namespace);
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    phase_is(&mysqls, Phase::Ready).await;
+    let port = port_of(&node, &cluster.namespace).await;
+    sql(port, "otus-database", ROWS);
+
+    let out = cluster.kubectl(
+        &[
+            "-n",
+            &cluster.namespace,
+            "delete",
+            "mysql",
+            "mysql-instance",
+            "--cascade=foreground",
+            "--wait=false",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{:?}", crate::cluster::text(&out));
+    gone(&mysqls).await;
+    only_backups_remain(&cluster.client, &cluster.namespace).await;
+
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create again");
+    phase_is(&mysqls, Phase::Ready).await;
+    let port = port_of(&node, &cluster.namespace).await;
+    assert_eq!(
+        sql(
+            port,
+            "otus-database",
+            "SELECT id, name FROM test ORDER BY id"
+        ),
+        EXPECTED
+    );
+    running.stop().await;
+    drop(node);
+    cluster.cleanup().await;
+}
