@@ -356,3 +356,92 @@ async fn foreground_cascade_still_backs_up_and_restores() {
     drop(node);
     cluster.cleanup().await;
 }
+
+/// A delete-backup that cannot succeed keeps everything (Failed, with the reason) until
+/// `kubectl mysql delete --skip-backup`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_delete_backup_keeps_everything_until_skip_backup() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let cluster = Cluster::new("walk-fail").await;
+    install_crd(&cluster.client).await;
+    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+    let running =
+        crate::operator::RunningOperator::start(cluster.client.clone(), &cluster.namespace);
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    phase_is(&mysqls, Phase::Ready).await;
+    let port = port_of(&node, &cluster.namespace).await;
+    // The database the backup dumps is gone: mysqldump cannot succeed.
+    sql(port, "mysql", "DROP DATABASE `otus-database`");
+
+    mysqls
+        .delete("mysql-instance", &DeleteParams::default())
+        .await
+        .expect("delete");
+    phase_is(&mysqls, Phase::Failed).await;
+    let object = mysqls
+        .get("mysql-instance")
+        .await
+        .expect("the object stays");
+    let status = object.status.expect("status");
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .expect("Degraded");
+    assert_eq!(degraded.reason, "BackupFailed");
+    assert!(
+        degraded.message.contains("--skip-backup"),
+        "{}",
+        degraded.message
+    );
+    let pvcs: Api<PersistentVolumeClaim> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    assert!(
+        pvcs.get_opt("mysql-instance-pvc")
+            .await
+            .expect("get")
+            .is_some(),
+        "no data is dropped"
+    );
+
+    running.stop().await;
+    let kubeconfig = cluster.kubeconfig.display().to_string();
+    let run = crate::cli::kubectl_mysql(
+        &[
+            "--kubeconfig",
+            &kubeconfig,
+            "-n",
+            &cluster.namespace,
+            "delete",
+            "mysql-instance",
+            "--skip-backup",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("skipping the backup"), "{}", run.stderr);
+    assert!(
+        mysqls
+            .get_opt("mysql-instance")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        pvcs.get_opt("mysql-instance-pvc")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    drop(node);
+    cluster.cleanup().await;
+}
