@@ -445,3 +445,34 @@ async fn a_failing_delete_backup_keeps_everything_until_skip_backup() {
     drop(node);
     cluster.cleanup().await;
 }
+
+/// Two backups at once never run two Jobs; a restore waits for the backup too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_backup_or_restore_waits_for_the_running_one() {
+    use kubectl_mysql::reconcile::ondemand::{Operation, Start, start};
+
+    let cluster = Cluster::new("walk-busy").await;
+    install_crd(&cluster.client).await;
+    // No node stand-in: the first Job stays running.
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let created = mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    let instance = kubectl_mysql::validate::instance(&created, &cluster.namespace).expect("valid");
+    let (first, second) = tokio::join!(
+        start(&cluster.client, &instance, &Operation::Backup),
+        start(&cluster.client, &instance, &Operation::Backup)
+    );
+    let outcomes = [first.expect("first"), second.expect("second")];
+    let started = outcomes
+        .iter()
+        .filter(|o| matches!(o, Start::Started(_)))
+        .count();
+    assert_eq!(started, 1, "{outcomes:?}");
+    let restore = start(&cluster.client, &instance, &Operation::Restore(None))
+        .await
+        .expect("restore");
+    assert_eq!(restore, Start::Busy("backup-mysql-instance-job".into()));
+    cluster.cleanup().await;
+}
