@@ -187,6 +187,8 @@ fn phase_of(m: &MySQL) -> String {
 struct Detail {
     mysql: MySQL,
     children: Vec<ChildRow>,
+    /// The backup catalogue, newest first.
+    backups: Vec<crate::backup::BackupEntry>,
     events: Vec<Event>,
     errors: Vec<String>,
 }
@@ -346,9 +348,29 @@ async fn detail(
             Vec::new()
         }
     };
+    let backups = match tokio::time::timeout(
+        timeout,
+        crate::reconcile::catalogue::read(client, namespace, name),
+    )
+    .await
+    {
+        Ok(Ok(entries)) => entries,
+        Ok(Err(e)) => {
+            errors.push(format!("Backups: {e}"));
+            Vec::new()
+        }
+        Err(_) => {
+            errors.push(format!(
+                "Backups: no answer within {}",
+                show_duration(timeout)
+            ));
+            Vec::new()
+        }
+    };
     Ok(Detail {
         mysql,
         children,
+        backups,
         events,
         errors,
     })
@@ -550,6 +572,24 @@ impl Detail {
                 .iter()
                 .map(|c| [c.kind.to_string(), c.name.clone(), c.state.clone()]),
         )));
+
+        out.push_str("\nBackups:\n");
+        if self.backups.is_empty() {
+            out.push_str("  <none>\n");
+        } else {
+            out.push_str(&indent(&plain_table(
+                vec!["NAME", "SIZE", "AGE", "VERIFIED", "SHA256"],
+                self.backups.iter().map(|b| {
+                    [
+                        b.name.clone(),
+                        format!("{} B", b.size),
+                        age(b.created.parse().ok(), now),
+                        if b.verified { "yes" } else { "no" }.to_string(),
+                        b.sha256.chars().take(12).collect(),
+                    ]
+                }),
+            )));
+        }
 
         out.push_str("\nConditions:\n");
         if status.conditions.is_empty() {
@@ -917,6 +957,7 @@ mod tests {
                     "type": "Ready", "status": "True", "reason": "Converged",
                     "message": "all children in place", "lastTransitionTime": "2024-01-01T00:59:00Z"}]}),
             ),
+            backups: Vec::new(),
             children: vec![ChildRow {
                 kind: "Secret",
                 name: "one-credentials".into(),

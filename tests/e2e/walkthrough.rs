@@ -247,6 +247,18 @@ async fn seed_walkthrough_by_hand_with_the_cli() {
         "{backup}"
     );
 
+    // `status NAME` lists the catalogue.
+    let name = backup
+        .split_whitespace()
+        .nth(1)
+        .expect("backup name")
+        .to_string();
+    let shown = cli(&["status", "mysql-instance"]);
+    assert!(
+        shown.contains("Backups:") && shown.contains(&name),
+        "{shown}"
+    );
+
     cli(&["delete", "mysql-instance", "--wait", "--timeout", "60s"]);
     assert!(
         mysqls
