@@ -488,3 +488,57 @@ async fn a_second_backup_or_restore_waits_for_the_running_one() {
     assert_eq!(restore, Start::Busy("backup-mysql-instance-job".into()));
     cluster.cleanup().await;
 }
+
+/// A Job past its deadline is reported as failed (the commands' --wait ends with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_deadline_is_reported_not_waited_on() {
+    use kubectl_mysql::reconcile::jobs::create_job;
+    use kubectl_mysql::reconcile::ondemand::outcome;
+    use kubectl_mysql::resources::{BackupSource, backup_job};
+
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let cluster = Cluster::new("walk-deadline").await;
+    install_crd(&cluster.client).await;
+    let _node = NodeStandIn::start_with_mysql(cluster.client.clone());
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let created = mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    let instance = kubectl_mysql::validate::instance(&created, &cluster.namespace).expect("valid");
+    // The product's backup Job with a script that hangs and a 1 s deadline.
+    let mut job = backup_job(&instance, BackupSource::Server, 7);
+    let spec = job.spec.as_mut().expect("spec");
+    spec.active_deadline_seconds = Some(1);
+    spec.template.spec.as_mut().expect("pod").containers[0].command =
+        Some(vec!["sh".into(), "-c".into(), "sleep 60".into()]);
+    assert!(
+        create_job(&cluster.client, &job)
+            .await
+            .expect("create the Job")
+    );
+    let started = std::time::Instant::now();
+    let result = loop {
+        if let Some(result) = outcome(
+            &cluster.client,
+            &created,
+            &instance,
+            "backup-mysql-instance-job",
+        )
+        .await
+        .expect("read the Job")
+        {
+            break result;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the deadline was not enforced"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let cause = result.expect_err("a Job past its deadline failed");
+    assert!(cause.contains("DeadlineExceeded"), "{cause}");
+    cluster.cleanup().await;
+}
