@@ -140,47 +140,86 @@ async fn only_backups_remain(client: &Client, ns: &str) {
     );
 }
 
+/// A cluster with the CRD, the node stand-in running real servers, and (optionally) the
+/// operator; the seed's instance created, Ready, with the walkthrough's rows in it.
+struct Scene {
+    cluster: Cluster,
+    node: NodeStandIn,
+    operator: Option<crate::operator::RunningOperator>,
+    mysqls: Api<MySQL>,
+}
+
+impl Scene {
+    async fn with_rows(prefix: &str) -> Self {
+        let cluster = Cluster::new(prefix).await;
+        install_crd(&cluster.client).await;
+        let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+        let operator = Some(crate::operator::RunningOperator::start(
+            cluster.client.clone(),
+            &cluster.namespace,
+        ));
+        let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+        let scene = Self {
+            cluster,
+            node,
+            operator,
+            mysqls,
+        };
+        scene.create_ready().await;
+        sql(scene.port().await, "otus-database", ROWS);
+        scene
+    }
+
+    /// Apply deploy/cr.yaml and wait until the instance is Ready.
+    async fn create_ready(&self) {
+        self.mysqls
+            .create(&PostParams::default(), &seed_cr())
+            .await
+            .expect("apply deploy/cr.yaml");
+        phase_is(&self.mysqls, Phase::Ready).await;
+    }
+
+    async fn port(&self) -> u16 {
+        port_of(&self.node, &self.cluster.namespace).await
+    }
+
+    /// The walkthrough's table, as the current server has it.
+    async fn rows(&self) -> String {
+        sql(
+            self.port().await,
+            "otus-database",
+            "SELECT id, name FROM test ORDER BY id",
+        )
+    }
+
+    async fn finish(mut self) {
+        if let Some(operator) = self.operator.take() {
+            operator.stop().await;
+        }
+        drop(self.node);
+        self.cluster.cleanup().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_walkthrough_with_the_operator() {
     let Some(_) = testkit::require_mariadb!() else {
         return;
     };
-    let cluster = Cluster::new("walk-op").await;
-    install_crd(&cluster.client).await;
-    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
-    let running =
-        crate::operator::RunningOperator::start(cluster.client.clone(), &cluster.namespace);
-    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let scene = Scene::with_rows("walk-op").await;
+    assert_eq!(scene.rows().await, EXPECTED);
 
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("apply deploy/cr.yaml");
-    phase_is(&mysqls, Phase::Ready).await;
-    let port = port_of(&node, &cluster.namespace).await;
-    sql(port, "otus-database", ROWS);
-    assert_eq!(
-        sql(
-            port,
-            "otus-database",
-            "SELECT id, name FROM test ORDER BY id"
-        ),
-        EXPECTED
-    );
-
-    mysqls
+    scene
+        .mysqls
         .delete("mysql-instance", &DeleteParams::default())
         .await
         .expect("delete");
-    gone(&mysqls).await;
-    only_backups_remain(&cluster.client, &cluster.namespace).await;
+    gone(&scene.mysqls).await;
+    only_backups_remain(&scene.cluster.client, &scene.cluster.namespace).await;
 
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("apply deploy/cr.yaml again");
-    phase_is(&mysqls, Phase::Ready).await;
-    let status = mysqls
+    scene.create_ready().await;
+    let status = scene
+        .mysqls
         .get("mysql-instance")
         .await
         .expect("get")
@@ -190,21 +229,10 @@ async fn seed_walkthrough_with_the_operator() {
         status.message.as_deref(),
         Some("mysql-instance created with restore-job")
     );
-    let port = port_of(&node, &cluster.namespace).await;
-    assert_eq!(
-        sql(
-            port,
-            "otus-database",
-            "SELECT id, name FROM test ORDER BY id"
-        ),
-        EXPECTED
-    );
-    running.stop().await;
-    drop(node);
-    cluster.cleanup().await;
+    assert_eq!(scene.rows().await, EXPECTED);
+    scene.finish().await;
 }
 
-/// The same walkthrough driven by hand with the CLI, no operator anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_walkthrough_by_hand_with_the_cli() {
     let Some(_) = testkit::require_mariadb!() else {
@@ -315,29 +343,19 @@ async fn seed_walkthrough_by_hand_with_the_cli() {
 
 /// `kubectl delete --cascade=foreground`: the garbage collector removes the owned children
 /// (Deployment, Secret) before the finalizer runs; the backup still reads the data volume.
+/// `kubectl delete --cascade=foreground`: the garbage collector removes the owned children
+/// (Deployment, Secret) before the finalizer runs; the backup still reads the data volume.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreground_cascade_still_backs_up_and_restores() {
     let Some(_) = testkit::require_mariadb!() else {
         return;
     };
-    let cluster = Cluster::new("walk-fg").await;
-    install_crd(&cluster.client).await;
-    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
-    let running =
-        crate::operator::RunningOperator::start(cluster.client.clone(), &cluster.namespace);
-    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("create");
-    phase_is(&mysqls, Phase::Ready).await;
-    let port = port_of(&node, &cluster.namespace).await;
-    sql(port, "otus-database", ROWS);
-
-    let out = cluster.kubectl(
+    let scene = Scene::with_rows("walk-fg").await;
+    let ns = scene.cluster.namespace.clone();
+    let out = scene.cluster.kubectl(
         &[
             "-n",
-            &cluster.namespace,
+            &ns,
             "delete",
             "mysql",
             "mysql-instance",
@@ -347,26 +365,12 @@ async fn foreground_cascade_still_backs_up_and_restores() {
         None,
     );
     assert!(out.status.success(), "{:?}", crate::cluster::text(&out));
-    gone(&mysqls).await;
-    only_backups_remain(&cluster.client, &cluster.namespace).await;
+    gone(&scene.mysqls).await;
+    only_backups_remain(&scene.cluster.client, &ns).await;
 
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("create again");
-    phase_is(&mysqls, Phase::Ready).await;
-    let port = port_of(&node, &cluster.namespace).await;
-    assert_eq!(
-        sql(
-            port,
-            "otus-database",
-            "SELECT id, name FROM test ORDER BY id"
-        ),
-        EXPECTED
-    );
-    running.stop().await;
-    drop(node);
-    cluster.cleanup().await;
+    scene.create_ready().await;
+    assert_eq!(scene.rows().await, EXPECTED);
+    scene.finish().await;
 }
 
 /// A delete-backup that cannot succeed keeps everything (Failed, with the reason) until
@@ -376,31 +380,22 @@ async fn a_failing_delete_backup_keeps_everything_until_skip_backup() {
     let Some(_) = testkit::require_mariadb!() else {
         return;
     };
-    let cluster = Cluster::new("walk-fail").await;
-    install_crd(&cluster.client).await;
-    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
-    let running =
-        crate::operator::RunningOperator::start(cluster.client.clone(), &cluster.namespace);
-    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("create");
-    phase_is(&mysqls, Phase::Ready).await;
-    let port = port_of(&node, &cluster.namespace).await;
+    let mut scene = Scene::with_rows("walk-fail").await;
     // The database the backup dumps is gone: mysqldump cannot succeed.
-    sql(port, "mysql", "DROP DATABASE `otus-database`");
-
-    mysqls
+    sql(scene.port().await, "mysql", "DROP DATABASE `otus-database`");
+    scene
+        .mysqls
         .delete("mysql-instance", &DeleteParams::default())
         .await
         .expect("delete");
-    phase_is(&mysqls, Phase::Failed).await;
-    let object = mysqls
+    phase_is(&scene.mysqls, Phase::Failed).await;
+    let status = scene
+        .mysqls
         .get("mysql-instance")
         .await
-        .expect("the object stays");
-    let status = object.status.expect("status");
+        .expect("the object stays")
+        .status
+        .expect("status");
     let degraded = status
         .conditions
         .iter()
@@ -412,8 +407,8 @@ async fn a_failing_delete_backup_keeps_everything_until_skip_backup() {
         "{}",
         degraded.message
     );
-    let pvcs: Api<PersistentVolumeClaim> =
-        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let ns = scene.cluster.namespace.clone();
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(scene.cluster.client.clone(), &ns);
     assert!(
         pvcs.get_opt("mysql-instance-pvc")
             .await
@@ -422,14 +417,17 @@ async fn a_failing_delete_backup_keeps_everything_until_skip_backup() {
         "no data is dropped"
     );
 
-    running.stop().await;
-    let kubeconfig = cluster.kubeconfig.display().to_string();
+    // Without the operator, the CLI drives the finalizer itself.
+    if let Some(operator) = scene.operator.take() {
+        operator.stop().await;
+    }
+    let kubeconfig = scene.cluster.kubeconfig.display().to_string();
     let run = crate::cli::kubectl_mysql(
         &[
             "--kubeconfig",
             &kubeconfig,
             "-n",
-            &cluster.namespace,
+            &ns,
             "delete",
             "mysql-instance",
             "--skip-backup",
@@ -442,7 +440,8 @@ async fn a_failing_delete_backup_keeps_everything_until_skip_backup() {
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("skipping the backup"), "{}", run.stderr);
     assert!(
-        mysqls
+        scene
+            .mysqls
             .get_opt("mysql-instance")
             .await
             .expect("get")
@@ -454,11 +453,9 @@ async fn a_failing_delete_backup_keeps_everything_until_skip_backup() {
             .expect("get")
             .is_none()
     );
-    drop(node);
-    cluster.cleanup().await;
+    scene.finish().await;
 }
 
-/// Two backups at once never run two Jobs; a restore waits for the backup too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_backup_or_restore_waits_for_the_running_one() {
     use kubectl_mysql::reconcile::ondemand::{Operation, Start, start};
