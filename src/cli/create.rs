@@ -282,11 +282,19 @@ async fn wait_until_ready(
             .ok()
             .and_then(|m| m.status)
             .unwrap_or_default();
-        let message = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| c.message.clone())
+        // What it is doing now: while restoring, the Restored condition says which backup.
+        let condition = |type_: &str| {
+            status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == type_ && !c.message.is_empty())
+                .map(|c| c.message.clone())
+        };
+        let message = (outcome.phase == Phase::Restoring)
+            .then(|| condition("Restored"))
+            .flatten()
+            .or_else(|| condition("Ready"))
+            .or_else(|| status.message.clone())
             .unwrap_or_default();
         progress.step(&format!("{:?}: {message}", outcome.phase));
         match outcome.phase {

@@ -79,13 +79,30 @@ pub async fn run(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| crate::Error::api(format!("read MySQL {name}"), e))?
         else {
-            progress.finish(&format!("mysql.otus.homework/{name} deleted"));
+            progress.finish(&if args.skip_backup {
+                format!("{name}: data volume removed without a backup")
+            } else {
+                format!("{name}: backed up, data volume removed")
+            });
             println!("mysql.otus.homework/{name} deleted");
             return Ok(());
         };
         let outcome = reconcile(&current, &ctx).await?;
-        let message = current.status.and_then(|s| s.message).unwrap_or_default();
-        progress.step(&format!("{:?}: {message}", outcome.phase));
+        // What this reconcile left in the status (the object read before it still says
+        // what the instance was doing before the delete).
+        let message = api
+            .get_opt(name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|m| m.status)
+            .and_then(|s| s.message)
+            .unwrap_or_default();
+        progress.step(&if message.is_empty() {
+            format!("{:?}", outcome.phase)
+        } else {
+            format!("{:?}: {message}", outcome.phase)
+        });
         if outcome.phase == Phase::Failed {
             progress.abandon();
             return Err(Failure::new(

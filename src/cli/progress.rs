@@ -16,9 +16,7 @@ impl Progress {
     pub fn start(what: &str) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new_spinner();
-            if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed}] {msg}") {
-                bar.set_style(style);
-            }
+            set_template(&bar, "{spinner} [{elapsed}] {msg}");
             bar.enable_steady_tick(Duration::from_millis(120));
             bar.set_message(what.to_string());
             bar
@@ -28,7 +26,8 @@ impl Progress {
         }
         Self {
             bar,
-            last: Mutex::new(String::new()),
+            // Off a terminal the first step repeats nothing already printed.
+            last: Mutex::new(what.to_string()),
         }
     }
 
@@ -47,18 +46,29 @@ impl Progress {
         }
     }
 
-    /// The final line, kept on screen.
+    /// The final line, kept on screen: on a terminal the spinner becomes a check mark.
     pub fn finish(&self, message: &str) {
         match &self.bar {
-            Some(bar) => bar.finish_with_message(message.to_string()),
+            Some(bar) => {
+                set_template(bar, "✓ [{elapsed}] {msg}");
+                bar.finish_with_message(message.to_string());
+            }
             None => eprintln!("{message}"),
         }
     }
 
-    /// Stop drawing; the caller reports what went wrong.
+    /// Stop drawing, the last step kept on screen with a cross; the caller reports what
+    /// went wrong.
     pub fn abandon(&self) {
         if let Some(bar) = &self.bar {
+            set_template(bar, "✗ [{elapsed}] {msg}");
             bar.abandon();
         }
+    }
+}
+
+fn set_template(bar: &ProgressBar, template: &str) {
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
     }
 }
