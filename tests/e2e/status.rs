@@ -3,15 +3,21 @@
 //! selects them. The binary blocks a worker thread while the in-process server answers on
 //! the other: these tests need the multi-threaded runtime.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Event, Namespace};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, Namespace, PersistentVolume, PersistentVolumeClaim,
+};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use kubectl_mysql::crd::MySQL;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::cli::Run;
 use crate::cluster::{Cluster, install_crd, seed_cr};
@@ -224,27 +230,29 @@ async fn status_detail_shows_children_conditions_and_events() {
     ] {
         assert!(out.contains(expected), "{expected:?} missing from:\n{out}");
     }
-    let cells = |name: &str, kind: &str| -> Vec<String> {
-        out.lines()
-            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-            .find(|c| c.len() > 2 && c[0] == kind && c[1] == name)
-            .unwrap_or_else(|| panic!("no {kind} {name} in:\n{out}"))
+    let view = View::parse(out);
+    let state = |section: &str, kind: &str, name: &str| -> String {
+        view.table(section)
+            .iter()
+            .find(|r| r["KIND"] == kind && r["NAME"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} in:\n{out}"))["STATE"]
+            .clone()
     };
-    assert_eq!(cells("shop-credentials", "Secret")[2], "present");
+    assert_eq!(state("Children", "Secret", "shop-credentials"), "present");
     assert!(
-        cells("shop", "Service")[2].starts_with("ClusterIP"),
+        state("Children", "Service", "shop").starts_with("ClusterIP"),
         "{out}"
     );
-    assert_eq!(cells("shop", "Deployment")[2], "missing");
-    assert_eq!(cells("shop-pvc", "PersistentVolumeClaim")[2], "missing");
-    assert_eq!(
-        cells(&format!("{ns}.shop-pv"), "PersistentVolume")[2],
-        "missing"
-    );
-    assert_eq!(
-        cells("backup-shop-pvc", "PersistentVolumeClaim")[2],
-        "missing"
-    );
+    assert_eq!(state("Children", "Deployment", "shop"), "missing");
+    for (kind, name) in [
+        ("PersistentVolumeClaim", "shop-pvc".to_string()),
+        ("PersistentVolume", format!("{ns}.shop-pv")),
+        ("PersistentVolumeClaim", "backup-shop-pvc".to_string()),
+        ("PersistentVolume", format!("{ns}.backup-shop-pv")),
+    ] {
+        assert_eq!(state("Volumes", kind, &name), "missing", "{out}");
+    }
+    assert_eq!(view.table("Jobs").len(), 0, "no Job exists:\n{out}");
 
     let conditions = out
         .split("Conditions:")
@@ -377,7 +385,605 @@ async fn status_without_the_crd_says_to_install_it() {
             lines,
             [
                 "error: the server doesn't have a resource type \"mysqls\": the MySQL CRD is not installed",
-                "hint: install it with `kubectl mysql crd | kubectl apply -f -`",
+                "hint: install it with `kubectl mysql install | kubectl apply -f -`",
+            ],
+            "{args:?}"
+        );
+    }
+    cluster.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// The detail view as data, and `-o json|yaml|wide`.
+
+/// The detail view read back: its fields, its tables (section -> rows of column -> cell)
+/// and its Errors lines.
+struct View {
+    fields: Vec<(String, String)>,
+    tables: BTreeMap<String, Vec<BTreeMap<String, String>>>,
+    errors: Vec<String>,
+}
+
+impl View {
+    fn parse(text: &str) -> Self {
+        let mut lines = text.lines().peekable();
+        let mut fields = Vec::new();
+        for line in lines.by_ref() {
+            if line.is_empty() {
+                break;
+            }
+            let (label, value) = line.split_at(20);
+            let label = label.trim().strip_suffix(':').expect("a field label");
+            fields.push((label.to_string(), value.to_string()));
+        }
+        let (mut tables, mut errors) = (BTreeMap::new(), Vec::new());
+        while let Some(heading) = lines.next() {
+            if heading.is_empty() {
+                continue;
+            }
+            let section = heading.strip_suffix(':').expect("a section heading");
+            let mut body = Vec::new();
+            while let Some(line) = lines.next_if(|l| l.starts_with("  ")) {
+                body.push(&line[2..]);
+            }
+            if section == "Errors" {
+                errors = body.iter().map(|l| l.to_string()).collect();
+                continue;
+            }
+            let rows = match body.split_first() {
+                Some((&"<none>", [])) => Vec::new(),
+                Some((header, rows)) => table_rows(header, rows),
+                None => panic!("section {section} is empty:\n{text}"),
+            };
+            tables.insert(section.to_string(), rows);
+        }
+        Self {
+            fields,
+            tables,
+            errors,
+        }
+    }
+
+    fn table(&self, section: &str) -> &[BTreeMap<String, String>] {
+        self.tables
+            .get(section)
+            .unwrap_or_else(|| panic!("no section {section}"))
+    }
+}
+
+/// Rows of a kubectl-style table, cut at the columns where the header's words start
+/// (headers may hold one space, as `STORAGE CLASS`; columns are at least three apart).
+fn table_rows(header: &str, rows: &[&str]) -> Vec<BTreeMap<String, String>> {
+    let chars: Vec<char> = header.chars().collect();
+    let starts: Vec<usize> = (0..chars.len())
+        .filter(|&i| {
+            chars[i] != ' ' && (i == 0 || (i >= 2 && chars[i - 1] == ' ' && chars[i - 2] == ' '))
+        })
+        .collect();
+    let cut = |line: &str, i: usize| -> String {
+        let chars: Vec<char> = line.chars().collect();
+        let from = starts[i].min(chars.len());
+        let to = starts
+            .get(i + 1)
+            .copied()
+            .unwrap_or(chars.len())
+            .min(chars.len());
+        chars[from..to]
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_string()
+    };
+    let names: Vec<String> = (0..starts.len()).map(|i| cut(header, i)).collect();
+    rows.iter()
+        .map(|row| {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (name.clone(), cut(row, i)))
+                .collect()
+        })
+        .collect()
+}
+
+/// A time `minutes` ago, to the second, as the API server writes times.
+fn minutes_ago(minutes: i64) -> String {
+    Timestamp::from_second(Timestamp::now().as_second() - minutes * 60)
+        .expect("a time")
+        .to_string()
+}
+
+/// Whether `cell` is the age kubectl prints for `timestamp` (a few seconds of slack, for
+/// the time between writing the scene and rendering it).
+fn is_age_of(cell: &str, timestamp: &str) -> bool {
+    let then: Timestamp = timestamp.parse().expect("an RFC 3339 time");
+    let seconds = Timestamp::now().as_second() - then.as_second();
+    let ages: Vec<String> = (seconds - 5..=seconds)
+        .map(|s| match s {
+            s if s < 120 => format!("{}s", s.max(0)),
+            s if (600..3 * 3600).contains(&s) => format!("{}m", s / 60),
+            s => panic!("the scene's times are under 2 minutes or 10 to 180 minutes old: {s}s"),
+        })
+        .collect();
+    ages.iter()
+        .any(|a| cell == a || cell.starts_with(&format!("{a} ")))
+}
+
+/// Whether a table cell shows the JSON `value` of `key`: strings as they are.
+fn shows(cell: &str, key: &str, value: &Value) -> bool {
+    match value {
+        Value::String(s) if !is_time(key) && key != "sha256" => cell == s,
+        _ => appears(cell, key, value),
+    }
+}
+
+fn is_time(key: &str) -> bool {
+    key.ends_with("Timestamp") || key.ends_with("Time") || key == "created"
+}
+
+/// Whether a field's text shows the JSON `value` of `key` (within a sentence).
+fn appears(cell: &str, key: &str, value: &Value) -> bool {
+    match (key, value) {
+        (_, Value::Null) => {
+            cell.contains("<none>")
+                || (key == "storageClass" && cell.contains("no storage class"))
+                || (key == "observedGeneration" && cell.contains("not observed"))
+        }
+        ("size", Value::Number(n)) => cell == format!("{n} B"),
+        ("verified", Value::Bool(b)) => cell == if *b { "yes" } else { "no" },
+        ("sha256", Value::String(s)) => cell.len() >= 12 && s.starts_with(cell),
+        (key, Value::String(t)) if is_time(key) => is_age_of(cell, t),
+        (_, Value::String(s)) => cell.to_lowercase().contains(&s.to_lowercase()),
+        (_, Value::Number(n)) => cell
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|w| w == n.to_string()),
+        (_, other) => panic!("{key}: a {other} is not shown as text"),
+    }
+}
+
+/// Every value of the text view `text` is in the JSON `report`: each field and each
+/// column maps to a JSON field (a field without one fails), and shows its value.
+fn assert_text_is_in_json(text: &str, report: &Value) {
+    let view = View::parse(text);
+    let fields: &[(&str, &[&str])] = &[
+        ("Name", &["name"]),
+        ("Namespace", &["namespace"]),
+        ("Phase", &["phase"]),
+        ("Message", &["message"]),
+        ("Image", &["image"]),
+        ("Database", &["database"]),
+        ("Storage", &["storageSize", "storageClass"]),
+        (
+            "Password",
+            &["password/source", "password/secret", "password/key"],
+        ),
+        ("Backup retention", &["backupRetention"]),
+        ("Last backup", &["lastBackup"]),
+        ("Last restore", &["lastRestore"]),
+        ("Generation", &["generation", "observedGeneration"]),
+        ("Age", &["creationTimestamp"]),
+        ("Deleting", &["deletionTimestamp"]),
+    ];
+    for (label, value) in &view.fields {
+        let (_, keys) = fields
+            .iter()
+            .find(|(l, _)| l == label)
+            .unwrap_or_else(|| panic!("the field {label:?} has no counterpart in the JSON"));
+        for key in *keys {
+            let json = report["instance"]
+                .pointer(&format!("/{key}"))
+                .unwrap_or_else(|| panic!("instance.{key} is missing from the JSON"));
+            assert!(
+                appears(value, key.rsplit('/').next().unwrap_or(key), json),
+                "{label}: {value:?} does not show instance.{key} = {json}"
+            );
+        }
+    }
+    /// Section, the JSON array it shows, and each column's field in its items.
+    type Columns<'a> = &'a [(&'a str, &'a str)];
+    let tables: &[(&str, &str, Columns)] = &[
+        (
+            "Children",
+            "children",
+            &[("KIND", "kind"), ("NAME", "name"), ("STATE", "state")],
+        ),
+        (
+            "Volumes",
+            "volumes",
+            &[
+                ("KIND", "kind"),
+                ("NAME", "name"),
+                ("PURPOSE", "purpose"),
+                ("STATE", "state"),
+            ],
+        ),
+        (
+            "Backups",
+            "backups",
+            &[
+                ("NAME", "name"),
+                ("SIZE", "size"),
+                ("AGE", "created"),
+                ("VERIFIED", "verified"),
+                ("SHA256", "sha256"),
+                ("DATABASE", "database"),
+            ],
+        ),
+        (
+            "Jobs",
+            "jobs",
+            &[
+                ("NAME", "name"),
+                ("PURPOSE", "purpose"),
+                ("STATE", "state"),
+                ("REASON", "reason"),
+                ("AGE", "startTime"),
+                ("COMPLETED", "completionTime"),
+                ("MESSAGE", "message"),
+            ],
+        ),
+        (
+            "Conditions",
+            "conditions",
+            &[
+                ("TYPE", "type"),
+                ("STATUS", "status"),
+                ("REASON", "reason"),
+                ("AGE", "lastTransitionTime"),
+                ("MESSAGE", "message"),
+            ],
+        ),
+        (
+            "Events",
+            "events",
+            &[
+                ("TYPE", "type"),
+                ("REASON", "reason"),
+                ("AGE", "lastTimestamp"),
+                ("FROM", "source"),
+                ("MESSAGE", "message"),
+            ],
+        ),
+    ];
+    for (section, rows) in &view.tables {
+        let (_, key, columns) = tables
+            .iter()
+            .find(|(s, _, _)| s == section)
+            .unwrap_or_else(|| panic!("the section {section:?} has no counterpart in the JSON"));
+        let items = report[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} is missing from the JSON"));
+        assert_eq!(
+            rows.len(),
+            items.len(),
+            "rows of {section} and items of {key}"
+        );
+        for (row, item) in rows.iter().zip(items) {
+            for (column, cell) in row {
+                let (_, field) = columns
+                    .iter()
+                    .find(|(c, _)| c == column)
+                    .unwrap_or_else(|| panic!("{section}: column {column} has no JSON field"));
+                assert!(
+                    shows(cell, field, &item[field]),
+                    "{section}/{column}: {cell:?} does not show {key}[].{field} = {}",
+                    item[field]
+                );
+            }
+            if *section == "Events" && item["count"].as_i64() > Some(1) {
+                let first = item["firstTimestamp"].as_str().expect("firstTimestamp");
+                let over = row["AGE"].split(" over ").nth(1).unwrap_or_default();
+                assert!(
+                    row["AGE"].contains(&format!("(x{} over ", item["count"]))
+                        && is_age_of(over.trim_end_matches(')'), first),
+                    "{row:?} does not show {item}"
+                );
+            }
+        }
+    }
+    let errors: Vec<String> = report["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["about"].as_str().unwrap_or_default(),
+                e["message"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(view.errors, errors);
+}
+
+/// An instance with everything the detail view shows: children (some missing), volumes,
+/// a catalogue entry, a failed backup Job, conditions and a repeated event.
+async fn full_scene(cluster: &Cluster, name: &str) {
+    let client = &cluster.client;
+    let ns = cluster.namespace.as_str();
+    let object = create(client, ns, &seed_named(name)).await;
+    let instance = kubectl_mysql::validate::instance(&object, ns).expect("a valid instance");
+    let children = kubectl_mysql::resources::children(&instance);
+    let pp = PostParams::default();
+    let secret = children.secret.expect("an inline password has a Secret");
+    Api::namespaced(client.clone(), ns)
+        .create(&pp, &secret)
+        .await
+        .expect("Secret");
+    Api::namespaced(client.clone(), ns)
+        .create(&pp, &children.service)
+        .await
+        .expect("Service");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    deployments
+        .create(&pp, &children.deployment)
+        .await
+        .expect("Deployment");
+    deployments
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": {
+            "replicas": 1, "readyReplicas": 1,
+            "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
+        }})))
+        .await
+        .expect("Deployment status");
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let pv = children.data_pv.expect("a hostPath volume");
+    let pv_name = pv.metadata.name.clone().expect("a name");
+    pvs.create(&pp, &pv).await.expect("PersistentVolume");
+    pvs.patch_status(
+        &pv_name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+    )
+    .await
+    .expect("PV status");
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    pvcs.create(&pp, &children.data_pvc)
+        .await
+        .expect("PersistentVolumeClaim");
+    pvcs.patch_status(
+        &format!("{name}-pvc"),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Bound", "capacity": {"storage": "1Gi"}}})),
+    )
+    .await
+    .expect("PVC status");
+
+    let backup = "20240101T000000Z.sql.gz";
+    let catalogue = json!([{
+        "name": backup, "size": 73_428, "sha256": "0123456789abcdef".repeat(4),
+        "verified": true, "database": "otus-database", "created": minutes_ago(90),
+    }]);
+    let map: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": format!("{name}-backups")},
+        "data": {"catalogue.json": catalogue.to_string()},
+    }))
+    .expect("a ConfigMap");
+    Api::namespaced(client.clone(), ns)
+        .create(&pp, &map)
+        .await
+        .expect("catalogue");
+
+    let job = kubectl_mysql::resources::backup_job(
+        &instance,
+        kubectl_mysql::resources::BackupSource::Server,
+        7,
+    );
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    jobs.create(&pp, &job).await.expect("Job");
+    jobs.patch_status(
+        &format!("backup-{name}-job"),
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"status": {"failed": 1, "startTime": minutes_ago(12), "conditions": [{
+            "type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+            "message": "Job was active longer than specified deadline"}]}}),
+        ),
+    )
+    .await
+    .expect("Job status");
+
+    Api::<MySQL>::namespaced(client.clone(), ns)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+                "phase": "Ready", "message": format!("{name} created with restore-job"),
+                "observedGeneration": 1, "lastBackup": backup, "lastRestore": backup,
+                "conditions": [
+                    {"type": "Ready", "status": "True", "reason": "Converged",
+                     "message": "the server answers", "lastTransitionTime": minutes_ago(15)},
+                    {"type": "Degraded", "status": "True", "reason": "BackupFailed",
+                     "message": "the last backup failed", "lastTransitionTime": minutes_ago(11)},
+                ],
+            }})),
+        )
+        .await
+        .expect("MySQL status");
+
+    let event: Event = serde_json::from_value(json!({
+        "metadata": {"name": format!("{name}.backup"), "namespace": ns},
+        "involvedObject": {"apiVersion": "otus.homework/v1", "kind": "MySQL", "name": name,
+                           "namespace": ns, "uid": object.metadata.uid},
+        "reason": "BackupFailed", "message": "backup Job failed: DeadlineExceeded", "type": "Warning",
+        "firstTimestamp": minutes_ago(40), "lastTimestamp": minutes_ago(20),
+        "count": 3, "source": {"component": "kubectl-mysql"},
+    }))
+    .expect("event");
+    Api::<Event>::namespaced(client.clone(), ns)
+        .create(&pp, &event)
+        .await
+        .expect("event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_json_holds_everything_the_text_shows() {
+    let cluster = Cluster::new("status-json").await;
+    install_crd(&cluster.client).await;
+    let ns = cluster.namespace.clone();
+    full_scene(&cluster, "shop").await;
+    let run = |extra: &[&str]| {
+        let mut args = vec!["-n", ns.as_str(), "status", "shop"];
+        args.extend(extra);
+        let run = status(&cluster.kubeconfig, &args);
+        assert_eq!(run.code, Some(0), "{extra:?}: {}", run.stderr);
+        assert!(
+            !run.stdout.contains(SEED_PASSWORD),
+            "the password leaked:\n{}",
+            run.stdout
+        );
+        assert!(
+            !run.stdout.contains('\x1b'),
+            "colour when not on a terminal"
+        );
+        run.stdout
+    };
+    let json: Value = serde_json::from_str(&run(&["-o", "json"])).expect("JSON");
+    let yaml: Value = serde_saphyr::from_str(&run(&["-o", "yaml"])).expect("YAML");
+    assert_eq!(yaml, json, "-o yaml and -o json hold the same");
+
+    // The scene is all there (so the comparison below covers every section).
+    assert_eq!(json["instance"]["phase"], "Ready");
+    assert_eq!(json["instance"]["password"]["secret"], "shop-credentials");
+    assert_eq!(json["backups"][0]["size"], 73_428);
+    assert_eq!(json["jobs"][0]["reason"], "DeadlineExceeded");
+    assert_eq!(json["conditions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(json["events"][0]["count"], 3);
+    assert_eq!(json["children"][2]["state"], "1/1 ready, available");
+    assert_eq!(json["volumes"][0]["state"], format!("Bound to shop-pvc"));
+    assert_eq!(json["volumes"][1]["state"], "Bound, 1Gi");
+    assert_eq!(json["volumes"][3]["exists"], false);
+    assert_eq!(json["errors"], json!([]));
+
+    for extra in [&[][..], &["-o", "wide"][..]] {
+        let text = run(extra);
+        assert_text_is_in_json(&text, &json);
+    }
+    cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_list_as_json_yaml_and_wide() {
+    let cluster = Cluster::new("status-list-o").await;
+    install_crd(&cluster.client).await;
+    let ns = cluster.namespace.clone();
+    let kubeconfig = cluster.kubeconfig.clone();
+
+    let empty = status(&kubeconfig, &["-n", &ns, "status", "-o", "json"]);
+    assert_eq!(empty.code, Some(0), "{}", empty.stderr);
+    assert_eq!(
+        serde_json::from_str::<Value>(&empty.stdout).ok(),
+        Some(json!({"items": []}))
+    );
+    assert!(empty.stderr.is_empty(), "{}", empty.stderr);
+
+    create(&cluster.client, &ns, &seed_named("beta")).await;
+    create(&cluster.client, &ns, &seed_named("alpha")).await;
+    Api::<MySQL>::namespaced(cluster.client.clone(), &ns)
+        .patch_status(
+            "alpha",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+            "phase": "Ready", "message": "alpha created without restore-job",
+            "lastBackup": "20240101T000000Z.sql.gz"}})),
+        )
+        .await
+        .expect("status patched");
+
+    let listed = status(&kubeconfig, &["-n", &ns, "status", "-o", "json"]);
+    assert_eq!(listed.code, Some(0), "{}", listed.stderr);
+    let json: Value = serde_json::from_str(&listed.stdout).expect("JSON");
+    let items = json["items"].as_array().expect("items");
+    let names: Vec<&str> = items.iter().filter_map(|i| i["name"].as_str()).collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    let alpha = &items[0];
+    for (key, value) in [
+        ("namespace", json!(ns)),
+        ("phase", json!("Ready")),
+        ("database", json!("otus-database")),
+        ("storageSize", json!("1Gi")),
+        ("image", json!("mysql:latest")),
+        ("storageClass", Value::Null),
+        ("lastBackup", json!("20240101T000000Z.sql.gz")),
+        ("message", json!("alpha created without restore-job")),
+    ] {
+        assert_eq!(alpha[key], value, "{key} of {alpha}");
+    }
+    assert!(alpha["creationTimestamp"].is_string(), "{alpha}");
+    assert_eq!(items[1]["phase"], "Pending");
+    assert!(!listed.stdout.contains(SEED_PASSWORD));
+
+    let yaml = status(&kubeconfig, &["-n", &ns, "status", "-o", "yaml"]);
+    assert_eq!(yaml.code, Some(0), "{}", yaml.stderr);
+    assert_eq!(
+        serde_saphyr::from_str::<Value>(&yaml.stdout).expect("YAML"),
+        json
+    );
+
+    // Every column of the table and of -o wide shows a field of the JSON.
+    for (format, columns) in [
+        (
+            "table",
+            &["NAME", "PHASE", "DATABASE", "STORAGE", "AGE"][..],
+        ),
+        (
+            "wide",
+            &[
+                "NAME",
+                "PHASE",
+                "DATABASE",
+                "STORAGE",
+                "AGE",
+                "IMAGE",
+                "STORAGE CLASS",
+                "LAST BACKUP",
+                "MESSAGE",
+            ][..],
+        ),
+    ] {
+        let shown = status(&kubeconfig, &["-n", &ns, "status", "-o", format]);
+        assert_eq!(shown.code, Some(0), "{}", shown.stderr);
+        let lines: Vec<&str> = shown.stdout.lines().collect();
+        let rows = table_rows(lines[0], &lines[1..]);
+        assert_eq!(rows.len(), 2, "{}", shown.stdout);
+        for (row, item) in rows.iter().zip(items) {
+            assert_eq!(row.keys().count(), columns.len(), "{}", shown.stdout);
+            for column in columns {
+                let key = match *column {
+                    "STORAGE" => "storageSize",
+                    "AGE" => "creationTimestamp",
+                    "STORAGE CLASS" => "storageClass",
+                    "LAST BACKUP" => "lastBackup",
+                    other => &other.to_lowercase(),
+                };
+                assert!(
+                    shows(&row[*column], key, &item[key]),
+                    "{column}: {row:?} vs {item}"
+                );
+            }
+        }
+    }
+    cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_in_a_missing_namespace_says_so() {
+    let cluster = Cluster::new("status-nons").await;
+    install_crd(&cluster.client).await;
+    for args in [
+        &["-n", "no-such-ns", "status"][..],
+        &["-n", "no-such-ns", "status", "-o", "json"][..],
+        &["-n", "no-such-ns", "status", "shop"][..],
+    ] {
+        let run = status(&cluster.kubeconfig, args);
+        assert_eq!(run.code, Some(1), "{args:?}: {}", run.stdout);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                r#"error: namespace "no-such-ns" not found"#,
+                "hint: `kubectl get namespaces` lists the namespaces; -n picks one",
             ],
             "{args:?}"
         );
