@@ -11,8 +11,12 @@ use crate::reconcile::ondemand::{self, Operation, Start};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  # Back up the seed's instance and wait for the verified dump
-  kubectl mysql backup mysql-instance --wait")]
+  # Back up the seed's instance and wait for the verified dump; prints its name and size:
+  #   backup 20261123T101500Z.sql.gz (520 bytes, sha256 892aae20...)
+  kubectl mysql backup mysql-instance --wait
+
+  # Start the backup Job and return; `kubectl mysql status mysql-instance` lists the backups
+  kubectl mysql backup mysql-instance")]
 pub struct BackupArgs {
     /// The instance to back up
     name: String,

@@ -25,17 +25,18 @@ const GENERATED_PASSWORD_LEN: usize = 24;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  # Print every object the operator would create for the seed's example, touching nothing
-  kubectl mysql create -f deploy/cr.yaml --dry-run=client -o yaml
+  # The seed's instance from flags, with a generated root password kept in a Secret;
+  # wait until it is Ready (no operator needed)
+  kubectl mysql create mysql-instance --database otus-database --storage-size 1Gi --generate-password --wait
 
-  # The same from flags, with a generated root password kept in a Secret
-  kubectl mysql create mysql-instance --database otus-database --storage-size 1Gi --dry-run=client -o yaml
-
-  # Create the seed's instance and wait until it is Ready (no operator needed)
+  # The seed's instance from its manifest, deploy/cr.yaml
   kubectl mysql create -f deploy/cr.yaml --wait
 
   # A password typed on stdin (never on the command line)
-  printf '%s' \"$PASSWORD\" | kubectl mysql create shop --database shop --storage-size 5Gi --password-stdin --dry-run=client -o yaml")]
+  printf '%s' \"$PASSWORD\" | kubectl mysql create mysql-instance --database otus-database --storage-size 1Gi --password-stdin --wait
+
+  # Print every object that would be created, touching nothing (no cluster needed)
+  kubectl mysql create -f deploy/cr.yaml --dry-run=client -o yaml")]
 pub struct CreateArgs {
     /// Name of the instance (a DNS label of at most 51 characters)
     #[arg(required_unless_present = "filename", conflicts_with = "filename")]

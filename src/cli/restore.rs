@@ -14,8 +14,9 @@ use crate::reconcile::ondemand::{self, Operation, Start};
   # Load the latest verified backup of the seed's instance
   kubectl mysql restore mysql-instance --wait
 
-  # Load one backup (names as `kubectl mysql status mysql-instance` lists them)
-  kubectl mysql restore mysql-instance --backup 20261123T101500Z --wait")]
+  # Load one backup (names as `kubectl mysql status mysql-instance` lists them; the
+  # .sql.gz may be left off)
+  kubectl mysql restore mysql-instance --backup 20261123T101500Z.sql.gz --wait")]
 pub struct RestoreArgs {
     /// The instance to restore into
     name: String,
