@@ -988,5 +988,167 @@ async fn status_in_a_missing_namespace_says_so() {
             "{args:?}"
         );
     }
+    // Without leave to read Namespaces, a missing one cannot be told from an empty one.
+    if let Some(server) = cluster.server() {
+        server.forbid("get", "", "namespaces", None);
+        let run = status(&cluster.kubeconfig, &["-n", "no-such-ns", "status"]);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        assert_eq!(
+            run.stderr.trim(),
+            "No MySQL instances found in namespace no-such-ns."
+        );
+    }
+    cluster.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Permissions (the test API server refuses what a test forbids, as RBAC would).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_without_permission_is_one_line_and_a_hint() {
+    let cluster = Cluster::new("status-forbidden").await;
+    let Some(server) = cluster.server() else {
+        return; // refusing needs the test API server's hook
+    };
+    install_crd(&cluster.client).await;
+    let ns = cluster.namespace.clone();
+    create(&cluster.client, &ns, &seed_named("shop")).await;
+    server.forbid("list", "otus.homework", "mysqls", None);
+    server.forbid("get", "otus.homework", "mysqls", Some(&ns));
+
+    // The refusal is the API server's Status, as kube-rs reads it.
+    let refused = Api::<MySQL>::namespaced(cluster.client.clone(), &ns)
+        .get("shop")
+        .await
+        .expect_err("refused");
+    let kube::Error::Api(refusal) = refused else {
+        panic!("not an API error: {refused}")
+    };
+    assert_eq!((refusal.code, refusal.reason.as_str()), (403, "Forbidden"));
+    let details = refusal.details.expect("details");
+    assert_eq!(
+        (
+            details.group.as_str(),
+            details.kind.as_str(),
+            details.name.as_str()
+        ),
+        ("otus.homework", "mysqls", "shop")
+    );
+
+    let user = "system:anonymous";
+    // kubectl takes it for a real refusal.
+    let (_, stderr) = crate::cluster::text(&cluster.kubectl(&["get", "mysqls", "-n", &ns], None));
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            r#"Error from server (Forbidden): mysqls.otus.homework is forbidden: User "{user}" cannot list resource "mysqls" in API group "otus.homework" in the namespace "{ns}""#
+        )
+    );
+    for (args, lines) in [
+        (
+            vec!["-n", ns.as_str(), "status"],
+            [
+                format!(
+                    r#"error: mysqls.otus.homework is forbidden: User "{user}" cannot list resource "mysqls" in API group "otus.homework" in the namespace "{ns}""#
+                ),
+                format!(
+                    r#"hint: ask your cluster admin for "list" on mysqls.otus.homework; `kubectl auth can-i list mysqls.otus.homework -n {ns}` checks"#
+                ),
+            ],
+        ),
+        (
+            vec!["status", "-A", "-o", "json"],
+            [
+                format!(
+                    r#"error: mysqls.otus.homework is forbidden: User "{user}" cannot list resource "mysqls" in API group "otus.homework" at the cluster scope"#
+                ),
+                r#"hint: ask your cluster admin for "list" on mysqls.otus.homework; `kubectl auth can-i list mysqls.otus.homework -A` checks"#.to_string(),
+            ],
+        ),
+        (
+            vec!["-n", ns.as_str(), "status", "shop"],
+            [
+                format!(
+                    r#"error: mysqls.otus.homework "shop" is forbidden: User "{user}" cannot get resource "mysqls" in API group "otus.homework" in the namespace "{ns}""#
+                ),
+                format!(
+                    r#"hint: ask your cluster admin for "get" on mysqls.otus.homework; `kubectl auth can-i get mysqls.otus.homework -n {ns}` checks"#
+                ),
+            ],
+        ),
+    ] {
+        let run = status(&cluster.kubeconfig, &args);
+        assert_eq!(run.code, Some(1), "{args:?}: {}", run.stdout);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        assert_eq!(run.stderr.lines().collect::<Vec<_>>(), lines, "{args:?}");
+    }
+    cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_prints_what_it_read_and_lists_what_it_could_not() {
+    let cluster = Cluster::new("status-partial").await;
+    let Some(server) = cluster.server() else {
+        return; // refusing needs the test API server's hook
+    };
+    install_crd(&cluster.client).await;
+    let ns = cluster.namespace.clone();
+    full_scene(&cluster, "shop").await;
+    server.forbid("get", "batch", "jobs", Some(&ns));
+    server.forbid("list", "", "events", Some(&ns));
+
+    let text = status(&cluster.kubeconfig, &["-n", &ns, "status", "shop"]);
+    let json = status(
+        &cluster.kubeconfig,
+        &["-n", &ns, "status", "shop", "-o", "json"],
+    );
+    for run in [&text, &json] {
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+        assert_eq!(
+            run.stderr.lines().collect::<Vec<_>>(),
+            [
+                r#"error: the status of MySQL "shop" is incomplete: 3 of its reads failed (listed under Errors)"#.to_string(),
+                format!(
+                    "hint: `kubectl auth can-i --list -n {ns}` shows what you may read; the rest of the view is complete"
+                ),
+            ]
+        );
+    }
+    let report: Value = serde_json::from_str(&json.stdout).expect("JSON despite the errors");
+    assert_text_is_in_json(&text.stdout, &report);
+
+    // Everything readable is there; what was refused is listed, in the API server's words.
+    let view = View::parse(&text.stdout);
+    assert_eq!(view.table("Backups").len(), 1, "{}", text.stdout);
+    assert_eq!(view.table("Conditions").len(), 2, "{}", text.stdout);
+    assert_eq!(view.table("Events").len(), 0, "{}", text.stdout);
+    let jobs = view.table("Jobs");
+    assert_eq!(jobs.len(), 2, "{}", text.stdout);
+    assert!(
+        jobs.iter().all(|j| j["STATE"] == "unknown (see Errors)"),
+        "{jobs:?}"
+    );
+    let user = "system:anonymous";
+    assert_eq!(
+        view.errors,
+        [
+            format!(
+                r#"Job backup-shop-job: jobs.batch "backup-shop-job" is forbidden: User "{user}" cannot get resource "jobs" in API group "batch" in the namespace "{ns}""#
+            ),
+            format!(
+                r#"Job restore-shop-job: jobs.batch "restore-shop-job" is forbidden: User "{user}" cannot get resource "jobs" in API group "batch" in the namespace "{ns}""#
+            ),
+            format!(
+                r#"Events: events is forbidden: User "{user}" cannot list resource "events" in API group "" in the namespace "{ns}""#
+            ),
+        ]
+    );
+    assert!(
+        report["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().all(|e| e["reason"] == "Forbidden")),
+        "{}",
+        report["errors"]
+    );
     cluster.cleanup().await;
 }

@@ -195,7 +195,13 @@ pub fn handle(store: &Shared, call: Call) -> Response<ResponseBody> {
     let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
     let segments: Vec<&str> = call.segments.iter().map(String::as_str).collect();
     if let Some(record) = request_record(&call, &segments) {
+        // Authorization comes first, as on a real server: nothing else is looked at.
+        let refused = guard.forbidden.iter().any(|f| f.matches(&record));
+        let answer = refused.then(|| status::forbidden(&record, "system:anonymous"));
         guard.requests.push(record);
+        if let Some(error) = answer {
+            return json_response(error.code, &error.body, &[]);
+        }
     }
     if let Some((kind, namespace)) = watch_target(&guard, &call, &segments) {
         drop(guard);

@@ -105,6 +105,21 @@ impl TestApiServer {
         self.store().requests.clear();
     }
 
+    /// From now on refuse `verb` (`*`: every verb) on `resource` of API `group` (`""`:
+    /// core) in `namespace` (`None`: every namespace and the cluster scope) with 403
+    /// Forbidden, as kube-apiserver answers when no RBAC rule allows a request: a
+    /// `Status` with reason `Forbidden`, details `{group, kind: <resource>, name}` and
+    /// the message `<resource>.<group> ["<name>" ]is forbidden: User "<user>" cannot
+    /// <verb> resource "<resource>" in API group "<group>" in the namespace "<ns>"`.
+    pub fn forbid(&self, verb: &str, group: &str, resource: &str, namespace: Option<&str>) {
+        self.store().forbidden.push(store::Forbidden {
+            verb: verb.into(),
+            group: group.into(),
+            resource: resource.into(),
+            namespace: namespace.map(str::to_string),
+        });
+    }
+
     /// Direct access to the store, for assertions.
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::registry::Kind;
+use super::store::RequestRecord;
 
 /// An error answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +50,47 @@ pub fn namespace_not_found(namespace: &str) -> ApiError {
         "NotFound",
         format!("namespaces \"{namespace}\" not found"),
         json!({"name": namespace, "kind": "namespaces"}),
+    )
+}
+
+/// 403 as kube-apiserver answers a request no RBAC rule allows (`responsewriters.Forbidden`
+/// with `apierrors.NewForbidden`): details name the resource's plural, not its kind.
+pub fn forbidden(request: &RequestRecord, user: &str) -> ApiError {
+    let qualified = if request.group.is_empty() {
+        request.resource.clone()
+    } else {
+        format!("{}.{}", request.resource, request.group)
+    };
+    let resource = if request.subresource.is_empty() {
+        request.resource.clone()
+    } else {
+        format!("{}/{}", request.resource, request.subresource)
+    };
+    let scope = if request.namespace.is_empty() {
+        "at the cluster scope".to_string()
+    } else {
+        format!("in the namespace \"{}\"", request.namespace)
+    };
+    let object = if request.name.is_empty() {
+        qualified
+    } else {
+        format!("{qualified} \"{}\"", request.name)
+    };
+    let mut details = json!({"kind": request.resource});
+    if !request.group.is_empty() {
+        details["group"] = json!(request.group);
+    }
+    if !request.name.is_empty() {
+        details["name"] = json!(request.name);
+    }
+    status(
+        403,
+        "Forbidden",
+        format!(
+            "{object} is forbidden: User \"{user}\" cannot {} resource \"{resource}\" in API group \"{}\" {scope}",
+            request.verb, request.group
+        ),
+        details,
     )
 }
 

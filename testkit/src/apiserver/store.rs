@@ -111,6 +111,8 @@ pub struct Store {
     pub warnings: Vec<String>,
     /// Every resource request served, in order (for request counts and RBAC checks).
     pub requests: Vec<RequestRecord>,
+    /// Requests refused with 403 before anything else ([`super::TestApiServer::forbid`]).
+    pub forbidden: Vec<Forbidden>,
 }
 
 /// One resource request as an authorizer sees it.
@@ -123,6 +125,28 @@ pub struct RequestRecord {
     pub subresource: String,
     pub namespace: String,
     pub name: String,
+}
+
+/// Requests an authorizer refuses: `verb` (`*`: any) on `resource` of `group`, in
+/// `namespace` (`None`: in every namespace and at the cluster scope).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forbidden {
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    pub namespace: Option<String>,
+}
+
+impl Forbidden {
+    pub fn matches(&self, request: &RequestRecord) -> bool {
+        (self.verb == "*" || self.verb == request.verb)
+            && self.group == request.group
+            && self.resource == request.resource
+            && self
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| *ns == request.namespace)
+    }
 }
 
 impl RequestRecord {
@@ -198,6 +222,7 @@ impl Default for Store {
             validators: HashMap::new(),
             warnings: Vec::new(),
             requests: Vec::new(),
+            forbidden: Vec::new(),
         };
         let namespaces = store
             .registry
