@@ -8,6 +8,8 @@ mod conformance;
 mod dry_run;
 mod mariadb;
 mod operator;
+mod plugin;
 mod replay;
 mod status;
+mod tour;
 mod walkthrough;

@@ -15,7 +15,7 @@ use testkit::node::NodeStandIn;
 use crate::cluster::{Cluster, install_crd, seed_cr};
 
 /// The seed's password, as deploy/cr.yaml carries it.
-fn seed_password() -> String {
+pub(crate) fn seed_password() -> String {
     seed_cr()
         .spec
         .password
@@ -23,7 +23,7 @@ fn seed_password() -> String {
 }
 
 /// Run SQL against an instance's server as root (password through MYSQL_PWD).
-fn sql(port: u16, database: &str, statement: &str) -> String {
+pub(crate) fn sql(port: u16, database: &str, statement: &str) -> String {
     let client = ["/usr/bin/mariadb", "/usr/local/bin/mariadb"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
@@ -51,8 +51,8 @@ fn sql(port: u16, database: &str, statement: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-const ROWS: &str = "CREATE TABLE test (id SMALLINT UNSIGNED NOT NULL AUTO_INCREMENT, name VARCHAR(20) NOT NULL, PRIMARY KEY (id)) DEFAULT CHARSET=utf8mb4; INSERT INTO test (name) VALUES ('some data'), ('some data-2'), ('Привет');";
-const EXPECTED: &str = "1\tsome data\n2\tsome data-2\n3\tПривет\n";
+pub(crate) const ROWS: &str = "CREATE TABLE test (id SMALLINT UNSIGNED NOT NULL AUTO_INCREMENT, name VARCHAR(20) NOT NULL, PRIMARY KEY (id)) DEFAULT CHARSET=utf8mb4; INSERT INTO test (name) VALUES ('some data'), ('some data-2'), ('Привет');";
+pub(crate) const EXPECTED: &str = "1\tsome data\n2\tsome data-2\n3\tПривет\n";
 
 /// Wait (up to a minute: real servers start here) for the phase; say where it got stuck.
 async fn phase_is(mysqls: &Api<MySQL>, phase: Phase) {
@@ -86,7 +86,7 @@ async fn gone(mysqls: &Api<MySQL>) {
     panic!("mysql-instance is not deleted; last status {last}");
 }
 
-async fn port_of(node: &NodeStandIn, ns: &str) -> u16 {
+pub(crate) async fn port_of(node: &NodeStandIn, ns: &str) -> u16 {
     for _ in 0..200 {
         if let Some(port) = node.server_port(ns, "mysql-instance") {
             return port;
@@ -97,7 +97,7 @@ async fn port_of(node: &NodeStandIn, ns: &str) -> u16 {
 }
 
 /// After the delete: the data volume is gone, the backups and the catalogue remain.
-async fn only_backups_remain(client: &Client, ns: &str) {
+pub(crate) async fn only_backups_remain(client: &Client, ns: &str) {
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
     let pvs: Api<PersistentVolume> = Api::all(client.clone());
     assert!(
