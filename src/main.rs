@@ -9,6 +9,11 @@ use kubectl_mysql::cli::{self, Cli};
 async fn main() -> ExitCode {
     // One TLS provider for every client this process makes.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // kubectl's plugin completion (the kubectl_complete-mysql shim): the words are raw,
+    // not for clap to parse.
+    if let Some(words) = cli::complete::requested() {
+        cli::complete::answer_and_exit(&words).await;
+    }
     let cli = Cli::parse();
     match cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

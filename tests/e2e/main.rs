@@ -4,6 +4,7 @@
 mod backup_scripts;
 mod cli;
 mod cluster;
+mod completions;
 mod conformance;
 mod dry_run;
 mod mariadb;
