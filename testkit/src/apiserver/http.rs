@@ -42,6 +42,8 @@ pub struct Call {
     pub content_type: String,
     pub accept: String,
     pub user_agent: String,
+    /// Who sent it, as an authenticator would tell: see [`user_of`].
+    pub user: String,
     pub body: Bytes,
 }
 
@@ -135,6 +137,7 @@ pub async fn serve(
         .to_string();
     let accept = header("accept");
     let user_agent = header("user-agent");
+    let user = user_of(&header("authorization"));
     let method = request.method().clone();
     let segments: Vec<String> = request
         .uri()
@@ -155,6 +158,7 @@ pub async fn serve(
         content_type,
         accept,
         user_agent,
+        user,
         body,
     };
     if let Some(error) = wait_for_revision(&store, &call).await {
@@ -197,7 +201,7 @@ pub fn handle(store: &Shared, call: Call) -> Response<ResponseBody> {
     if let Some(record) = request_record(&call, &segments) {
         // Authorization comes first, as on a real server: nothing else is looked at.
         let refused = guard.forbidden.iter().any(|f| f.matches(&record));
-        let answer = refused.then(|| status::forbidden(&record, "system:anonymous"));
+        let answer = refused.then(|| status::forbidden(&record, &call.user));
         guard.requests.push(record);
         if let Some(error) = answer {
             return json_response(error.code, &error.body, &[]);
@@ -218,6 +222,16 @@ pub fn handle(store: &Shared, call: Call) -> Response<ResponseBody> {
 
 /// The authorizer's view of a resource request: verb, group, resource, subresource,
 /// namespace and name.
+/// The user a request authenticates as. The test server trusts any bearer token and
+/// takes it as the user's name (a kubeconfig user with `token: operator` is "operator");
+/// with no credentials a request is anonymous, as on a real API server.
+fn user_of(authorization: &str) -> String {
+    match authorization.strip_prefix("Bearer ") {
+        Some(token) if !token.trim().is_empty() => token.trim().to_string(),
+        _ => "system:anonymous".to_string(),
+    }
+}
+
 fn request_record(call: &Call, segments: &[&str]) -> Option<RequestRecord> {
     let (group, rest) = match segments {
         ["api", "v1", rest @ ..] => ("", rest),
@@ -256,6 +270,7 @@ fn request_record(call: &Call, segments: &[&str]) -> Option<RequestRecord> {
         subresource: subresource.into(),
         namespace: namespace.into(),
         name: name.into(),
+        user: call.user.clone(),
     })
 }
 

@@ -83,8 +83,18 @@ impl TestApiServer {
 
     /// A kubeconfig (context `testkit`, namespace `default`, no credentials) for this server.
     pub fn kubeconfig(&self) -> String {
+        self.kubeconfig_with_user("{}")
+    }
+
+    /// A kubeconfig whose requests authenticate as `user` (a bearer token of that name),
+    /// so [`TestApiServer::requests`] tells this client's calls from everyone else's.
+    pub fn kubeconfig_as(&self, user: &str) -> String {
+        self.kubeconfig_with_user(&format!("{{token: {user:?}}}"))
+    }
+
+    fn kubeconfig_with_user(&self, user: &str) -> String {
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: testkit\n  cluster:\n    server: {}\ncontexts:\n- name: testkit\n  context:\n    cluster: testkit\n    user: testkit\n    namespace: default\ncurrent-context: testkit\nusers:\n- name: testkit\n  user: {{}}\npreferences: {{}}\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: testkit\n  cluster:\n    server: {}\ncontexts:\n- name: testkit\n  context:\n    cluster: testkit\n    user: testkit\n    namespace: default\ncurrent-context: testkit\nusers:\n- name: testkit\n  user: {user}\npreferences: {{}}\n",
             self.url()
         )
     }

@@ -148,6 +148,29 @@ impl Default for Registry {
                 Kind::builtin("batch", "v1", "Job", "jobs", true).with_status(),
                 Kind::builtin("coordination.k8s.io", "v1", "Lease", "leases", true),
                 Kind::builtin("events.k8s.io", "v1", "Event", "events", true).short(&["ev"]),
+                // Stored and served, not enforced: records tell what a client would need.
+                Kind::builtin(
+                    "rbac.authorization.k8s.io",
+                    "v1",
+                    "ClusterRole",
+                    "clusterroles",
+                    false,
+                ),
+                Kind::builtin(
+                    "rbac.authorization.k8s.io",
+                    "v1",
+                    "ClusterRoleBinding",
+                    "clusterrolebindings",
+                    false,
+                ),
+                Kind::builtin("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
+                Kind::builtin(
+                    "rbac.authorization.k8s.io",
+                    "v1",
+                    "RoleBinding",
+                    "rolebindings",
+                    true,
+                ),
                 Kind::builtin(
                     "apiextensions.k8s.io",
                     "v1",

@@ -125,6 +125,8 @@ pub struct RequestRecord {
     pub subresource: String,
     pub namespace: String,
     pub name: String,
+    /// Who sent it: the bearer token's name, or `system:anonymous`.
+    pub user: String,
 }
 
 /// Requests an authorizer refuses: `verb` (`*`: any) on `resource` of `group`, in
