@@ -1,9 +1,14 @@
 //! `kubectl-mysql run-operator`: the watch loop, in a cluster or from a laptop.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use clap::{Args, ValueEnum};
+use futures::FutureExt;
 
 use super::{Failure, GlobalArgs, kubeconfig};
-use crate::operator::{self, Scope};
+use crate::operator::leader::{Candidate, LEASE_NAME};
+use crate::operator::{self, Scope, Telemetry};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -11,15 +16,30 @@ use crate::operator::{self, Scope};
   kubectl-mysql run-operator
 
   # Watch one namespace, with JSON logs
-  kubectl mysql run-operator -n shop --log-format json")]
+  kubectl mysql run-operator -n shop --log-format json
+
+  # As the Deployment from `kubectl mysql install` runs it: two replicas are safe
+  kubectl-mysql run-operator --leader-elect --metrics-addr 0.0.0.0:8080")]
 pub struct RunOperatorArgs {
-    /// Watch every namespace (the default unless -n names one)
+    /// Watch every namespace (the default unless -n names one; `-n all` says the same)
     #[arg(short = 'A', long, conflicts_with = "namespace")]
     all_namespaces: bool,
 
     /// Log format: text for people, json for log collectors
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+
+    /// Serve /healthz, /readyz and Prometheus /metrics on this address (off by default)
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
+
+    /// Reconcile only while holding the Lease "kubectl-mysql-operator", so replicas take turns
+    #[arg(long)]
+    leader_elect: bool,
+
+    /// Namespace of the leader Lease (default: $POD_NAMESPACE, then the kubeconfig's)
+    #[arg(long, value_name = "NAMESPACE", requires = "leader_elect")]
+    leader_elect_namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,23 +86,102 @@ async fn shutdown_signal() {
 
 pub async fn run(global: &GlobalArgs, args: RunOperatorArgs) -> anyhow::Result<()> {
     init_logs(args.log_format);
-    let (client, _) = kubeconfig::client(global, None).await?;
+    let (client, default_namespace) = kubeconfig::client(global, None).await?;
+    // `-n all` is the spec's spelling of -A.
     let scope = match (&global.namespace, args.all_namespaces) {
-        (Some(ns), false) => Scope::Namespace(ns.clone()),
+        (Some(ns), false) if ns != "all" => Scope::Namespace(ns.clone()),
         _ => Scope::All,
     };
-    // Events name the reporting instance: the pod's name in a cluster.
+    // Events and the lease name the reporting instance: the pod's name in a cluster.
     let instance = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "kubectl-mysql".into());
+    let telemetry = Arc::new(Telemetry::new());
+    if let Some(addr) = args.metrics_addr {
+        let endpoint = operator::telemetry::Endpoint::bind(addr, telemetry.clone())
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    format!("cannot serve metrics on {addr}: {e}"),
+                    "pick a free address with --metrics-addr, e.g. 127.0.0.1:9090",
+                )
+            })?;
+        tracing::info!(addr = %endpoint.local_addr()?, "serving /healthz, /readyz and /metrics");
+        tokio::spawn(async move {
+            if let Err(e) = endpoint.serve().await {
+                tracing::error!(error = %e, "metrics endpoint stopped");
+            }
+        });
+    }
     client.apiserver_version().await.map_err(|e| {
         Failure::new(
             format!("the cluster does not answer: {e}"),
             "check the kubeconfig (`kubectl get ns`) or run the operator inside the cluster",
         )
     })?;
-    tracing::info!(scope = ?scope, "operator started");
-    operator::run(client, scope, &instance, shutdown_signal()).await;
+    let shutdown = shutdown_signal().shared();
+    if !args.leader_elect {
+        telemetry.set_leader(true);
+        tracing::info!(scope = ?scope, "operator started");
+        operator::run(client, scope, &instance, telemetry, shutdown).await;
+        tracing::info!("operator stopped");
+        return Ok(());
+    }
+
+    let lease_namespace = args
+        .leader_elect_namespace
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or(default_namespace);
+    let mut candidate = Candidate::join(client.clone(), &lease_namespace, &instance)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                format!("cannot join the leader election (Lease {lease_namespace}/{LEASE_NAME}): {e}"),
+                "the operator's ServiceAccount needs get, create and patch on leases in that namespace (see deploy/rbac.yaml)",
+            )
+        })?;
+    // A standby is ready: it serves its purpose by waiting.
+    telemetry.set_ready(true);
+    tracing::info!(lease = %format!("{lease_namespace}/{LEASE_NAME}"), identity = %instance, "waiting to lead");
+    tokio::select! {
+        _ = candidate.elected() => {}
+        _ = shutdown.clone() => {
+            candidate.resign().await;
+            tracing::info!("operator stopped before it led");
+            return Ok(());
+        }
+    }
+    telemetry.set_ready(false);
+    telemetry.set_leader(true);
+    tracing::info!(scope = ?scope, "elected leader: operator started");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = operator::run(client, scope, &instance, telemetry.clone(), async move {
+        let _ = stopped.await;
+    });
+    tokio::pin!(controller);
+    let mut finished = false;
+    let lost = tokio::select! {
+        _ = &mut controller => { finished = true; false }
+        _ = shutdown.clone() => false,
+        _ = candidate.lost() => true,
+    };
+    if lost {
+        tracing::error!("lost the leader lease: stopping so that the new leader runs alone");
+    }
+    let _ = stop.send(());
+    if !finished {
+        controller.await;
+    }
+    telemetry.set_leader(false);
+    // Hand the lease over at once rather than let the next leader wait for it to expire.
+    candidate.resign().await;
+    if lost {
+        return Err(Failure::new(
+            "lost the leader lease while reconciling",
+            "the API server was unreachable for longer than the lease (15s), or another replica took over; the pod restarts and stands by",
+        )
+        .into());
+    }
     tracing::info!("operator stopped");
     Ok(())
 }

@@ -1,6 +1,9 @@
 //! The watch loop: a `kube::runtime::Controller` over MySQL objects that owns the children
 //! it creates and calls the same [`crate::reconcile::reconcile`] as the CLI.
 
+pub mod leader;
+pub mod telemetry;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -16,6 +20,7 @@ use kube::{Api, Client, ResourceExt};
 use crate::crd::MySQL;
 use crate::error::Error;
 use crate::reconcile::{self, Context};
+pub use telemetry::Telemetry;
 
 /// Which namespaces the operator watches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +47,7 @@ fn backoff(failures: u32) -> Duration {
 
 struct State {
     ctx: Context,
+    telemetry: Arc<Telemetry>,
     failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
@@ -51,7 +57,15 @@ async fn reconcile_one(mysql: Arc<MySQL>, state: Arc<State>) -> Result<Action, E
         mysql.namespace().unwrap_or_default(),
         mysql.name_any()
     );
-    let outcome = reconcile::reconcile(&mysql, &state.ctx).await?;
+    let started = std::time::Instant::now();
+    let outcome = match reconcile::reconcile(&mysql, &state.ctx).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            state.telemetry.failed(&error, started.elapsed());
+            return Err(error);
+        }
+    };
+    state.telemetry.reconciled(started.elapsed());
     if let Ok(mut failures) = state.failures.lock() {
         failures.remove(&key);
     }
@@ -82,16 +96,19 @@ fn error_policy(mysql: Arc<MySQL>, error: &Error, state: Arc<State>) -> Action {
     Action::requeue(delay)
 }
 
-/// Run until `shutdown` resolves; in-flight reconciles finish first.
+/// Run until `shutdown` resolves; in-flight reconciles finish first. `telemetry` turns
+/// ready once the watch caches are filled.
 pub async fn run(
     client: Client,
     scope: Scope,
     instance: &str,
+    telemetry: Arc<Telemetry>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let mysqls: Api<MySQL> = api(&client, &scope);
     let state = Arc::new(State {
         ctx: Context::new(client.clone(), instance),
+        telemetry: telemetry.clone(),
         failures: Default::default(),
     });
     let config = watcher::Config::default().any_semantic();
@@ -99,13 +116,27 @@ pub async fn run(
     // A Secret the spec references (password_secret) is not owned: map it to the
     // instances that name it, so creating or fixing it heals them.
     let instances = controller.store();
+    let cache = instances.clone();
+    let readiness = telemetry.clone();
+    let became_ready = tokio::spawn(async move {
+        // The store's ready signal wakes only its latest waiter (the Controller's own), so
+        // ask again every 200 ms instead of waiting once.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(200), cache.wait_until_ready()).await {
+                Ok(Ok(())) => break readiness.set_ready(true),
+                Ok(Err(_)) => break,
+                Err(_) => continue,
+            }
+        }
+    });
     let controller = controller
         .owns(api::<Deployment>(&client, &scope), config.clone())
         .owns(api::<Service>(&client, &scope), config.clone())
+        // Metadata only: the operator never keeps other Secrets' data in memory.
         .watches(
-            api::<Secret>(&client, &scope),
+            api::<PartialObjectMeta<Secret>>(&client, &scope),
             config,
-            move |secret: Secret| {
+            move |secret: PartialObjectMeta<Secret>| {
                 let namespace = secret.namespace();
                 let name = secret.name_any();
                 instances
@@ -131,6 +162,8 @@ pub async fn run(
             }
         })
         .await;
+    became_ready.abort();
+    telemetry.set_ready(false);
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ impl RunningOperator {
             client,
             Scope::Namespace(namespace.to_string()),
             "test-operator",
+            Default::default(),
             async move {
                 let _ = stopped.await;
             },
@@ -613,5 +614,34 @@ async fn run_operator_process_logs_json_and_stops_on_sigterm() {
         !rest.iter().any(|l| l.contains("0tusP@ssword")),
         "no password in the logs"
     );
+    cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_operator_on_a_taken_metrics_port_fails_at_once_with_a_hint() {
+    let cluster = Cluster::new("metrics-port").await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = taken.local_addr().expect("its address").to_string();
+    let out = tokio::task::spawn_blocking({
+        let kubeconfig = cluster.kubeconfig.clone();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"))
+                .args(["run-operator", "--metrics-addr", &addr])
+                .env("KUBECONFIG", kubeconfig)
+                .output()
+                .expect("the binary runs")
+        }
+    })
+    .await
+    .expect("joined");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last: Vec<&str> = stderr.lines().rev().take(2).collect();
+    assert!(
+        last[1].starts_with("error: cannot serve metrics on 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(last[0].starts_with("hint: pick a free address"), "{stderr}");
+    drop(taken);
     cluster.cleanup().await;
 }
