@@ -182,7 +182,7 @@ pub fn crd() -> CustomResourceDefinition {
 
 /// The CRD as YAML: the content of `deploy/crd.yaml`.
 pub fn crd_yaml() -> String {
-    crate::manifest::to_yaml(&crd())
+    crate::manifest::to_yaml_stream(&[crd()])
 }
 
 /// The CRD's `openAPIV3Schema` as JSON, for client-side validation.
@@ -223,7 +223,7 @@ mod tests {
         let committed = include_str!("../deploy/crd.yaml");
         assert!(
             committed == crd_yaml(),
-            "deploy/crd.yaml drifted from the Rust types: run `cargo run -- crd > deploy/crd.yaml`"
+            "deploy/crd.yaml drifted from the Rust types: run `cargo run -- install --write-deploy deploy`"
         );
     }
 

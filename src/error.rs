@@ -101,7 +101,7 @@ impl Error {
                 && (s.message.contains("page not found")
                     || s.message.contains("could not find the requested resource")) =>
             {
-                "is the CRD installed? `kubectl mysql crd | kubectl apply -f -` (or `kubectl apply -f deploy/crd.yaml`)"
+                "is the CRD installed? `kubectl mysql install | kubectl apply -f -` (or `kubectl apply -f deploy/crd.yaml`)"
             }
             Error::Api {
                 source: kube::Error::Api(s),

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod crd;
 pub mod error;
 pub mod input;
+pub mod install;
 pub mod manifest;
 pub mod operator;
 pub mod reconcile;

@@ -1,0 +1,522 @@
+//! `kubectl mysql install` and `deploy/`: the same objects, and RBAC that grants the
+//! operator exactly what it calls — proven by recording every request the operator's
+//! ServiceAccount sends through a whole lifecycle, with two replicas electing a leader.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+use kubectl_mysql::crd::{MySQL, Phase};
+use kubectl_mysql::install;
+use serde_json::Value;
+use testkit::apiserver::store::RequestRecord;
+use testkit::node::NodeStandIn;
+
+use crate::cli::repo;
+use crate::cluster::{Cluster, seed_cr, text};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-mysql");
+
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(yaml)
+        .expect("a YAML stream")
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+fn by_kind_and_name(mut objects: Vec<Value>) -> Vec<Value> {
+    objects.sort_by_key(|o| {
+        (
+            o["kind"].as_str().unwrap_or_default().to_string(),
+            o["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    });
+    objects
+}
+
+/// kustomize writes `1000` of a schema as `1000.0`: the same number to the API server.
+fn same_numbers_as_floats(value: &Value) -> Value {
+    match value {
+        Value::Number(n) => n.as_f64().map(Value::from).unwrap_or(Value::Null),
+        Value::Array(items) => items.iter().map(same_numbers_as_floats).collect(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), same_numbers_as_floats(v)))
+            .collect(),
+        other => other.clone(),
+    }
+}
+
+fn run(args: &[&str]) -> (String, String, bool) {
+    let out = Command::new(BIN).args(args).output().expect("binary runs");
+    let (stdout, stderr) = text(&out);
+    (stdout, stderr, out.status.success())
+}
+
+#[test]
+fn install_prints_what_deploy_holds_and_kustomize_builds_the_same() {
+    let (printed, stderr, ok) = run(&["install"]);
+    assert!(ok, "{stderr}");
+    let printed = documents(&printed);
+    let kinds: Vec<&str> = printed
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "CustomResourceDefinition",
+            "Namespace",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "Deployment"
+        ]
+    );
+
+    let deploy = repo().join("deploy");
+    let built = Command::new("kubectl")
+        .args(["kustomize"])
+        .arg(&deploy)
+        .output()
+        .expect("kubectl runs");
+    let (yaml, stderr) = text(&built);
+    assert!(built.status.success(), "kubectl kustomize deploy: {stderr}");
+    let built = by_kind_and_name(documents(&yaml));
+    let expected = by_kind_and_name(printed.clone());
+    assert_eq!(built.len(), expected.len());
+    for (b, e) in built.iter().zip(&expected) {
+        assert!(
+            same_numbers_as_floats(b) == same_numbers_as_floats(e),
+            "`kubectl kustomize deploy` and `kubectl mysql install` differ in {} {}:\n{}\n---\n{}",
+            e["kind"],
+            e["metadata"]["name"],
+            serde_json::to_string_pretty(b).unwrap_or_default(),
+            serde_json::to_string_pretty(e).unwrap_or_default()
+        );
+    }
+
+    let (moved, stderr, ok) = run(&["install", "-n", "ops", "--image", "registry.test/op:2"]);
+    assert!(ok, "{stderr}");
+    let moved = documents(&moved);
+    let deployment = moved.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    assert_eq!(deployment["metadata"]["namespace"], "ops");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.test/op:2"
+    );
+}
+
+#[test]
+fn install_refuses_a_bad_namespace_with_one_line_and_a_hint() {
+    let (stdout, stderr, ok) = run(&["install", "-n", "Not_A_Namespace"]);
+    assert!(!ok);
+    assert!(stdout.is_empty(), "nothing printed to apply: {stdout}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("error: invalid namespace"), "{stderr}");
+    assert!(lines[1].starts_with("hint: "), "{stderr}");
+}
+
+/// The ServiceAccount `install` creates, as the API server names its user.
+fn operator_user() -> String {
+    format!(
+        "system:serviceaccount:{}:{}",
+        install::DEFAULT_NAMESPACE,
+        install::NAME
+    )
+}
+
+/// One replica of the operator, run as the in-cluster Deployment runs it.
+struct Replica {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Replica {
+    fn start(kubeconfig: &Path, pod: &str, dir: &Path) -> Self {
+        let log = dir.join(format!("{pod}.log"));
+        let child = Command::new(BIN)
+            .args([
+                "run-operator",
+                "--leader-elect",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .env("KUBECONFIG", kubeconfig)
+            .env("POD_NAME", pod)
+            .env("POD_NAMESPACE", install::DEFAULT_NAMESPACE)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("run-operator starts");
+        Self { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The first log line whose message contains `what`, within `limit`.
+    async fn logged(&self, what: &str, limit: Duration) -> Value {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            for line in self.log().lines() {
+                if let Ok(entry) = serde_json::from_str::<Value>(line)
+                    && entry["fields"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains(what))
+                {
+                    return entry;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no {what:?} in the operator's log:\n{}", self.log());
+    }
+
+    /// SIGTERM, as the kubelet stops a pod; the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("the operator did not stop on SIGTERM:\n{}", self.log());
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A GET over HTTP/1.1 to the operator's endpoint: (status code, body).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr).expect("endpoint listens");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout set");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request sent");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response read");
+    let code = response
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+async fn wait_for_phase(mysqls: &Api<MySQL>, phase: Phase, message: Option<&str>) {
+    let mut last = String::new();
+    for _ in 0..900 {
+        if let Some(m) = mysqls.get_opt("mysql-instance").await.expect("get") {
+            let status = m.status.unwrap_or_default();
+            let said = status.message.clone().unwrap_or_default();
+            if status.phase == Some(phase) && message.is_none_or(|m| said.contains(m)) {
+                return;
+            }
+            last = format!("{:?}: {said}", status.phase);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("mysql-instance is not {phase:?}; last status {last}");
+}
+
+/// `(verb, group, resource[/subresource], namespace)` of a call; `namespace` is empty for
+/// cluster-wide calls and cluster-scoped resources.
+type Permission = (String, String, String, String);
+
+fn permission(r: &RequestRecord) -> Permission {
+    let resource = if r.subresource.is_empty() {
+        r.resource.clone()
+    } else {
+        format!("{}/{}", r.resource, r.subresource)
+    };
+    (
+        r.verb.clone(),
+        r.group.clone(),
+        resource,
+        r.namespace.clone(),
+    )
+}
+
+/// What a rule grants, expanded: `(verb, group, resource)` triples.
+fn expand(rules: &[PolicyRule]) -> BTreeSet<(String, String, String)> {
+    let mut granted = BTreeSet::new();
+    for rule in rules {
+        for group in rule.api_groups.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    granted.insert((verb.clone(), group.clone(), resource.clone()));
+                }
+            }
+        }
+    }
+    granted
+}
+
+/// Granted but never sent on purpose: the API server's OwnerReferencesPermissionEnforcement
+/// admission checks it when the operator sets `blockOwnerDeletion` on the children.
+fn required_by_admission() -> BTreeSet<(String, String, String)> {
+    BTreeSet::from([(
+        "update".to_string(),
+        "otus.homework".to_string(),
+        "mysqls/finalizers".to_string(),
+    )])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_grants_exactly_what_the_operator_uses() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let cluster = Cluster::new("rbac").await;
+    let Some(server) = cluster.server() else {
+        return; // a real cluster has its own authorizer: nothing to record here
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // Install as a person would, minus the Deployment: the replicas below play its pods.
+    let (printed, stderr, ok) = run(&["install"]);
+    assert!(ok, "{stderr}");
+    let without_deployment: Vec<Value> = documents(&printed)
+        .into_iter()
+        .filter(|o| o["kind"] != "Deployment")
+        .collect();
+    let applied = cluster.kubectl(
+        &["apply", "-f", "-"],
+        Some(&kubectl_mysql::manifest::to_yaml_stream(
+            &without_deployment,
+        )),
+    );
+    assert!(applied.status.success(), "{:?}", text(&applied));
+    server.clear_requests();
+
+    let operator_kubeconfig = dir.path().join("operator-kubeconfig");
+    std::fs::write(&operator_kubeconfig, server.kubeconfig_as(&operator_user()))
+        .expect("kubeconfig written");
+    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+    let first = Replica::start(&operator_kubeconfig, "kubectl-mysql-5d8f-first", dir.path());
+    first
+        .logged("elected leader", Duration::from_secs(20))
+        .await;
+    let second = Replica::start(
+        &operator_kubeconfig,
+        "kubectl-mysql-5d8f-second",
+        dir.path(),
+    );
+    second
+        .logged("waiting to lead", Duration::from_secs(20))
+        .await;
+
+    let serving = first
+        .logged("serving /healthz", Duration::from_secs(5))
+        .await;
+    let addr = serving["fields"]["addr"]
+        .as_str()
+        .expect("the endpoint's address is logged")
+        .to_string();
+
+    // The lifecycle: create, converge, back up and restore by hand, delete (the
+    // finalizer's backup), re-create (restore on create).
+    let ns = cluster.namespace.clone();
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("seed CR created");
+    wait_for_phase(&mysqls, Phase::Ready, None).await;
+    // Drift repair, twice alike: the second "Applied" event repeats the first (a patch).
+    let services: Api<Service> = Api::namespaced(cluster.client.clone(), &ns);
+    for _ in 0..2 {
+        services
+            .delete("mysql-instance", &DeleteParams::default())
+            .await
+            .expect("Service deleted");
+        let mut back = false;
+        for _ in 0..300 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if services
+                .get_opt("mysql-instance")
+                .await
+                .expect("get")
+                .is_some()
+            {
+                back = true;
+                break;
+            }
+        }
+        assert!(
+            back,
+            "the operator re-created the Service:\n{}",
+            first.log()
+        );
+    }
+    let (code, _) = http_get(&addr, "/readyz");
+    assert_eq!(code, 200, "the leader is ready once its caches are synced");
+    for step in [["backup", "mysql-instance"], ["restore", "mysql-instance"]] {
+        let out = Command::new(BIN)
+            .args(step)
+            .args(["--wait", "-n", &ns])
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .output()
+            .expect("the CLI runs");
+        assert!(out.status.success(), "{step:?}: {:?}", text(&out));
+    }
+    wait_for_phase(&mysqls, Phase::Ready, None).await;
+    mysqls
+        .delete("mysql-instance", &DeleteParams::default())
+        .await
+        .expect("delete accepted");
+    for _ in 0..900 {
+        if mysqls
+            .get_opt("mysql-instance")
+            .await
+            .expect("get")
+            .is_none()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        mysqls
+            .get_opt("mysql-instance")
+            .await
+            .expect("get")
+            .is_none(),
+        "the finalizer's backup finished and the instance is gone:\n{}",
+        first.log()
+    );
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("seed CR re-created");
+    wait_for_phase(&mysqls, Phase::Ready, Some("created with restore-job")).await;
+
+    let (code, metrics) = http_get(&addr, "/metrics");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("kubectl_mysql_leader 1"), "{metrics}");
+    let reconciles: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("kubectl_mysql_reconciliations_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(reconciles >= 4, "{metrics}");
+    assert_eq!(http_get(&addr, "/healthz").0, 200);
+
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), &ns);
+    let owners = deployments
+        .get("mysql-instance")
+        .await
+        .expect("the server's Deployment")
+        .metadata
+        .owner_references
+        .unwrap_or_default();
+    assert!(
+        owners.iter().any(|o| o.block_owner_deletion == Some(true)),
+        "children carry blockOwnerDeletion, which is why mysqls/finalizers is granted"
+    );
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), install::DEFAULT_NAMESPACE);
+    let holder = |lease: Lease| lease.spec.and_then(|s| s.holder_identity);
+    assert_eq!(
+        holder(leases.get("kubectl-mysql-operator").await.expect("lease")).as_deref(),
+        Some("kubectl-mysql-5d8f-first")
+    );
+    // The standby reconciled nothing while the first replica led.
+    assert!(
+        !second.log().contains("reconciled"),
+        "the standby reconciled:\n{}",
+        second.log()
+    );
+
+    // The leader stops (a rollout): it hands the lease over, and the standby leads.
+    assert!(first.terminate().success());
+    second
+        .logged("elected leader", Duration::from_secs(30))
+        .await;
+    assert!(second.terminate().success());
+    assert_eq!(
+        holder(leases.get("kubectl-mysql-operator").await.expect("lease")),
+        None,
+        "the last replica released the lease"
+    );
+    drop(node);
+
+    let used: BTreeSet<Permission> = server
+        .requests()
+        .iter()
+        .filter(|r| r.user == operator_user())
+        .map(permission)
+        .collect();
+
+    let cluster_granted = expand(&install::cluster_rules());
+    let leader_granted = expand(&install::leader_election_rules());
+    let in_operator_namespace = |ns: &str| ns == install::DEFAULT_NAMESPACE;
+    let missing: Vec<&Permission> = used
+        .iter()
+        .filter(|(verb, group, resource, ns)| {
+            let key = (verb.clone(), group.clone(), resource.clone());
+            !(cluster_granted.contains(&key)
+                || (in_operator_namespace(ns) && leader_granted.contains(&key)))
+        })
+        .collect();
+    let used_triples: BTreeSet<(String, String, String)> = used
+        .iter()
+        .map(|(v, g, r, _)| (v.clone(), g.clone(), r.clone()))
+        .collect();
+    let unused_cluster: Vec<_> = cluster_granted
+        .difference(&used_triples)
+        .filter(|p| !required_by_admission().contains(*p))
+        .collect();
+    let used_in_operator_namespace: BTreeSet<(String, String, String)> = used
+        .iter()
+        .filter(|(_, _, _, ns)| in_operator_namespace(ns))
+        .map(|(v, g, r, _)| (v.clone(), g.clone(), r.clone()))
+        .collect();
+    let unused_leader: Vec<_> = leader_granted
+        .difference(&used_in_operator_namespace)
+        .collect();
+    assert!(
+        missing.is_empty() && unused_cluster.is_empty() && unused_leader.is_empty(),
+        "RBAC in deploy/ differs from what the operator calls:\n  missing: {missing:#?}\n  granted, never used (ClusterRole): {unused_cluster:#?}\n  granted, never used (Role): {unused_leader:#?}"
+    );
+    cluster.cleanup().await;
+}
