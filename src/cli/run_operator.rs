@@ -1,5 +1,6 @@
 //! `kubectl-mysql run-operator`: the watch loop, in a cluster or from a laptop.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -132,7 +133,38 @@ pub async fn run(global: &GlobalArgs, args: RunOperatorArgs) -> anyhow::Result<(
         .leader_elect_namespace
         .or_else(|| std::env::var("POD_NAMESPACE").ok())
         .unwrap_or(default_namespace);
-    let mut candidate = Candidate::join(client.clone(), &lease_namespace, &instance)
+    // Unique per replica: the pod's name, or this process on a laptop.
+    let identity = match std::env::var("POD_NAME") {
+        Ok(pod) => pod,
+        Err(_) => format!("{instance}-{}", std::process::id()),
+    };
+    let election = Election {
+        namespace: lease_namespace,
+        identity,
+    };
+    lead(client, scope, &instance, telemetry, shutdown, election).await
+}
+
+struct Election {
+    namespace: String,
+    identity: String,
+}
+
+/// Stand by until this replica holds the Lease, reconcile while it does, and hand the
+/// Lease over on shutdown. Losing it is an error: the pod restarts as a standby.
+async fn lead(
+    client: kube::Client,
+    scope: Scope,
+    instance: &str,
+    telemetry: Arc<Telemetry>,
+    shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
+    election: Election,
+) -> anyhow::Result<()> {
+    let Election {
+        namespace: lease_namespace,
+        identity,
+    } = election;
+    let mut candidate = Candidate::join(client.clone(), &lease_namespace, &identity)
         .await
         .map_err(|e| {
             Failure::new(
@@ -142,7 +174,7 @@ pub async fn run(global: &GlobalArgs, args: RunOperatorArgs) -> anyhow::Result<(
         })?;
     // A standby is ready: it serves its purpose by waiting.
     telemetry.set_ready(true);
-    tracing::info!(lease = %format!("{lease_namespace}/{LEASE_NAME}"), identity = %instance, "waiting to lead");
+    tracing::info!(lease = %format!("{lease_namespace}/{LEASE_NAME}"), identity = %identity, "waiting to lead");
     tokio::select! {
         _ = candidate.elected() => {}
         _ = shutdown.clone() => {
@@ -155,7 +187,7 @@ pub async fn run(global: &GlobalArgs, args: RunOperatorArgs) -> anyhow::Result<(
     telemetry.set_leader(true);
     tracing::info!(scope = ?scope, "elected leader: operator started");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = operator::run(client, scope, &instance, telemetry.clone(), async move {
+    let controller = operator::run(client, scope, instance, telemetry.clone(), async move {
         let _ = stopped.await;
     });
     tokio::pin!(controller);
