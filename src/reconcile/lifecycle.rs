@@ -48,15 +48,34 @@ async fn set_finalizers(
     Ok(())
 }
 
-/// Add the finalizer; false when it is there already.
+/// Add the finalizer; false when it is there already. The CLI and the operator may both
+/// add it at once: when the list changed under the patch (its `test` fails), look again.
 pub async fn ensure_finalizer(client: &Client, mysql: &MySQL) -> Result<bool, Error> {
-    let mut wanted = mysql.metadata.finalizers.clone().unwrap_or_default();
-    if wanted.iter().any(|f| f == FINALIZER) {
-        return Ok(false);
+    let mut current = mysql.clone();
+    let mut attempts = 0;
+    loop {
+        let mut wanted = current.metadata.finalizers.clone().unwrap_or_default();
+        if wanted.iter().any(|f| f == FINALIZER) {
+            return Ok(false);
+        }
+        wanted.push(FINALIZER.to_string());
+        match set_finalizers(client, &current, wanted, "add the finalizer").await {
+            Ok(()) => return Ok(true),
+            Err(Error::Api {
+                source: kube::Error::Api(s),
+                ..
+            }) if (s.code == 422 || s.code == 409) && attempts < 3 => {
+                attempts += 1;
+                let api: Api<MySQL> =
+                    Api::namespaced(client.clone(), &mysql.namespace().unwrap_or_default());
+                current = api
+                    .get(&mysql.name_any())
+                    .await
+                    .map_err(|e| Error::api(format!("read MySQL {}", mysql.name_any()), e))?;
+            }
+            Err(e) => return Err(e),
+        }
     }
-    wanted.push(FINALIZER.to_string());
-    set_finalizers(client, mysql, wanted, "add the finalizer").await?;
-    Ok(true)
 }
 
 async fn remove_finalizer(client: &Client, mysql: &MySQL) -> Result<(), Error> {

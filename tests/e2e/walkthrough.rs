@@ -539,3 +539,37 @@ async fn a_job_past_its_deadline_is_reported_not_waited_on() {
     assert!(cause.contains("DeadlineExceeded"), "{cause}");
     cluster.cleanup().await;
 }
+
+/// The CLI and the operator add the finalizer at once: whoever comes second, with a copy
+/// read before the first one's patch, finds it there instead of failing on the stale list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_the_finalizer_from_a_stale_copy_is_not_an_error() {
+    use kubectl_mysql::reconcile::lifecycle::{FINALIZER, ensure_finalizer};
+
+    let cluster = Cluster::new("walk-finalizer").await;
+    install_crd(&cluster.client).await;
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let stale = mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    assert!(
+        ensure_finalizer(&cluster.client, &stale)
+            .await
+            .expect("the first adds it")
+    );
+    assert!(
+        !ensure_finalizer(&cluster.client, &stale)
+            .await
+            .expect("the second, from the stale copy, finds it")
+    );
+    let finalizers = mysqls
+        .get("mysql-instance")
+        .await
+        .expect("get")
+        .metadata
+        .finalizers
+        .unwrap_or_default();
+    assert_eq!(finalizers, [FINALIZER]);
+    cluster.cleanup().await;
+}
