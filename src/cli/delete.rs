@@ -90,14 +90,12 @@ pub async fn run(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()> {
         let outcome = reconcile(&current, &ctx).await?;
         // What this reconcile left in the status (the object read before it still says
         // what the instance was doing before the delete).
-        let message = api
-            .get_opt(name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|m| m.status)
-            .and_then(|s| s.message)
-            .unwrap_or_default();
+        let message = match api.get_opt(name).await {
+            // Gone: the next look says so.
+            Ok(None) => continue,
+            Ok(Some(after)) => after.status.and_then(|s| s.message).unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         progress.step(&if message.is_empty() {
             format!("{:?}", outcome.phase)
         } else {
