@@ -48,7 +48,8 @@ impl Tmux {
         let status = Command::new("tmux")
             .arg("-S")
             .arg(&tmux.socket)
-            .args(["-f", "/dev/null", "new-session", "-d", "-s", "tour"])
+            // -u: UTF-8 whatever the locale says (the spinner and the check mark).
+            .args(["-u", "-f", "/dev/null", "new-session", "-d", "-s", "tour"])
             .args(["-x", &WIDTH.to_string(), "-y", "50"])
             .args(["bash", "--norc", "--noprofile"])
             .env_clear()
