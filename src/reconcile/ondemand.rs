@@ -3,12 +3,12 @@
 //! once: a Job of either kind still running makes the other wait.
 
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use super::catalogue;
-use super::jobs::{JobState, create_job, delete_job, job_state};
+use super::jobs::{JobState, create_job, job_state};
 use super::lifecycle::BACKUP_SOURCE;
 use crate::backup::JobReport;
 use crate::crd::MySQL;
@@ -39,9 +39,12 @@ pub async fn start(
     operation: &Operation,
 ) -> Result<Start, Error> {
     let names = Names::new(instance);
+    let mut finished = Vec::new();
     for running in [names.backup_job(), names.restore_job()] {
-        if job_state(client, &instance.namespace, &running).await?.0 == JobState::Running {
-            return Ok(Start::Busy(running));
+        match job_state(client, &instance.namespace, &running).await? {
+            (JobState::Running, _) => return Ok(Start::Busy(running)),
+            (_, Some(old)) => finished.push(old),
+            (_, None) => {}
         }
     }
     let job: Job = match operation {
@@ -56,7 +59,15 @@ pub async fn start(
         Operation::Restore(backup) => restore_job(instance, backup.as_deref()),
     };
     let name = job.name_any();
-    delete_job(client, &instance.namespace, &name).await?;
+    // Only the finished Job read above is replaced (its uid a precondition): a Job another
+    // caller started meanwhile under the same name is never deleted.
+    let Some(old) = finished.into_iter().find(|j| j.name_any() == name) else {
+        return Ok(match create_job(client, &job).await? {
+            true => Start::Started(name),
+            false => Start::Busy(name),
+        });
+    };
+    delete_finished(client, &old).await?;
     // The old Job may take a moment to go; its name is free once it is gone.
     for _ in 0..50 {
         if create_job(client, &job).await? {
@@ -65,6 +76,26 @@ pub async fn start(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     Ok(Start::Busy(name))
+}
+
+/// Delete this finished Job (and its pods), unless it is already gone or replaced.
+async fn delete_finished(client: &Client, old: &Job) -> Result<(), Error> {
+    let name = old.name_any();
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &old.namespace().unwrap_or_default());
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: Some(Preconditions {
+            uid: old.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match jobs.delete(&name, &params).await {
+        Ok(_) => Ok(()),
+        // 404: gone already; 409: the name now holds another caller's Job.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(Error::api(format!("delete Job {name}"), e)),
+    }
 }
 
 /// How a started Job ended, once it has; the backup is recorded in the catalogue and the
