@@ -1002,6 +1002,178 @@ async fn status_in_a_missing_namespace_says_so() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Latency: a measurement, not a check (ignored; see docs/benchmarks.md).
+
+/// Median, fastest and slowest of some durations.
+fn summary(times: &mut [Duration]) -> (Duration, Duration, Duration) {
+    times.sort();
+    let n = times.len();
+    let median = if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        (times[n / 2 - 1] + times[n / 2]) / 2
+    };
+    (median, times[0], times[n - 1])
+}
+
+/// `kubectl mysql status -A` (the binary as a kubectl plugin, and on its own) next to
+/// `kubectl get mysqls -A`, for 100 instances in 4 namespaces on the test API server.
+/// Runs interleaved after a warm-up (kubectl's discovery cache filled). Run with
+/// `cargo test --release --test e2e -- --ignored status_latency --nocapture`;
+/// `STATUS_LATENCY_RUNS` sets the runs per command (default 15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run by hand, see docs/benchmarks.md"]
+async fn status_latency_against_kubectl_get() {
+    if crate::cluster::real_cluster().is_some() {
+        return; // the numbers are for the test API server
+    }
+    const INSTANCES: usize = 100;
+    const NAMESPACES: usize = 4;
+    let runs: usize = std::env::var("STATUS_LATENCY_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(15);
+    let cluster = Cluster::new("status-latency").await;
+    install_crd(&cluster.client).await;
+    let namespaces: Vec<String> = (0..NAMESPACES)
+        .map(|i| format!("{}-{i}", cluster.namespace))
+        .collect();
+    for ns in &namespaces {
+        create_namespace(&cluster.client, ns).await;
+    }
+    for i in 0..INSTANCES {
+        let ns = &namespaces[i % NAMESPACES];
+        let name = format!("db-{i:03}");
+        create(&cluster.client, ns, &seed_named(&name)).await;
+        Api::<MySQL>::namespaced(cluster.client.clone(), ns)
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {
+                    "phase": if i % 10 == 0 { "Provisioning" } else { "Ready" },
+                    "message": format!("{name} created without restore-job"),
+                    "observedGeneration": 1,
+                    "lastBackup": "20240101T000000Z.sql.gz",
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "Converged",
+                                    "message": "the server answers",
+                                    "lastTransitionTime": "2024-01-01T00:00:00Z"}],
+                }})),
+            )
+            .await
+            .expect("status patched");
+    }
+
+    // kubectl finds the plugin on PATH as `kubectl-mysql`.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin dir");
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_kubectl-mysql"),
+        bin.join("kubectl-mysql"),
+    )
+    .expect("plugin linked");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).expect("home");
+    let kubeconfig = cluster.kubeconfig.clone();
+    let commands: [(&str, &str, Vec<&str>); 3] = [
+        (
+            "kubectl mysql status -A",
+            "kubectl",
+            vec!["mysql", "status", "-A"],
+        ),
+        (
+            "kubectl get mysqls -A",
+            "kubectl",
+            vec!["get", "mysqls", "-A"],
+        ),
+        (
+            "kubectl-mysql status -A (no kubectl)",
+            "kubectl-mysql",
+            vec!["status", "-A"],
+        ),
+    ];
+    let times = tokio::task::spawn_blocking(move || {
+        let time = |program: &str, args: &[&str]| -> Duration {
+            let started = Instant::now();
+            let output = Command::new(program)
+                .args(args)
+                .env("PATH", &path)
+                .env("HOME", &home)
+                .env("KUBECONFIG", &kubeconfig)
+                .stdin(Stdio::null())
+                .output()
+                .expect("the command runs");
+            let took = started.elapsed();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "{program} {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert_eq!(
+                stdout.lines().count(),
+                INSTANCES + 1,
+                "{program} {args:?}:\n{stdout}"
+            );
+            took
+        };
+        let mut times = vec![Vec::new(); commands.len()];
+        for round in 0..runs + 3 {
+            for (i, (_, program, args)) in commands.iter().enumerate() {
+                let took = time(program, args);
+                if round >= 3 {
+                    times[i].push(took); // the first three rounds warm caches up
+                }
+            }
+        }
+        (commands.map(|(label, _, _)| label), times)
+    })
+    .await
+    .expect("the runs end");
+
+    let (labels, mut times) = times;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{INSTANCES} instances in {NAMESPACES} namespaces, {runs} runs each after 3 warm-up rounds ({} build)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    let mut medians = Vec::new();
+    for (label, times) in labels.iter().zip(times.iter_mut()) {
+        let (median, min, max) = summary(times);
+        medians.push(median);
+        println!(
+            "{label:<40} median {:7.1} ms   min {:7.1} ms   max {:7.1} ms",
+            ms(median),
+            ms(min),
+            ms(max)
+        );
+    }
+    println!(
+        "ratio of medians, kubectl mysql status -A / kubectl get mysqls -A: {:.2}",
+        ms(medians[0]) / ms(medians[1])
+    );
+    println!(
+        "ratio of medians, kubectl-mysql status -A / kubectl get mysqls -A: {:.2}",
+        ms(medians[2]) / ms(medians[1])
+    );
+    for ns in &namespaces {
+        let _ = Api::<Namespace>::all(cluster.client.clone())
+            .delete(ns, &DeleteParams::default())
+            .await;
+    }
+    cluster.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------
 // Permissions (the test API server refuses what a test forbids, as RBAC would).
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
