@@ -220,8 +220,6 @@ pub fn handle(store: &Shared, call: Call) -> Response<ResponseBody> {
     }
 }
 
-/// The authorizer's view of a resource request: verb, group, resource, subresource,
-/// namespace and name.
 /// The user a request authenticates as. The test server trusts any bearer token and
 /// takes it as the user's name (a kubeconfig user with `token: operator` is "operator");
 /// with no credentials a request is anonymous, as on a real API server.
@@ -232,6 +230,8 @@ fn user_of(authorization: &str) -> String {
     }
 }
 
+/// The authorizer's view of a resource request: verb, group, resource, subresource,
+/// namespace, name and user.
 fn request_record(call: &Call, segments: &[&str]) -> Option<RequestRecord> {
     let (group, rest) = match segments {
         ["api", "v1", rest @ ..] => ("", rest),
