@@ -37,7 +37,7 @@ pub enum Error {
     NamespaceMismatch { object: String, requested: String },
 
     /// A call to the Kubernetes API failed.
-    #[error("cannot {what}: {source}")]
+    #[error("cannot {what}: {}", api_cause(.source))]
     Api {
         what: String,
         #[source]
@@ -109,8 +109,68 @@ impl Error {
             } if s.code == 403 => {
                 "you lack permission for this: ask for the RBAC rules in deploy/ (or check --context)"
             }
+            Error::Api {
+                source: kube::Error::Api(s),
+                ..
+            } if s.code == 409 => {
+                "someone else changed it at the same moment: run the command again"
+            }
+            Error::Api {
+                source: kube::Error::Api(s),
+                ..
+            } if s.code == 422 || s.code == 400 => {
+                "the API server refused the change: fix what the message names (`kubectl explain mysqls.spec`)"
+            }
             Error::Api { .. } => "check that the cluster answers (`kubectl get ns`) and try again",
             Error::Schema(_) => "this is a bug in kubectl-mysql; please report it",
         }
+    }
+}
+
+/// What went wrong in a Kubernetes call, once: the API server's own message, or the
+/// innermost cause of a transport failure (e.g. "Connection refused").
+fn api_cause(error: &kube::Error) -> String {
+    if let kube::Error::Api(status) = error {
+        return if status.message.is_empty() {
+            format!("the API server answered {} {}", status.code, status.reason)
+        } else {
+            status.message.clone()
+        };
+    }
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    fn refused(code: u16, reason: &str, message: &str) -> Error {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "code": code, "reason": reason, "message": message,
+        }))
+        .unwrap_or_default();
+        Error::api("add the finalizer to MySQL \"shop\"", kube::Error::Api(Box::new(status)))
+    }
+
+    #[test]
+    fn an_api_refusal_reads_as_the_servers_message_once_with_a_fitting_hint() {
+        let error = refused(422, "Invalid", "the server rejected our request: test failed");
+        assert_eq!(
+            error.to_string(),
+            "cannot add the finalizer to MySQL \"shop\": the server rejected our request: test failed"
+        );
+        assert!(error.hint().contains("refused the change"), "{}", error.hint());
+        let conflict = refused(409, "Conflict", "the object has been modified");
+        assert!(conflict.hint().contains("run the command again"));
+        let bare = refused(500, "InternalError", "");
+        assert_eq!(
+            bare.to_string(),
+            "cannot add the finalizer to MySQL \"shop\": the API server answered 500 InternalError"
+        );
     }
 }

@@ -18,13 +18,26 @@ async fn main() -> ExitCode {
     match cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", one_line(&format!("{error:#}")));
+            eprintln!("error: {}", one_line(&message(&error)));
             if let Some(hint) = cli::hint_for(&error) {
                 eprintln!("hint: {hint}");
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, down to the first error of the library or the CLI: those
+/// already say their own cause in their message.
+fn message(error: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in error.chain() {
+        parts.push(cause.to_string());
+        if cause.is::<kubectl_mysql::Error>() || cause.is::<cli::Failure>() {
+            break;
+        }
+    }
+    parts.join(": ")
 }
 
 fn one_line(message: &str) -> String {
