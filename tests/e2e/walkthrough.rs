@@ -343,8 +343,6 @@ async fn seed_walkthrough_by_hand_with_the_cli() {
 
 /// `kubectl delete --cascade=foreground`: the garbage collector removes the owned children
 /// (Deployment, Secret) before the finalizer runs; the backup still reads the data volume.
-/// `kubectl delete --cascade=foreground`: the garbage collector removes the owned children
-/// (Deployment, Secret) before the finalizer runs; the backup still reads the data volume.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreground_cascade_still_backs_up_and_restores() {
     let Some(_) = testkit::require_mariadb!() else {
