@@ -154,17 +154,28 @@ mod tests {
             "code": code, "reason": reason, "message": message,
         }))
         .unwrap_or_default();
-        Error::api("add the finalizer to MySQL \"shop\"", kube::Error::Api(Box::new(status)))
+        Error::api(
+            "add the finalizer to MySQL \"shop\"",
+            kube::Error::Api(Box::new(status)),
+        )
     }
 
     #[test]
     fn an_api_refusal_reads_as_the_servers_message_once_with_a_fitting_hint() {
-        let error = refused(422, "Invalid", "the server rejected our request: test failed");
+        let error = refused(
+            422,
+            "Invalid",
+            "the server rejected our request: test failed",
+        );
         assert_eq!(
             error.to_string(),
             "cannot add the finalizer to MySQL \"shop\": the server rejected our request: test failed"
         );
-        assert!(error.hint().contains("refused the change"), "{}", error.hint());
+        assert!(
+            error.hint().contains("refused the change"),
+            "{}",
+            error.hint()
+        );
         let conflict = refused(409, "Conflict", "the object has been modified");
         assert!(conflict.hint().contains("run the command again"));
         let bare = refused(500, "InternalError", "");
