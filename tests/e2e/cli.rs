@@ -16,36 +16,48 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Run the binary with `args` in the repo root, a kubeconfig that does not exist (so no
-/// cluster can be reached) and `stdin` as its input.
-pub fn kubectl_mysql(args: &[&str], stdin: &str) -> Run {
-    let missing = repo().join("target/no-such-kubeconfig");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"))
-        .args(args)
-        .current_dir(repo())
-        .env("KUBECONFIG", &missing)
-        .env_remove("HOME")
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Self {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Start `command` with `stdin` as its whole input (then closed) and wait for it to end,
+/// its stdout and stderr collected.
+pub fn output_with_stdin(command: &mut Command, stdin: &str) -> Output {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("the binary starts");
+        .unwrap_or_else(|e| panic!("{program} does not start: {e}"));
     child
         .stdin
         .take()
         .expect("stdin")
         .write_all(stdin.as_bytes())
         .expect("stdin written");
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("the binary ends");
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{program} does not end: {e}"))
+}
+
+/// Run the binary with `args` in the repo root, a kubeconfig that does not exist (so no
+/// cluster can be reached) and `stdin` as its input.
+pub fn kubectl_mysql(args: &[&str], stdin: &str) -> Run {
+    let missing = repo().join("target/no-such-kubeconfig");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"));
+    command
+        .args(args)
+        .current_dir(repo())
+        .env("KUBECONFIG", &missing)
+        .env_remove("HOME");
+    output_with_stdin(&mut command, stdin).into()
 }
 
 /// A file under a fresh temp dir.

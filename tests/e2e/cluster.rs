@@ -78,22 +78,12 @@ impl Cluster {
 
     /// Run the real kubectl against this cluster.
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        use std::io::Write;
-        let mut child = Command::new("kubectl")
+        let mut command = Command::new("kubectl");
+        command
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("HOME", self._dir.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("kubectl runs");
-        let mut input = child.stdin.take().expect("stdin");
-        input
-            .write_all(stdin.unwrap_or_default().as_bytes())
-            .expect("stdin written");
-        drop(input);
-        child.wait_with_output().expect("kubectl ends")
+            .env("HOME", self._dir.path());
+        crate::cli::output_with_stdin(&mut command, stdin.unwrap_or_default())
     }
 
     /// Delete the test namespace (everything in it goes with it).

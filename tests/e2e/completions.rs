@@ -55,7 +55,7 @@ impl Plugin {
             std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
         ))
         .expect("PATH");
-        let output = Command::new("kubectl")
+        Command::new("kubectl")
             .args(["__complete", "mysql"])
             .args(words)
             .env("PATH", path)
@@ -63,12 +63,8 @@ impl Plugin {
             .env("HOME", self.dir.path())
             .stdin(Stdio::null())
             .output()
-            .expect("kubectl runs");
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+            .expect("kubectl runs")
+            .into()
     }
 }
 

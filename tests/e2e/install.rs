@@ -20,7 +20,7 @@ use serde_json::Value;
 use testkit::apiserver::store::RequestRecord;
 use testkit::node::NodeStandIn;
 
-use crate::cli::repo;
+use crate::cli::{kubectl_mysql, repo};
 use crate::cluster::{Cluster, seed_cr, text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-mysql");
@@ -59,17 +59,16 @@ fn same_numbers_as_floats(value: &Value) -> Value {
     }
 }
 
-fn run(args: &[&str]) -> (String, String, bool) {
-    let out = Command::new(BIN).args(args).output().expect("binary runs");
-    let (stdout, stderr) = text(&out);
-    (stdout, stderr, out.status.success())
+/// The objects `kubectl mysql install ARGS` prints; it must succeed.
+fn installed(args: &[&str]) -> Vec<Value> {
+    let run = kubectl_mysql(&[&["install"][..], args].concat(), "");
+    assert_eq!(run.code, Some(0), "install {args:?}: {}", run.stderr);
+    documents(&run.stdout)
 }
 
 #[test]
 fn install_prints_what_deploy_holds_and_kustomize_builds_the_same() {
-    let (printed, stderr, ok) = run(&["install"]);
-    assert!(ok, "{stderr}");
-    let printed = documents(&printed);
+    let printed = installed(&[]);
     let kinds: Vec<&str> = printed
         .iter()
         .map(|o| o["kind"].as_str().unwrap_or_default())
@@ -110,9 +109,7 @@ fn install_prints_what_deploy_holds_and_kustomize_builds_the_same() {
         );
     }
 
-    let (moved, stderr, ok) = run(&["install", "-n", "ops", "--image", "registry.test/op:2"]);
-    assert!(ok, "{stderr}");
-    let moved = documents(&moved);
+    let moved = installed(&["-n", "ops", "--image", "registry.test/op:2"]);
     let deployment = moved.iter().find(|o| o["kind"] == "Deployment").unwrap();
     assert_eq!(deployment["metadata"]["namespace"], "ops");
     assert_eq!(
@@ -123,13 +120,21 @@ fn install_prints_what_deploy_holds_and_kustomize_builds_the_same() {
 
 #[test]
 fn install_refuses_a_bad_namespace_with_one_line_and_a_hint() {
-    let (stdout, stderr, ok) = run(&["install", "-n", "Not_A_Namespace"]);
-    assert!(!ok);
-    assert!(stdout.is_empty(), "nothing printed to apply: {stdout}");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{stderr}");
-    assert!(lines[0].starts_with("error: invalid namespace"), "{stderr}");
-    assert!(lines[1].starts_with("hint: "), "{stderr}");
+    let run = kubectl_mysql(&["install", "-n", "Not_A_Namespace"], "");
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stdout.is_empty(),
+        "nothing printed to apply: {}",
+        run.stdout
+    );
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with("error: invalid namespace"),
+        "{}",
+        run.stderr
+    );
+    assert!(lines[1].starts_with("hint: "), "{}", run.stderr);
 }
 
 /// The ServiceAccount `install` creates, as the API server names its user.
@@ -314,9 +319,7 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
     let dir = tempfile::tempdir().expect("tempdir");
 
     // Install as a person would, minus the Deployment: the replicas below play its pods.
-    let (printed, stderr, ok) = run(&["install"]);
-    assert!(ok, "{stderr}");
-    let without_deployment: Vec<Value> = documents(&printed)
+    let without_deployment: Vec<Value> = installed(&[])
         .into_iter()
         .filter(|o| o["kind"] != "Deployment")
         .collect();

@@ -4,9 +4,8 @@
 //! each instance and the backup and restore Jobs run as local processes.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use clap::CommandFactory;
 use k8s_openapi::api::core::v1::Secret;
@@ -15,7 +14,7 @@ use kube::api::ListParams;
 use kubectl_mysql::crd::MySQL;
 use testkit::node::NodeStandIn;
 
-use crate::cli::Run;
+use crate::cli::{Run, output_with_stdin};
 use crate::cluster::{Cluster, install_crd};
 use crate::walkthrough::{EXPECTED, ROWS, only_backups_remain, port_of, seed_password, sql};
 
@@ -78,33 +77,14 @@ impl Plugin {
 
     /// Run the real `kubectl` with `args` and `stdin`.
     pub fn kubectl(&self, args: &[&str], stdin: &str) -> Run {
-        let mut child = Command::new("kubectl")
+        let mut command = Command::new("kubectl");
+        command
             .args(args)
             .current_dir(crate::cli::repo())
             .env("PATH", self.path_env())
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("HOME", self.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("stdin written");
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = child.wait_with_output().expect("kubectl ends");
-        let run = Run {
-            code: status.code(),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        };
+            .env("HOME", self.dir.path());
+        let run = Run::from(output_with_stdin(&mut command, stdin));
         let password = seed_password();
         assert!(
             !run.stdout.contains(&password) && !run.stderr.contains(&password),

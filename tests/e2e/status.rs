@@ -27,7 +27,7 @@ const SEED_PASSWORD: &str = "0tusP@ssword";
 
 /// Run the binary against the cluster of `kubeconfig`, with `args` after `--kubeconfig`.
 fn status(kubeconfig: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"))
+    Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"))
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
@@ -35,12 +35,8 @@ fn status(kubeconfig: &Path, args: &[&str]) -> Run {
         .env_remove("HOME")
         .stdin(Stdio::null())
         .output()
-        .expect("the binary runs");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+        .expect("the binary runs")
+        .into()
 }
 
 /// The seed's CR under another name.
