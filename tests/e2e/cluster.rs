@@ -11,7 +11,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
-use kubectl_mysql::crd::MySQL;
+use kubectl_mysql::crd::{MySQL, Phase};
 use testkit::apiserver::TestApiServer;
 
 pub struct Cluster {
@@ -141,4 +141,64 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("timed out waiting until {what}");
+}
+
+/// How long an instance may take to change phase or go: real servers start here, and a
+/// delete backs up through a temporary server.
+const INSTANCE_LIMIT: Duration = Duration::from_secs(90);
+
+/// What the MySQL `name` says now, for a wait's failure message.
+fn last_status(read: &Result<Option<MySQL>, kube::Error>) -> String {
+    match read {
+        Ok(Some(m)) => {
+            let status = m.status.clone().unwrap_or_default();
+            format!("{:?}: {}", status.phase, status.message.unwrap_or_default())
+        }
+        Ok(None) => "not found".to_string(),
+        Err(e) => format!("not read: {e}"),
+    }
+}
+
+/// Wait until the MySQL `name` is in `phase`, its message containing `message` when one is
+/// given; on timeout, say where it got stuck.
+pub async fn wait_for_phase(mysqls: &Api<MySQL>, name: &str, phase: Phase, message: Option<&str>) {
+    let deadline = tokio::time::Instant::now() + INSTANCE_LIMIT;
+    loop {
+        let read = mysqls.get_opt(name).await;
+        if let Ok(Some(m)) = &read
+            && let Some(status) = &m.status
+            && status.phase == Some(phase)
+            && message.is_none_or(|wanted| {
+                status
+                    .message
+                    .as_deref()
+                    .is_some_and(|said| said.contains(wanted))
+            })
+        {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!(
+                "{name} is not {phase:?}; last status {}",
+                last_status(&read)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Wait until the MySQL `name` is gone (its finalizer done); on timeout, say where it got
+/// stuck.
+pub async fn wait_until_deleted(mysqls: &Api<MySQL>, name: &str) {
+    let deadline = tokio::time::Instant::now() + INSTANCE_LIMIT;
+    loop {
+        let read = mysqls.get_opt(name).await;
+        if let Ok(None) = read {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("{name} is not deleted; last status {}", last_status(&read));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -21,7 +21,7 @@ use testkit::apiserver::store::RequestRecord;
 use testkit::node::NodeStandIn;
 
 use crate::cli::{kubectl_mysql, repo};
-use crate::cluster::{Cluster, seed_cr, text};
+use crate::cluster::{Cluster, seed_cr, text, wait_for_phase, wait_until_deleted};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-mysql");
 
@@ -248,22 +248,6 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     (code, body)
 }
 
-async fn wait_for_phase(mysqls: &Api<MySQL>, phase: Phase, message: Option<&str>) {
-    let mut last = String::new();
-    for _ in 0..900 {
-        if let Some(m) = mysqls.get_opt("mysql-instance").await.expect("get") {
-            let status = m.status.unwrap_or_default();
-            let said = status.message.clone().unwrap_or_default();
-            if status.phase == Some(phase) && message.is_none_or(|m| said.contains(m)) {
-                return;
-            }
-            last = format!("{:?}: {said}", status.phase);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("mysql-instance is not {phase:?}; last status {last}");
-}
-
 /// `(verb, group, resource[/subresource], namespace)` of a call; `namespace` is empty for
 /// cluster-wide calls and cluster-scoped resources.
 type Permission = (String, String, String, String);
@@ -365,7 +349,7 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
         .create(&PostParams::default(), &seed_cr())
         .await
         .expect("seed CR created");
-    wait_for_phase(&mysqls, Phase::Ready, None).await;
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
     // Drift repair, twice alike: the second "Applied" event repeats the first (a patch).
     let services: Api<Service> = Api::namespaced(cluster.client.clone(), &ns);
     for _ in 0..2 {
@@ -403,36 +387,24 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
             .expect("the CLI runs");
         assert!(out.status.success(), "{step:?}: {:?}", text(&out));
     }
-    wait_for_phase(&mysqls, Phase::Ready, None).await;
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
     mysqls
         .delete("mysql-instance", &DeleteParams::default())
         .await
         .expect("delete accepted");
-    for _ in 0..900 {
-        if mysqls
-            .get_opt("mysql-instance")
-            .await
-            .expect("get")
-            .is_none()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        mysqls
-            .get_opt("mysql-instance")
-            .await
-            .expect("get")
-            .is_none(),
-        "the finalizer's backup finished and the instance is gone:\n{}",
-        first.log()
-    );
+    // The finalizer's backup runs, then the instance goes.
+    wait_until_deleted(&mysqls, "mysql-instance").await;
     mysqls
         .create(&PostParams::default(), &seed_cr())
         .await
         .expect("seed CR re-created");
-    wait_for_phase(&mysqls, Phase::Ready, Some("created with restore-job")).await;
+    wait_for_phase(
+        &mysqls,
+        "mysql-instance",
+        Phase::Ready,
+        Some("created with restore-job"),
+    )
+    .await;
 
     let (code, metrics) = http_get(&addr, "/metrics");
     assert_eq!(code, 200);

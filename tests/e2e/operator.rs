@@ -14,7 +14,7 @@ use serde_json::json;
 use testkit::node::NodeStandIn;
 use tokio::sync::oneshot;
 
-use crate::cluster::{Cluster, eventually, install_crd, seed_cr};
+use crate::cluster::{Cluster, eventually, install_crd, seed_cr, wait_for_phase};
 
 /// An operator running in-process over one namespace; stopped (gracefully) on drop.
 pub(crate) struct RunningOperator {
@@ -52,27 +52,6 @@ impl Drop for RunningOperator {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-async fn phase_of(mysqls: &Api<MySQL>, name: &str) -> Option<Phase> {
-    mysqls
-        .get_opt(name)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|m| m.status)
-        .and_then(|s| s.phase)
-}
-
-async fn wait_for_phase(mysqls: &Api<MySQL>, name: &str, phase: Phase) {
-    let mysqls = mysqls.clone();
-    let name = name.to_string();
-    eventually(&format!("{name} is {phase:?}"), move || {
-        let mysqls = mysqls.clone();
-        let name = name.clone();
-        async move { phase_of(&mysqls, &name).await == Some(phase) }
-    })
-    .await;
 }
 
 /// Every object the seed's instance gets, by kind and name.
@@ -182,7 +161,7 @@ async fn operator_turns_the_seed_cr_into_a_ready_instance() {
         .await
         .expect("the seed CR");
 
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready).await;
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
     let object = mysqls.get("mysql-instance").await.expect("get");
     let status = object.status.expect("status");
     assert_eq!(
@@ -342,7 +321,7 @@ async fn drift_is_repaired_and_delete_collects_the_owned_children() {
         .create(&PostParams::default(), &seed_cr())
         .await
         .expect("create");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready).await;
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
 
     // A Service deleted by hand comes back.
     let services: Api<Service> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
@@ -450,7 +429,7 @@ async fn the_same_name_in_two_namespaces_never_collides() {
     }
     for ns in [&first.namespace, &second_ns] {
         let mysqls: Api<MySQL> = Api::namespaced(first.client.clone(), ns);
-        wait_for_phase(&mysqls, "mysql-instance", Phase::Ready).await;
+        wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
         assert_eq!(children_present(&first.client, ns).await, all_children(ns));
     }
     let pvs: Api<PersistentVolume> = Api::all(first.client.clone());
@@ -494,7 +473,7 @@ async fn a_missing_password_secret_fails_cleanly_and_heals_when_created() {
         .create(&PostParams::default(), &object)
         .await
         .expect("create");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Failed).await;
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Failed, None).await;
     let status = mysqls
         .get("mysql-instance")
         .await
@@ -535,7 +514,7 @@ async fn a_missing_password_secret_fails_cleanly_and_heals_when_created() {
         .create(&PostParams::default(), &secret)
         .await
         .expect("secret");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready).await;
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
     running.stop().await;
     cluster.cleanup().await;
 }
@@ -585,7 +564,7 @@ async fn run_operator_process_logs_json_and_stops_on_sigterm() {
         .create(&PostParams::default(), &seed_cr())
         .await
         .expect("create");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Provisioning).await;
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Provisioning, None).await;
 
     let pid = child.id().to_string();
     let killed = Command::new("kill")

@@ -12,7 +12,7 @@ use kube::{Api, Client};
 use kubectl_mysql::crd::{MySQL, Phase};
 use testkit::node::NodeStandIn;
 
-use crate::cluster::{Cluster, install_crd, seed_cr};
+use crate::cluster::{Cluster, install_crd, seed_cr, wait_for_phase, wait_until_deleted};
 
 /// The seed's password, as deploy/cr.yaml carries it.
 pub(crate) fn seed_password() -> String {
@@ -53,38 +53,6 @@ pub(crate) fn sql(port: u16, database: &str, statement: &str) -> String {
 
 pub(crate) const ROWS: &str = "CREATE TABLE test (id SMALLINT UNSIGNED NOT NULL AUTO_INCREMENT, name VARCHAR(20) NOT NULL, PRIMARY KEY (id)) DEFAULT CHARSET=utf8mb4; INSERT INTO test (name) VALUES ('some data'), ('some data-2'), ('Привет');";
 pub(crate) const EXPECTED: &str = "1\tsome data\n2\tsome data-2\n3\tПривет\n";
-
-/// Wait (up to a minute: real servers start here) for the phase; say where it got stuck.
-async fn phase_is(mysqls: &Api<MySQL>, phase: Phase) {
-    let mut last = String::new();
-    for _ in 0..600 {
-        if let Some(m) = mysqls.get_opt("mysql-instance").await.expect("get") {
-            let status = m.status.unwrap_or_default();
-            if status.phase == Some(phase) {
-                return;
-            }
-            last = format!("{:?}: {}", status.phase, status.message.unwrap_or_default());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("mysql-instance is not {phase:?}; last status {last}");
-}
-
-async fn gone(mysqls: &Api<MySQL>) {
-    // The delete-backup starts a temporary server on the data volume: allow a minute.
-    let mut last = String::new();
-    for _ in 0..600 {
-        match mysqls.get_opt("mysql-instance").await.expect("get") {
-            None => return,
-            Some(m) => {
-                let status = m.status.unwrap_or_default();
-                last = format!("{:?}: {}", status.phase, status.message.unwrap_or_default());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("mysql-instance is not deleted; last status {last}");
-}
 
 pub(crate) async fn port_of(node: &NodeStandIn, ns: &str) -> u16 {
     for _ in 0..200 {
@@ -176,7 +144,7 @@ impl Scene {
             .create(&PostParams::default(), &seed_cr())
             .await
             .expect("apply deploy/cr.yaml");
-        phase_is(&self.mysqls, Phase::Ready).await;
+        wait_for_phase(&self.mysqls, "mysql-instance", Phase::Ready, None).await;
     }
 
     async fn port(&self) -> u16 {
@@ -214,7 +182,7 @@ async fn seed_walkthrough_with_the_operator() {
         .delete("mysql-instance", &DeleteParams::default())
         .await
         .expect("delete");
-    gone(&scene.mysqls).await;
+    wait_until_deleted(&scene.mysqls, "mysql-instance").await;
     only_backups_remain(&scene.cluster.client, &scene.cluster.namespace).await;
 
     scene.create_ready().await;
@@ -363,7 +331,7 @@ async fn foreground_cascade_still_backs_up_and_restores() {
         None,
     );
     assert!(out.status.success(), "{:?}", crate::cluster::text(&out));
-    gone(&scene.mysqls).await;
+    wait_until_deleted(&scene.mysqls, "mysql-instance").await;
     only_backups_remain(&scene.cluster.client, &ns).await;
 
     scene.create_ready().await;
@@ -386,7 +354,7 @@ async fn a_failing_delete_backup_keeps_everything_until_skip_backup() {
         .delete("mysql-instance", &DeleteParams::default())
         .await
         .expect("delete");
-    phase_is(&scene.mysqls, Phase::Failed).await;
+    wait_for_phase(&scene.mysqls, "mysql-instance", Phase::Failed, None).await;
     let status = scene
         .mysqls
         .get("mysql-instance")
