@@ -16,7 +16,9 @@ use testkit::node::NodeStandIn;
 
 use crate::cli::{Run, output_with_stdin};
 use crate::cluster::{Cluster, install_crd};
-use crate::walkthrough::{EXPECTED, ROWS, only_backups_remain, port_of, seed_password, sql};
+use crate::walkthrough::{
+    EXPECTED, ROWS, only_backups_remain, port_of, rows_of, seed_password, sql,
+};
 
 /// A person's shell: `kubectl-mysql` first on PATH, a kubeconfig of its own, a HOME of its
 /// own (kubectl's cache goes there).
@@ -317,14 +319,7 @@ async fn the_lifecycle_through_kubectl_mysql() {
         restored.stdout,
         format!("restored {name} into database \"otus-database\"\n")
     );
-    assert_eq!(
-        sql(
-            port,
-            "otus-database",
-            "SELECT id, name FROM test ORDER BY id"
-        ),
-        EXPECTED
-    );
+    assert_eq!(rows_of(port), EXPECTED);
 
     // delete --wait: backed up, the data volume gone, the backups kept.
     let deleted = plugin.ok(
@@ -362,14 +357,7 @@ async fn the_lifecycle_through_kubectl_mysql() {
         again.stderr
     );
     let port = port_of(&node, &ns).await;
-    assert_eq!(
-        sql(
-            port,
-            "otus-database",
-            "SELECT id, name FROM test ORDER BY id"
-        ),
-        EXPECTED
-    );
+    assert_eq!(rows_of(port), EXPECTED);
     drop(node);
     cluster.cleanup().await;
 }

@@ -54,6 +54,15 @@ pub(crate) fn sql(port: u16, database: &str, statement: &str) -> String {
 pub(crate) const ROWS: &str = "CREATE TABLE test (id SMALLINT UNSIGNED NOT NULL AUTO_INCREMENT, name VARCHAR(20) NOT NULL, PRIMARY KEY (id)) DEFAULT CHARSET=utf8mb4; INSERT INTO test (name) VALUES ('some data'), ('some data-2'), ('Привет');";
 pub(crate) const EXPECTED: &str = "1\tsome data\n2\tsome data-2\n3\tПривет\n";
 
+/// The walkthrough's table, as the server at `port` has it (compare with [`EXPECTED`]).
+pub(crate) fn rows_of(port: u16) -> String {
+    sql(
+        port,
+        "otus-database",
+        "SELECT id, name FROM test ORDER BY id",
+    )
+}
+
 pub(crate) async fn port_of(node: &NodeStandIn, ns: &str) -> u16 {
     for _ in 0..200 {
         if let Some(port) = node.server_port(ns, "mysql-instance") {
@@ -153,11 +162,7 @@ impl Scene {
 
     /// The walkthrough's table, as the current server has it.
     async fn rows(&self) -> String {
-        sql(
-            self.port().await,
-            "otus-database",
-            "SELECT id, name FROM test ORDER BY id",
-        )
+        rows_of(self.port().await)
     }
 
     async fn finish(mut self) {
@@ -284,27 +289,13 @@ async fn seed_walkthrough_by_hand_with_the_cli() {
         Some("mysql-instance created with restore-job")
     );
     let port = port_of(&node, &ns).await;
-    assert_eq!(
-        sql(
-            port,
-            "otus-database",
-            "SELECT id, name FROM test ORDER BY id"
-        ),
-        EXPECTED
-    );
+    assert_eq!(rows_of(port), EXPECTED);
 
     // An explicit restore of the latest backup loads the same rows again.
     sql(port, "otus-database", "DELETE FROM test");
     let restored = cli(&["restore", "mysql-instance", "--wait", "--timeout", "60s"]);
     assert!(restored.starts_with("restored "), "{restored}");
-    assert_eq!(
-        sql(
-            port,
-            "otus-database",
-            "SELECT id, name FROM test ORDER BY id"
-        ),
-        EXPECTED
-    );
+    assert_eq!(rows_of(port), EXPECTED);
     drop(node);
     cluster.cleanup().await;
 }
