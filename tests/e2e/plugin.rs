@@ -114,6 +114,16 @@ fn lines(text: &str) -> Vec<&str> {
     text.lines().map(str::trim_end).collect()
 }
 
+/// A `--wait` run's last line on stderr: the step it ended with.
+fn assert_final_step(run: &Run, expected: &str) {
+    assert_eq!(
+        lines(&run.stderr).last().copied(),
+        Some(expected),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn kubectl_plugin_list_shows_the_plugin_on_path() {
     let plugin = Plugin::new(None);
@@ -229,11 +239,9 @@ async fn the_lifecycle_through_kubectl_mysql() {
         "{}",
         created.stdout
     );
-    assert_eq!(
-        lines(&created.stderr).last().copied(),
-        Some("mysql-instance is Ready: mysql-instance created without restore-job"),
-        "{}",
-        created.stderr
+    assert_final_step(
+        &created,
+        "mysql-instance is Ready: mysql-instance created without restore-job",
     );
     // The server was initialised with the password typed on stdin.
     let port = port_of(&node, &ns).await;
@@ -337,12 +345,7 @@ async fn the_lifecycle_through_kubectl_mysql() {
         deleted.stdout,
         "mysql.otus.homework/mysql-instance deleted\n"
     );
-    assert_eq!(
-        lines(&deleted.stderr).last().copied(),
-        Some("mysql-instance: backed up, data volume removed"),
-        "{}",
-        deleted.stderr
-    );
+    assert_final_step(&deleted, "mysql-instance: backed up, data volume removed");
     let gone = plugin.kubectl(&["get", "mysql", "mysql-instance"], "");
     assert_eq!(gone.code, Some(1));
     assert!(gone.stderr.contains("NotFound"), "{}", gone.stderr);
@@ -350,11 +353,9 @@ async fn the_lifecycle_through_kubectl_mysql() {
 
     // Created again, the instance gets its rows back: the seed's restore-job.
     let again = plugin.ok(&create, &password);
-    assert_eq!(
-        lines(&again.stderr).last().copied(),
-        Some("mysql-instance is Ready: mysql-instance created with restore-job"),
-        "{}",
-        again.stderr
+    assert_final_step(
+        &again,
+        "mysql-instance is Ready: mysql-instance created with restore-job",
     );
     let port = port_of(&node, &ns).await;
     assert_eq!(rows_of(port), EXPECTED);
