@@ -129,7 +129,7 @@ impl Error {
 
 /// What went wrong in a Kubernetes call, once: the API server's own message, or the
 /// innermost cause of a transport failure (e.g. "Connection refused").
-fn api_cause(error: &kube::Error) -> String {
+pub(crate) fn api_cause(error: &kube::Error) -> String {
     if let kube::Error::Api(status) = error {
         return if status.message.is_empty() {
             format!("the API server answered {} {}", status.code, status.reason)
@@ -137,6 +137,11 @@ fn api_cause(error: &kube::Error) -> String {
             status.message.clone()
         };
     }
+    innermost_cause(error)
+}
+
+/// The innermost cause of an error: what went wrong (e.g. "Connection refused").
+pub(crate) fn innermost_cause(error: &kube::Error) -> String {
     let mut cause: &dyn std::error::Error = error;
     while let Some(next) = cause.source() {
         cause = next;

@@ -27,6 +27,7 @@ use serde::Serialize;
 use super::{Failure, GlobalArgs, kubeconfig};
 use crate::backup::BackupEntry;
 use crate::crd::MySQL;
+use crate::error::{api_cause, innermost_cause};
 use crate::reconcile::catalogue::CATALOGUE_KEY;
 use crate::resources::Names;
 use render::Style;
@@ -428,13 +429,7 @@ impl Reader {
                 "the Kubernetes API server{at} did not answer within {}",
                 show_duration(*t)
             ),
-            CallError::Kube(kube::Error::Api(status)) => {
-                if status.message.is_empty() {
-                    format!("the API server answered {} {}", status.code, status.reason)
-                } else {
-                    status.message.clone()
-                }
-            }
+            CallError::Kube(e @ kube::Error::Api(_)) => api_cause(e),
             CallError::Kube(e) => format!(
                 "cannot reach the Kubernetes API server{at}: {}",
                 innermost_cause(e)
@@ -546,15 +541,6 @@ async fn call<T>(
         Ok(result) => result.map_err(CallError::Kube),
         Err(_) => Err(CallError::Timeout(timeout)),
     }
-}
-
-/// The innermost cause of an error: what went wrong (e.g. "Connection refused").
-fn innermost_cause(error: &kube::Error) -> String {
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// The API server's address as the kubeconfig names it, for error messages (best effort).
