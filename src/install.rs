@@ -278,16 +278,13 @@ fn deployment(options: &Options) -> Deployment {
         name: "operator".into(),
         image: Some(options.image.clone()),
         command: Some(vec![BINARY.into()]),
-        args: Some(
-            [
-                "run-operator",
-                "--leader-elect",
-                "--metrics-addr=0.0.0.0:8080",
-                "--log-format=json",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ),
+        args: Some(vec![
+            "run-operator".into(),
+            "--leader-elect".into(),
+            // Every interface of the pod: the kubelet's probes and Prometheus come from outside.
+            format!("--metrics-addr=0.0.0.0:{HTTP_PORT}"),
+            "--log-format=json".into(),
+        ]),
         env: Some(vec![
             // The Lease's holder and the Events' reporting instance.
             field_env("POD_NAME", "metadata.name"),
