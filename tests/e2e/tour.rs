@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
 use testkit::node::NodeStandIn;
 
 use crate::cluster::{Cluster, install_crd};
@@ -240,9 +242,29 @@ async fn create_and_backup_wait_read_well_in_a_terminal() {
         "{last}"
     );
 
+    // The generated password stays in its Secret: never on screen.
+    let secret = Api::<Secret>::namespaced(cluster.client.clone(), &cluster.namespace)
+        .get("mysql-instance-credentials")
+        .await
+        .expect("the generated password's Secret");
+    let password = secret
+        .data
+        .and_then(|d| d.get("password").cloned())
+        .map(|p| String::from_utf8_lossy(&p.0).into_owned())
+        .filter(|p| !p.is_empty())
+        .expect("a generated password");
+    assert!(
+        frames.iter().all(|f| !f.contains(&password)),
+        "the generated password was shown"
+    );
+
     let backup = "kubectl mysql backup mysql-instance --wait";
     let frames = tokio::task::block_in_place(|| tmux.run(backup, limit));
     frames.iter().for_each(|f| reads_well(f));
+    assert!(
+        frames.iter().all(|f| !f.contains(&password)),
+        "the password was shown"
+    );
     let last = frames.last().expect("a screen");
     let shown = output_of(backup, last);
     assert_eq!(shown.len(), 2, "{last}");
