@@ -796,7 +796,7 @@ mod tests {
     }
 
     #[test]
-    fn sizes_read_like_status() {
+    fn sizes_in_binary_units_for_the_backup_descriptions() {
         assert_eq!(human_size(512), "512 B");
         assert_eq!(human_size(2048), "2.0 KiB");
         assert_eq!(human_size(5 * 1024 * 1024 + 512 * 1024), "5.5 MiB");
