@@ -35,7 +35,7 @@ complete -c kubectl-mysql -n "__fish_kubectl_mysql_needs_command" -f -a "backup"
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_needs_command" -f -a "restore" -d 'Load the latest verified backup, or a named one, into an instance'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_needs_command" -f -a "status" -d 'Show instances: a table, or one instance in detail'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_needs_command" -f -a "run-operator" -d 'Run the operator: the watch loop that converges every instance'
-complete -c kubectl-mysql -n "__fish_kubectl_mysql_needs_command" -f -a "install" -d 'Print the manifests that install the CRD, RBAC and the operator'
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_needs_command" -f -a "install" -d 'Print the manifests that install the CRD, RBAC and the operator (-n: its namespace, default kubectl-mysql-system)'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_needs_command" -f -a "completions" -d 'Print a completion script: bash, zsh or fish'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -s f -l filename -d 'A manifest of kind MySQL to create ("-" reads stdin), e.g. the seed\'s deploy/cr.yaml' -r -F
@@ -125,6 +125,6 @@ complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand help; and no
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand help; and not __fish_seen_subcommand_from create delete backup restore status run-operator install completions help" -f -a "restore" -d 'Load the latest verified backup, or a named one, into an instance'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand help; and not __fish_seen_subcommand_from create delete backup restore status run-operator install completions help" -f -a "status" -d 'Show instances: a table, or one instance in detail'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand help; and not __fish_seen_subcommand_from create delete backup restore status run-operator install completions help" -f -a "run-operator" -d 'Run the operator: the watch loop that converges every instance'
-complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand help; and not __fish_seen_subcommand_from create delete backup restore status run-operator install completions help" -f -a "install" -d 'Print the manifests that install the CRD, RBAC and the operator'
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand help; and not __fish_seen_subcommand_from create delete backup restore status run-operator install completions help" -f -a "install" -d 'Print the manifests that install the CRD, RBAC and the operator (-n: its namespace, default kubectl-mysql-system)'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand help; and not __fish_seen_subcommand_from create delete backup restore status run-operator install completions help" -f -a "completions" -d 'Print a completion script: bash, zsh or fish'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand help; and not __fish_seen_subcommand_from create delete backup restore status run-operator install completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

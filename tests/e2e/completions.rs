@@ -374,32 +374,36 @@ async fn completions_without_a_cluster_answer_only_the_directive_quickly_and_qui
         &["restore", "mysql-instance", "--backup", ""],
     ];
 
-    // The binary as the shim runs it: only `:4`, nothing on stderr, within the timeout.
-    for kubeconfig in [&closed, &silent, &missing] {
-        for words in word_lists {
-            let started = Instant::now();
-            let run = Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"))
-                .arg("__complete")
-                .args(words)
-                .env("KUBECONFIG", kubeconfig)
-                .env("HOME", plugin.dir.path())
-                .stdin(Stdio::null())
-                .output()
-                .expect("the binary runs");
-            let took = started.elapsed();
-            let what = format!("{words:?} with {}", kubeconfig.display());
-            assert_eq!(String::from_utf8_lossy(&run.stdout), ":4\n", "{what}");
-            assert!(
-                run.stderr.is_empty(),
-                "{what}: {}",
-                String::from_utf8_lossy(&run.stderr)
-            );
-            assert!(run.status.success(), "{what}");
-            assert!(
-                took < complete::TIMEOUT + Duration::from_secs(1),
-                "{what} took {took:?}"
-            );
-        }
+    // The binary as the shim runs it: only `:4`, nothing on stderr, and no hang (the
+    // bound is the lookup's timeout plus slack for a loaded machine, not a speed target).
+    // Each word list against the silent server waits the whole timeout: one is enough.
+    let cases = [&closed, &missing]
+        .into_iter()
+        .flat_map(|k| word_lists.iter().map(move |w| (k, *w)))
+        .chain([(&silent, word_lists[0])]);
+    for (kubeconfig, words) in cases {
+        let started = Instant::now();
+        let run = Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"))
+            .arg("__complete")
+            .args(words)
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", plugin.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("the binary runs");
+        let took = started.elapsed();
+        let what = format!("{words:?} with {}", kubeconfig.display());
+        assert_eq!(String::from_utf8_lossy(&run.stdout), ":4\n", "{what}");
+        assert!(
+            run.stderr.is_empty(),
+            "{what}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(run.status.success(), "{what}");
+        assert!(
+            took < complete::TIMEOUT + Duration::from_secs(3),
+            "{what} took {took:?}"
+        );
     }
 
     // Through kubectl: the same answer, and nothing from the plugin on stderr.
@@ -415,7 +419,10 @@ async fn completions_without_a_cluster_answer_only_the_directive_quickly_and_qui
                 "{what}: {}",
                 run.stderr
             );
-            assert!(took < complete::TIMEOUT, "{what} took {took:?}");
+            assert!(
+                took < complete::TIMEOUT + Duration::from_secs(3),
+                "{what} took {took:?}"
+            );
         }
     }
     // Against a server that never answers, kubectl itself waits some seconds before it

@@ -199,7 +199,7 @@ impl Replica {
     }
 
     /// SIGTERM, as the kubelet stops a pod; the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
+    async fn terminate(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -208,7 +208,7 @@ impl Replica {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = self.child.kill();
         panic!("the operator did not stop on SIGTERM:\n{}", self.log());
@@ -443,11 +443,11 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
     );
 
     // The leader stops (a rollout): it hands the lease over, and the standby leads.
-    assert!(first.terminate().success());
+    assert!(first.terminate().await.success());
     second
         .logged("elected leader", Duration::from_secs(30))
         .await;
-    assert!(second.terminate().success());
+    assert!(second.terminate().await.success());
     assert_eq!(
         holder(leases.get("kubectl-mysql-operator").await.expect("lease")),
         None,
