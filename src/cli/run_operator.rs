@@ -193,12 +193,15 @@ async fn lead(
     tokio::pin!(controller);
     let mut finished = false;
     let lost = tokio::select! {
-        _ = &mut controller => { finished = true; false }
-        _ = shutdown.clone() => false,
-        _ = candidate.lost() => true,
+        _ = &mut controller => { finished = true; None }
+        _ = shutdown.clone() => None,
+        why = candidate.lost() => Some(why),
     };
-    if lost {
-        tracing::error!("lost the leader lease: stopping so that the new leader runs alone");
+    if let Some(why) = lost {
+        tracing::error!(
+            why,
+            "lost the leader lease: stopping so that the new leader runs alone"
+        );
     }
     let _ = stop.send(());
     if !finished {
@@ -207,9 +210,9 @@ async fn lead(
     telemetry.set_leader(false);
     // Hand the lease over at once rather than let the next leader wait for it to expire.
     candidate.resign().await;
-    if lost {
+    if let Some(why) = lost {
         return Err(Failure::new(
-            "lost the leader lease while reconciling",
+            format!("lost the leader lease while reconciling: {why}"),
             "the API server was unreachable for longer than the lease (15s), or another replica took over; the pod restarts and stands by",
         )
         .into());

@@ -495,3 +495,63 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
     );
     cluster.cleanup().await;
 }
+
+/// A leader cut off from the API server cannot renew its lease, and a standby takes the
+/// lease once it expires: the leader must stop reconciling before that (self-fencing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_api_server_stops_before_its_lease_expires() {
+    let server = testkit::apiserver::TestApiServer::start()
+        .await
+        .expect("test API server starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = dir.path().join("admin-kubeconfig");
+    server.write_kubeconfig(&admin).expect("kubeconfig written");
+    let without_deployment: Vec<Value> = installed(&[])
+        .into_iter()
+        .filter(|o| o["kind"] != "Deployment")
+        .collect();
+    let mut apply = Command::new("kubectl");
+    apply
+        .args(["apply", "-f", "-"])
+        .env("KUBECONFIG", &admin)
+        .env("HOME", dir.path());
+    let applied = crate::cli::output_with_stdin(
+        &mut apply,
+        &kubectl_mysql::manifest::to_yaml_stream(&without_deployment),
+    );
+    assert!(applied.status.success(), "{:?}", text(&applied));
+    let kubeconfig = dir.path().join("operator-kubeconfig");
+    std::fs::write(&kubeconfig, server.kubeconfig_as(&operator_user())).expect("written");
+    let mut leader = Replica::start(&kubeconfig, "kubectl-mysql-5d8f-alone", dir.path());
+    leader
+        .logged("elected leader", Duration::from_secs(20))
+        .await;
+
+    let cut_off = Instant::now();
+    drop(server);
+    let status = loop {
+        if let Ok(Some(status)) = leader.child.try_wait() {
+            break status;
+        }
+        assert!(
+            cut_off.elapsed() < Duration::from_secs(30),
+            "the leader kept running without its API server:\n{}",
+            leader.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let stopped_after = cut_off.elapsed();
+    let log = leader.log();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(
+            "error: lost the leader lease while reconciling: the lease could not be confirmed"
+        ),
+        "{log}"
+    );
+    // The lease lasts 15 s from its last renewal, which came before the cut.
+    assert!(
+        stopped_after < Duration::from_secs(15),
+        "stopped {stopped_after:?} after the cut: a standby could have led by then\n{log}"
+    );
+}
