@@ -54,87 +54,65 @@ impl Drop for RunningOperator {
     }
 }
 
+/// Whether `name` exists (a failed read counts as absent: the caller polls).
+async fn exists<K>(api: &Api<K>, name: &str) -> bool
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name).await.ok().flatten().is_some()
+}
+
 /// Every object the seed's instance gets, by kind and name.
 async fn children_present(client: &Client, ns: &str) -> Vec<String> {
-    let mut found = Vec::new();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let pvs: Api<PersistentVolume> = Api::all(client.clone());
-    for (kind, name, present) in [
+    let data_pv = format!("{ns}.mysql-instance-pv");
+    let backup_pv = format!("{ns}.backup-mysql-instance-pv");
+    let present = [
         (
             "Secret",
-            "mysql-instance-credentials".to_string(),
-            secrets
-                .get_opt("mysql-instance-credentials")
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
+            "mysql-instance-credentials",
+            exists(&secrets, "mysql-instance-credentials").await,
         ),
         (
             "PersistentVolume",
-            format!("{ns}.mysql-instance-pv"),
-            pvs.get_opt(&format!("{ns}.mysql-instance-pv"))
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
+            data_pv.as_str(),
+            exists(&pvs, &data_pv).await,
         ),
         (
             "PersistentVolumeClaim",
-            "mysql-instance-pvc".into(),
-            pvcs.get_opt("mysql-instance-pvc")
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
+            "mysql-instance-pvc",
+            exists(&pvcs, "mysql-instance-pvc").await,
         ),
         (
             "Service",
-            "mysql-instance".into(),
-            services
-                .get_opt("mysql-instance")
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
+            "mysql-instance",
+            exists(&services, "mysql-instance").await,
         ),
         (
             "Deployment",
-            "mysql-instance".into(),
-            deployments
-                .get_opt("mysql-instance")
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
+            "mysql-instance",
+            exists(&deployments, "mysql-instance").await,
         ),
         (
             "PersistentVolume",
-            format!("{ns}.backup-mysql-instance-pv"),
-            pvs.get_opt(&format!("{ns}.backup-mysql-instance-pv"))
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
+            backup_pv.as_str(),
+            exists(&pvs, &backup_pv).await,
         ),
         (
             "PersistentVolumeClaim",
-            "backup-mysql-instance-pvc".into(),
-            pvcs.get_opt("backup-mysql-instance-pvc")
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
+            "backup-mysql-instance-pvc",
+            exists(&pvcs, "backup-mysql-instance-pvc").await,
         ),
-    ] {
-        if present {
-            found.push(format!("{kind}/{name}"));
-        }
-    }
-    found
+    ];
+    present
+        .into_iter()
+        .filter(|(_, _, here)| *here)
+        .map(|(kind, name, _)| format!("{kind}/{name}"))
+        .collect()
 }
 
 fn all_children(ns: &str) -> Vec<String> {
