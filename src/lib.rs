@@ -11,6 +11,7 @@ pub mod input;
 pub mod install;
 pub mod manifest;
 pub mod operator;
+pub mod quantity;
 pub mod reconcile;
 pub mod resources;
 pub mod schema;
