@@ -138,7 +138,7 @@ pub fn deployment(instance: &Instance) -> Deployment {
                         name: "data".into(),
                         persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
                             claim_name: names.data_pvc(),
-                            read_only: Some(false),
+                            read_only: None,
                         }),
                         ..Volume::default()
                     }]),

@@ -38,10 +38,12 @@ pub enum BackupSource {
     DataVolume,
 }
 
+/// An empty value is left out: the server drops it (`value` is a plain string), and the
+/// container sees the variable set to "" either way.
 fn env(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
-        value: Some(value.into()),
+        value: (!value.is_empty()).then(|| value.into()),
         ..EnvVar::default()
     }
 }
@@ -62,7 +64,7 @@ fn claim_volume(name: &str, claim: String) -> Volume {
         name: name.into(),
         persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
             claim_name: claim,
-            read_only: Some(false),
+            read_only: None,
         }),
         ..Volume::default()
     }

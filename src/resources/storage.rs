@@ -67,7 +67,8 @@ pub fn persistent_volume(instance: &Instance, volume: Volume) -> PersistentVolum
             access_modes: Some(vec!["ReadWriteOnce".into()]),
             // Retain: the finalizer decides when data goes, never a reclaimer.
             persistent_volume_reclaim_policy: Some("Retain".into()),
-            storage_class_name: Some(String::new()),
+            // No class: a PV's storageClassName is a plain string, so `""` is never stored
+            // (the claim's is a pointer, where `""` means "no class" and is kept).
             volume_mode: Some("Filesystem".into()),
             claim_ref: Some(ObjectReference {
                 api_version: Some("v1".into()),
@@ -126,7 +127,7 @@ mod tests {
         assert_eq!(claim.name, pvc.metadata.name);
         assert_eq!(claim.namespace.as_deref(), Some("default"));
         assert_eq!(pvc_spec.volume_name, pv.metadata.name);
-        assert_eq!(pv_spec.storage_class_name.as_deref(), Some(""));
+        assert_eq!(pv_spec.storage_class_name, None, "no class, and no \"\" the server drops");
         assert_eq!(pvc_spec.storage_class_name.as_deref(), Some(""));
         assert_eq!(pv_spec.capacity.expect("capacity")["storage"].0, "1Gi");
         assert_eq!(
