@@ -107,13 +107,17 @@ _kubectl__mysql() {
             return 0
             ;;
         kubectl__subcmd__mysql__subcmd__backup)
-            opts="-n -h -V --wait --timeout --namespace --context --kubeconfig --help --version"
+            opts="-n -h -V --wait --timeout --max-concurrent-backups --namespace --context --kubeconfig --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-concurrent-backups)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

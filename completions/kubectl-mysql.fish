@@ -68,6 +68,7 @@ complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand delete" -l w
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand delete" -s V -l version -d 'Print version'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand backup" -l timeout -d 'How long --wait waits, e.g. 90s or 30m' -r
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand backup" -l max-concurrent-backups -d 'Backup Jobs that may run at once in the namespace; with all taken, --wait waits for one' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand backup" -s n -l namespace -d 'Namespace of the instance (default: the kubeconfig context\'s namespace)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand backup" -l context -d 'The kubeconfig context to use' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand backup" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F

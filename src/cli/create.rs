@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::output::{ObjectFormat, object_name, render};
 use super::progress::Progress;
-use super::{Failure, GlobalArgs, kubeconfig};
+use super::{CLI_REPORTER, Failure, GlobalArgs, kubeconfig};
 use crate::crd::{DEFAULT_PASSWORD_KEY, MySQL, MySQLSpec, Phase, SecretKeyReference};
 use crate::input::parse_mysqls;
 use crate::reconcile::{Context, reconcile};
@@ -218,7 +218,7 @@ async fn create_in_cluster(client: &Client, plan: Plan, args: &CreateArgs) -> an
     if let Some(secret) = &plan.secret {
         adopt_secret(client, &applied, &secret.name_any()).await?;
     }
-    let ctx = Context::new(client.clone(), "kubectl-mysql-cli");
+    let ctx = Context::new(client.clone(), CLI_REPORTER);
     let outcome = reconcile(&applied, &ctx).await?;
     match args.output {
         Some(format) => {

@@ -8,7 +8,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
 use super::progress::Progress;
-use super::{Failure, GlobalArgs, kubeconfig};
+use super::{CLI_REPORTER, Failure, GlobalArgs, kubeconfig};
 use crate::crd::{MySQL, Phase};
 use crate::reconcile::{Context, SKIP_BACKUP, reconcile};
 
@@ -70,7 +70,7 @@ pub async fn run(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let ctx = Context::new(client.clone(), "kubectl-mysql-cli");
+    let ctx = Context::new(client.clone(), CLI_REPORTER);
     let progress = Progress::start(&format!("deleting {name}"));
     let deadline = tokio::time::Instant::now() + args.timeout;
     loop {

@@ -3,13 +3,11 @@
 
 use std::time::Duration;
 
-use kube::Client;
-
 use super::Failure;
 use super::progress::Progress;
 use crate::backup::JobReport;
 use crate::crd::MySQL;
-use crate::reconcile::ondemand;
+use crate::reconcile::{Context, ondemand};
 use crate::validate::Instance;
 
 /// How often a wait looks again.
@@ -17,7 +15,7 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// Wait for a backup or restore Job to end; its report, or an error with the cause.
 pub async fn job(
-    client: &Client,
+    ctx: &Context,
     mysql: &MySQL,
     instance: &Instance,
     job: &str,
@@ -26,7 +24,7 @@ pub async fn job(
     let progress = Progress::start(&format!("{job}: running"));
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        match ondemand::outcome(client, mysql, instance, job).await? {
+        match ondemand::outcome(ctx, mysql, instance, job).await? {
             Some(Ok(report)) => {
                 progress.finish(&format!("{job}: done"));
                 return Ok(report);

@@ -18,6 +18,9 @@ mod status;
 
 use std::path::PathBuf;
 
+/// How the CLI signs its Events (the operator signs with its pod's name).
+pub(crate) const CLI_REPORTER: &str = "kubectl-mysql-cli";
+
 use clap::{Args, Parser, Subcommand};
 
 /// Operate MySQL instances on Kubernetes: `kubectl mysql <command>`.

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{Failure, GlobalArgs, follow, instance, kubeconfig};
+use super::{CLI_REPORTER, Failure, GlobalArgs, follow, instance, kubeconfig};
 use crate::backup::{JobReport, normalize_backup_name};
+use crate::reconcile::Context;
 use crate::reconcile::ondemand::{self, Operation, Start};
 
 #[derive(Debug, Args)]
@@ -43,7 +44,8 @@ pub async fn run(global: &GlobalArgs, args: RestoreArgs) -> anyhow::Result<()> {
     };
     let (client, namespace) = kubeconfig::client(global, Some(Duration::from_secs(30))).await?;
     let (mysql, instance) = instance::load(&client, &namespace, &args.name).await?;
-    let job = match ondemand::start(&client, &instance, &Operation::Restore(backup)).await? {
+    let ctx = Context::new(client.clone(), CLI_REPORTER);
+    let job = match ondemand::start(&ctx, &instance, &Operation::Restore(backup)).await? {
         Start::Started(job) => job,
         Start::Busy(job) => {
             return Err(Failure::new(
@@ -52,12 +54,20 @@ pub async fn run(global: &GlobalArgs, args: RestoreArgs) -> anyhow::Result<()> {
             )
             .into());
         }
+        // Only a backup needs a slot of the backup pool.
+        Start::NoSlot(running) => {
+            return Err(Failure::new(
+                format!("{running} backups are running"),
+                "wait for one to finish and try again",
+            )
+            .into());
+        }
     };
     if !args.wait {
         println!("job.batch/{job} started");
         return Ok(());
     }
-    match follow::job(&client, &mysql, &instance, &job, args.timeout).await? {
+    match follow::job(&ctx, &mysql, &instance, &job, args.timeout).await? {
         JobReport::Restore(r) => {
             println!("restored {} into database {:?}", r.backup, r.database);
             if !r.skipped.is_empty() {

@@ -1,29 +1,45 @@
 //! The apply step: server-side apply of each child under one field manager, skipped when
 //! the cluster already holds what we would apply, so a converged instance costs reads only.
 
-use std::fmt::Debug;
-
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PersistentVolume;
-use kube::api::{Api, Patch, PatchParams};
-use kube::{Client, Resource, ResourceExt};
+use kube::api::{Patch, PatchParams};
+use kube::ResourceExt;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::Context;
+use super::observe::Cached;
+
 use crate::error::Error;
+use crate::quantity;
 use crate::resources::{Children, FIELD_MANAGER};
 
 /// Whether `current` already holds everything in `desired`: every field of `desired` is
-/// in `current` with the same value (lists item by item). Fields the server or other
-/// managers added are ignored.
+/// in `current` with the same value (lists item by item, quantities by value: the server
+/// stores `1.5Gi` as `1536Mi`). Fields the server or other managers added are ignored.
 pub fn contains(current: &Value, desired: &Value) -> bool {
+    contains_at(current, desired, None)
+}
+
+/// Maps whose values are quantities, and fields that hold one.
+const QUANTITY_MAPS: &[&str] = &["capacity", "requests", "limits"];
+const QUANTITY_FIELDS: &[&str] = &["sizeLimit"];
+
+fn contains_at(current: &Value, desired: &Value, parent: Option<&str>) -> bool {
     match (current, desired) {
-        (Value::Object(c), Value::Object(d)) => d
-            .iter()
-            .all(|(k, v)| c.get(k).is_some_and(|cv| contains(cv, v))),
+        (Value::Object(c), Value::Object(d)) => d.iter().all(|(k, v)| {
+            c.get(k).is_some_and(|cv| {
+                let quantity = parent.is_some_and(|p| QUANTITY_MAPS.contains(&p))
+                    || QUANTITY_FIELDS.contains(&k.as_str());
+                match (cv, v) {
+                    (Value::String(a), Value::String(b)) if quantity => quantity::same(a, b),
+                    _ => contains_at(cv, v, Some(k)),
+                }
+            })
+        }),
         (Value::Array(c), Value::Array(d)) => {
-            c.len() == d.len() && c.iter().zip(d).all(|(cv, dv)| contains(cv, dv))
+            c.len() == d.len() && c.iter().zip(d).all(|(cv, dv)| contains_at(cv, dv, None))
         }
         (c, d) => c == d,
     }
@@ -40,17 +56,30 @@ pub struct ApplyCount {
 
 /// Applies the children of one instance.
 pub struct Applier {
-    client: Client,
+    ctx: Context,
     namespace: String,
     pub count: ApplyCount,
     /// The Deployment as the cluster has it after the pass (its status tells readiness).
     pub deployment: Option<Deployment>,
 }
 
+/// A PersistentVolume, once bound, carries the claim's uid and resourceVersion in its
+/// claimRef (an atomic object the binder set); ours without them would take that away.
+pub fn keep_claim_binding(current: &PersistentVolume, desired: &mut PersistentVolume) {
+    let bound = current.spec.as_ref().and_then(|s| s.claim_ref.clone());
+    if let (Some(bound), Some(spec)) = (bound, desired.spec.as_mut())
+        && let Some(ours) = &spec.claim_ref
+        && bound.name == ours.name
+        && bound.namespace == ours.namespace
+    {
+        spec.claim_ref = Some(bound);
+    }
+}
+
 impl Applier {
-    pub fn new(client: Client, namespace: &str) -> Self {
+    pub fn new(ctx: &Context, namespace: &str) -> Self {
         Self {
-            client,
+            ctx: ctx.clone(),
             namespace: namespace.to_string(),
             count: ApplyCount::default(),
             deployment: None,
@@ -59,101 +88,53 @@ impl Applier {
 
     /// Apply every child that differs, in dependency order.
     pub async fn converge(&mut self, children: &Children) -> Result<(), Error> {
-        let ns = self.namespace.clone();
         if let Some(secret) = &children.secret {
-            self.ensure(Api::namespaced(self.client.clone(), &ns), secret)
-                .await?;
+            self.ensure(secret, |_, _| {}).await?;
         }
         if let Some(pv) = &children.data_pv {
-            self.ensure_volume(pv).await?;
+            self.ensure(pv, keep_claim_binding).await?;
         }
-        self.ensure(
-            Api::namespaced(self.client.clone(), &ns),
-            &children.data_pvc,
-        )
-        .await?;
+        self.ensure(&children.data_pvc, |_, _| {}).await?;
         if let Some(pv) = &children.backup_pv {
-            self.ensure_volume(pv).await?;
+            self.ensure(pv, keep_claim_binding).await?;
         }
-        self.ensure(
-            Api::namespaced(self.client.clone(), &ns),
-            &children.backup_pvc,
-        )
-        .await?;
-        self.ensure(Api::namespaced(self.client.clone(), &ns), &children.service)
-            .await?;
-        let deployment = self
-            .ensure(
-                Api::namespaced(self.client.clone(), &ns),
-                &children.deployment,
-            )
-            .await?;
+        self.ensure(&children.backup_pvc, |_, _| {}).await?;
+        self.ensure(&children.service, |_, _| {}).await?;
+        let deployment = self.ensure(&children.deployment, |_, _| {}).await?;
         self.deployment = Some(deployment);
         Ok(())
     }
 
-    /// A PersistentVolume: once bound, its claimRef (an atomic object) also carries the
-    /// claim's uid, set by the binder; applying ours without it would take that away.
-    async fn ensure_volume(
-        &mut self,
-        desired: &PersistentVolume,
-    ) -> Result<PersistentVolume, Error> {
-        let api: Api<PersistentVolume> = Api::all(self.client.clone());
-        self.ensure_with(api, desired, |current, desired| {
-            let bound = current.spec.as_ref().and_then(|s| s.claim_ref.clone());
-            if let (Some(bound), Some(spec)) = (bound, desired.spec.as_mut())
-                && let Some(ours) = &spec.claim_ref
-                && bound.name == ours.name
-                && bound.namespace == ours.namespace
-            {
-                spec.claim_ref = Some(bound);
-            }
-        })
-        .await
-    }
-
-    async fn ensure<K>(&mut self, api: Api<K>, desired: &K) -> Result<K, Error>
-    where
-        K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
-    {
-        self.ensure_with(api, desired, |_, _| {}).await
-    }
-
     /// Read one child; apply it only when it is missing or differs from `desired`
     /// (after `keep` has carried over what others own in the current object).
-    async fn ensure_with<K>(
-        &mut self,
-        api: Api<K>,
-        desired: &K,
-        keep: impl FnOnce(&K, &mut K),
-    ) -> Result<K, Error>
+    async fn ensure<K>(&mut self, desired: &K, keep: impl FnOnce(&K, &mut K)) -> Result<K, Error>
     where
-        K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+        K: Cached + Serialize,
     {
         let name = desired.name_any();
         let what = format!("{}/{name}", K::kind(&()));
+        let namespace = desired.meta().namespace.as_ref().map(|_| self.namespace.as_str());
         self.count.total += 1;
-        let current = api
-            .get_opt(&name)
-            .await
-            .map_err(|e| Error::api(format!("read {what}"), e))?;
+        let observer = &self.ctx.observer;
+        let current: Option<K> = observer.get(&self.ctx.client, namespace, &name).await?;
         let mut desired = desired.clone();
         if let Some(current) = &current {
             keep(current, &mut desired);
         }
         let wanted = serde_json::to_value(&desired).map_err(|e| Error::BadValue(e.to_string()))?;
-        if let Some(current) = current {
-            let have =
-                serde_json::to_value(&current).map_err(|e| Error::BadValue(e.to_string()))?;
+        if let Some(current) = &current {
+            let have = serde_json::to_value(current).map_err(|e| Error::BadValue(e.to_string()))?;
             if contains(&have, &wanted) {
-                return Ok(current);
+                return Ok(current.clone());
             }
         }
+        let api = K::api(&self.ctx.client, namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let applied = api
             .patch(&name, &params, &Patch::Apply(&desired))
             .await
             .map_err(|e| Error::api(format!("apply {what}"), e))?;
+        observer.wrote_object(current.as_ref(), &applied);
         tracing::info!(object = %what, "applied");
         self.count.written += 1;
         self.count.names.push(what);
@@ -181,6 +162,25 @@ mod tests {
         assert!(
             !contains(&current, &json!({"spec": {"paused": true}})),
             "missing field"
+        );
+    }
+
+    #[test]
+    fn quantities_compare_by_value_other_strings_by_text() {
+        let stored = json!({"spec": {"capacity": {"storage": "1536Mi"}, "resources": {"requests": {"memory": "512Mi"}, "limits": {"cpu": "1"}}},
+            "volumes": [{"emptyDir": {"sizeLimit": "1Gi"}}], "image": "1Gi"});
+        assert!(contains(
+            &stored,
+            &json!({"spec": {"capacity": {"storage": "1.5Gi"}, "resources": {"requests": {"memory": "0.5Gi"}, "limits": {"cpu": "1000m"}}},
+                "volumes": [{"emptyDir": {"sizeLimit": "1024Mi"}}]})
+        ));
+        assert!(!contains(
+            &stored,
+            &json!({"spec": {"capacity": {"storage": "2Gi"}}})
+        ));
+        assert!(
+            !contains(&stored, &json!({"image": "1024Mi"})),
+            "only quantity fields compare by value"
         );
     }
 }

@@ -8,6 +8,8 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
+use super::Context;
+use super::observe::Observer;
 use crate::backup::{BackupEntry, BackupReport};
 use crate::error::Error;
 use crate::resources::{Component, FIELD_MANAGER, Names, labels};
@@ -16,32 +18,50 @@ use crate::validate::Instance;
 /// The key holding the catalogue (a JSON list of entries, newest first).
 pub const CATALOGUE_KEY: &str = "catalogue.json";
 
-/// The recorded backups of an instance (empty when none was ever made).
+/// The recorded backups of an instance (empty when none was ever made), read from the
+/// API server.
 pub async fn read(client: &Client, namespace: &str, name: &str) -> Result<Vec<BackupEntry>, Error> {
-    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let map_name = Names::of(namespace, name).catalogue();
-    let map = maps
-        .get_opt(&map_name)
-        .await
-        .map_err(|e| Error::api(format!("read ConfigMap {map_name}"), e))?;
-    Ok(map
-        .and_then(|m| m.data)
-        .and_then(|d| d.get(CATALOGUE_KEY).cloned())
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default())
+    read_with(&Observer::api(), client, namespace, name).await
 }
 
-/// Add a new backup and drop what its retention pass pruned.
-pub async fn record(
+/// The recorded backups, read where the reconcile reads (the operator: its cache).
+pub async fn read_in(ctx: &Context, namespace: &str, name: &str) -> Result<Vec<BackupEntry>, Error> {
+    read_with(&ctx.observer, &ctx.client, namespace, name).await
+}
+
+async fn read_with(
+    observer: &Observer,
     client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<BackupEntry>, Error> {
+    let map_name = Names::of(namespace, name).catalogue();
+    let map: Option<ConfigMap> = observer.get(client, Some(namespace), &map_name).await?;
+    Ok(entries(map.as_ref()))
+}
+
+fn entries(map: Option<&ConfigMap>) -> Vec<BackupEntry> {
+    map.and_then(|m| m.data.as_ref())
+        .and_then(|d| d.get(CATALOGUE_KEY))
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
+}
+
+/// Add a new backup and drop what its retention pass pruned. The list is read from the
+/// API server, never a cache: a stale list would drop a backup another caller recorded.
+pub async fn record(
+    ctx: &Context,
     instance: &Instance,
     report: &BackupReport,
 ) -> Result<Vec<BackupEntry>, Error> {
-    let mut entries = read(client, &instance.namespace, &instance.name).await?;
+    let map_name = Names::new(instance).catalogue();
+    let before: Option<ConfigMap> = Observer::api()
+        .get(&ctx.client, Some(&instance.namespace), &map_name)
+        .await?;
+    let mut entries = entries(before.as_ref());
     entries.retain(|e| e.name != report.backup && !report.pruned.contains(&e.name));
     entries.push(report.entry());
     entries.sort_by(|a, b| b.name.cmp(&a.name));
-    let map_name = Names::new(instance).catalogue();
     let text =
         serde_json::to_string_pretty(&entries).map_err(|e| Error::BadValue(e.to_string()))?;
     let body = json!({
@@ -54,13 +74,15 @@ pub async fn record(
         },
         "data": BTreeMap::from([(CATALOGUE_KEY, text)]),
     });
-    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &instance.namespace);
-    maps.patch(
-        &map_name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map_err(|e| Error::api(format!("record the backup in ConfigMap {map_name}"), e))?;
+    let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &instance.namespace);
+    let written = maps
+        .patch(
+            &map_name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|e| Error::api(format!("record the backup in ConfigMap {map_name}"), e))?;
+    ctx.observer.wrote_object(before.as_ref(), &written);
     Ok(entries)
 }

@@ -2,14 +2,25 @@
 //! Job of the same name, never two at once) and read back how it ended, from the Job's
 //! conditions and its pod's termination message.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, PostParams, PropagationPolicy};
-use kube::{Client, ResourceExt};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions, PropagationPolicy};
+use kube::ResourceExt;
 
+use super::Context;
 use crate::backup::{JobReport, parse_report};
 use crate::error::Error;
 use crate::resources::FIELD_MANAGER;
+
+/// The label the Job controller puts on a Job's pods.
+pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+
+/// Whether a Job has ended (Complete or Failed).
+pub fn finished(job: &Job) -> bool {
+    condition(job, "Complete").is_some() || condition(job, "Failed").is_some()
+}
 
 /// Where a Job is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,16 +46,15 @@ fn condition<'a>(
 
 /// The newest termination message of the Job's pods.
 async fn termination_message(
-    client: &Client,
+    ctx: &Context,
     namespace: &str,
     job: &str,
 ) -> Result<Option<String>, Error> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let listed = pods
-        .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
-        .await
-        .map_err(|e| Error::api(format!("list the pods of Job {job}"), e))?;
-    let mut items = listed.items;
+    let selector = BTreeMap::from([(JOB_NAME_LABEL.to_string(), job.to_string())]);
+    let mut items: Vec<Pod> = ctx
+        .observer
+        .list(&ctx.client, namespace, &selector)
+        .await?;
     items.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
     Ok(items.iter().rev().find_map(|p| {
         p.status
@@ -63,15 +73,14 @@ async fn termination_message(
 
 /// The state of Job `name`, and the Job itself when it exists.
 pub async fn job_state(
-    client: &Client,
+    ctx: &Context,
     namespace: &str,
     name: &str,
 ) -> Result<(JobState, Option<Job>), Error> {
-    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
-    let Some(job) = jobs
-        .get_opt(name)
-        .await
-        .map_err(|e| Error::api(format!("read Job {name}"), e))?
+    let Some(job) = ctx
+        .observer
+        .get::<Job>(&ctx.client, Some(namespace), name)
+        .await?
     else {
         return Ok((JobState::Missing, None));
     };
@@ -79,7 +88,7 @@ pub async fn job_state(
         return Ok((JobState::Running, Some(job)));
     }
     let state = if condition(&job, "Complete").is_some() {
-        let message = termination_message(client, namespace, name)
+        let message = termination_message(ctx, namespace, name)
             .await?
             .unwrap_or_default();
         match parse_report(&message) {
@@ -90,7 +99,7 @@ pub async fn job_state(
             )),
         }
     } else if let Some(failed) = condition(&job, "Failed") {
-        let message = termination_message(client, namespace, name)
+        let message = termination_message(ctx, namespace, name)
             .await?
             .unwrap_or_default();
         match parse_report(&message) {
@@ -107,30 +116,46 @@ pub async fn job_state(
     Ok((state, Some(job)))
 }
 
-/// Delete a Job and its pods (e.g. a finished one, before a new run of the same name).
-pub async fn delete_job(client: &Client, namespace: &str, name: &str) -> Result<(), Error> {
-    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+/// Delete this Job and its pods (e.g. a finished one, before a new run of the same
+/// name), unless it is gone already or the name now holds another Job (its uid a
+/// precondition).
+pub async fn delete_job(ctx: &Context, job: &Job) -> Result<(), Error> {
+    let name = job.name_any();
+    let namespace = job.namespace().unwrap_or_default();
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: Some(Preconditions {
+            uid: job.uid(),
+            resource_version: None,
+        }),
         ..DeleteParams::default()
     };
-    match jobs.delete(name, &params).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+    match jobs.delete(&name, &params).await {
+        Ok(_) => {
+            ctx.observer
+                .wrote::<Job>(Some(&namespace), &name, job.resource_version());
+            Ok(())
+        }
+        // 404: gone already; 409: the name now holds another caller's Job.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
         Err(e) => Err(Error::api(format!("delete Job {name}"), e)),
     }
 }
 
 /// Create `job`; false when a Job of that name still exists (running, or being deleted).
-pub async fn create_job(client: &Client, job: &Job) -> Result<bool, Error> {
+pub async fn create_job(ctx: &Context, job: &Job) -> Result<bool, Error> {
     let namespace = job.namespace().unwrap_or_default();
-    let jobs: Api<Job> = Api::namespaced(client.clone(), &namespace);
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
     let params = PostParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..PostParams::default()
     };
     match jobs.create(&params, job).await {
-        Ok(_) => Ok(true),
+        Ok(created) => {
+            ctx.observer.wrote_object(None, &created);
+            Ok(true)
+        }
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
         Err(e) => Err(Error::api(format!("create Job {}", job.name_any()), e)),
     }

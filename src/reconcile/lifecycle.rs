@@ -3,13 +3,14 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use kube::{Client, ResourceExt};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::ResourceExt;
 use serde_json::json;
 
-use super::catalogue;
 use super::jobs::{JobState, create_job, delete_job, job_state};
+use super::observe::Cached;
 use super::status::{Observed, RestoreState};
+use super::{Context, catalogue, pool};
 use crate::backup::{JobReport, latest_verified};
 use crate::crd::{MySQL, Phase};
 use crate::error::Error;
@@ -26,7 +27,7 @@ pub const BACKUP_SOURCE: &str = "otus.homework/backup-source";
 /// Replace the finalizer list with a JSON patch whose `test` fails if someone changed the
 /// list meanwhile (the way kube-rs's finalizer helper does it).
 async fn set_finalizers(
-    client: &Client,
+    ctx: &Context,
     mysql: &MySQL,
     wanted: Vec<String>,
     what: &str,
@@ -37,20 +38,23 @@ async fn set_finalizers(
         {"op": if current.is_some() { "replace" } else { "add" }, "path": "/metadata/finalizers", "value": wanted},
     ]))
     .map_err(|e| Error::BadValue(e.to_string()))?;
-    let api: Api<MySQL> = Api::namespaced(client.clone(), &mysql.namespace().unwrap_or_default());
-    api.patch(
-        &mysql.name_any(),
-        &PatchParams::default(),
-        &Patch::<()>::Json(patch),
-    )
-    .await
-    .map_err(|e| Error::api(format!("{what} of MySQL {}", mysql.name_any()), e))?;
+    let api: Api<MySQL> =
+        Api::namespaced(ctx.client.clone(), &mysql.namespace().unwrap_or_default());
+    let patched = api
+        .patch(
+            &mysql.name_any(),
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
+        .await
+        .map_err(|e| Error::api(format!("{what} of MySQL {}", mysql.name_any()), e))?;
+    ctx.observer.wrote_object(Some(mysql), &patched);
     Ok(())
 }
 
 /// Add the finalizer; false when it is there already. The CLI and the operator may both
 /// add it at once: when the list changed under the patch (its `test` fails), look again.
-pub async fn ensure_finalizer(client: &Client, mysql: &MySQL) -> Result<bool, Error> {
+pub async fn ensure_finalizer(ctx: &Context, mysql: &MySQL) -> Result<bool, Error> {
     let mut current = mysql.clone();
     let mut attempts = 0;
     loop {
@@ -59,7 +63,7 @@ pub async fn ensure_finalizer(client: &Client, mysql: &MySQL) -> Result<bool, Er
             return Ok(false);
         }
         wanted.push(FINALIZER.to_string());
-        match set_finalizers(client, &current, wanted, "add the finalizer").await {
+        match set_finalizers(ctx, &current, wanted, "add the finalizer").await {
             Ok(()) => return Ok(true),
             Err(Error::Api {
                 source: kube::Error::Api(s),
@@ -67,7 +71,7 @@ pub async fn ensure_finalizer(client: &Client, mysql: &MySQL) -> Result<bool, Er
             }) if (s.code == 422 || s.code == 409) && attempts < 3 => {
                 attempts += 1;
                 let api: Api<MySQL> =
-                    Api::namespaced(client.clone(), &mysql.namespace().unwrap_or_default());
+                    Api::namespaced(ctx.client.clone(), &mysql.namespace().unwrap_or_default());
                 current = api
                     .get(&mysql.name_any())
                     .await
@@ -78,14 +82,14 @@ pub async fn ensure_finalizer(client: &Client, mysql: &MySQL) -> Result<bool, Er
     }
 }
 
-async fn remove_finalizer(client: &Client, mysql: &MySQL) -> Result<(), Error> {
+async fn remove_finalizer(ctx: &Context, mysql: &MySQL) -> Result<(), Error> {
     let wanted = mysql
         .finalizers()
         .iter()
         .filter(|f| *f != FINALIZER)
         .cloned()
         .collect();
-    set_finalizers(client, mysql, wanted, "remove the finalizer").await
+    set_finalizers(ctx, mysql, wanted, "remove the finalizer").await
 }
 
 /// What one pass of the deletion did.
@@ -108,63 +112,53 @@ fn progress(message: &str, phase: Phase) -> Observed {
     }
 }
 
-async fn delete_ignoring_absent<K>(api: Api<K>, name: &str) -> Result<(), Error>
-where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
-{
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
+/// Delete `current` (read a moment ago); gone already is fine.
+async fn delete_ignoring_absent<K: Cached>(ctx: &Context, current: &K) -> Result<(), Error> {
+    let name = current.name_any();
+    let namespace = current.namespace();
+    let api = K::api(&ctx.client, namespace.as_deref());
+    match api.delete(&name, &DeleteParams::default()).await {
+        Ok(_) => {
+            ctx.observer
+                .wrote::<K>(namespace.as_deref(), &name, current.resource_version());
+            Ok(())
+        }
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(Error::api(format!("delete {name}"), e)),
+        Err(e) => Err(Error::api(format!("delete {} {name}", K::kind(&())), e)),
     }
 }
 
 /// The finalizer: stop the server (one writer on the data volume), back the database up
-/// from the data volume, record the backup, remove the data volume, release.
-pub async fn finalize(
-    client: &Client,
-    mysql: &MySQL,
-    instance: &Instance,
-) -> Result<Deletion, Error> {
+/// from the data volume (when a backup slot is free), record the backup, remove the data
+/// volume, release.
+pub async fn finalize(ctx: &Context, mysql: &MySQL, instance: &Instance) -> Result<Deletion, Error> {
     let ns = instance.namespace.clone();
     let names = Names::new(instance);
-    let skip = mysql
-        .annotations()
-        .get(SKIP_BACKUP)
-        .is_some_and(|v| v == "true");
+    let client = &ctx.client;
+    let observer = &ctx.observer;
     let mut backup = None;
-    if !skip {
-        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-        if let Some(d) = deployments
-            .get_opt(&names.server())
-            .await
-            .map_err(|e| Error::api("read the Deployment", e))?
-        {
+    if !skips_backup(mysql) {
+        let deployment: Option<Deployment> =
+            observer.get(client, Some(&ns), &names.server()).await?;
+        if let Some(d) = deployment {
             if d.metadata.deletion_timestamp.is_none() {
-                delete_ignoring_absent(deployments, &names.server()).await?;
+                delete_ignoring_absent(ctx, &d).await?;
             }
             return Ok(Deletion::InProgress(progress(
                 "stopping the server before the backup",
                 Phase::Deleting,
             )));
         }
-        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-        let selector = selector_labels(instance)
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let running = pods
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|e| Error::api("list the server's pods", e))?;
-        if !running.items.is_empty() {
+        let running: Vec<Pod> = observer
+            .list(client, &ns, &selector_labels(instance))
+            .await?;
+        if !running.is_empty() {
             return Ok(Deletion::InProgress(progress(
                 "waiting for the server's pod to stop",
                 Phase::Deleting,
             )));
         }
-        let (state, job) = job_state(client, &ns, &names.backup_job()).await?;
+        let (state, job) = job_state(ctx, &ns, &names.backup_job()).await?;
         let from_volume = job.as_ref().is_some_and(|j| {
             j.annotations()
                 .get(BACKUP_SOURCE)
@@ -181,15 +175,22 @@ pub async fn finalize(
                     .annotations
                     .get_or_insert_with(Default::default)
                     .insert(BACKUP_SOURCE.into(), "data-volume".into());
-                create_job(client, &job).await?;
-                return Ok(Deletion::InProgress(progress(
-                    "backing up the data volume",
-                    Phase::BackingUp,
-                )));
+                return Ok(match pool::start(ctx, mysql, &job).await? {
+                    pool::Slot::Taken => Deletion::InProgress(progress(
+                        "backing up the data volume",
+                        Phase::BackingUp,
+                    )),
+                    pool::Slot::Wait { ahead, running } => Deletion::InProgress(progress(
+                        &pool::waiting_message(ahead, running, ctx.max_concurrent_backups),
+                        Phase::Deleting,
+                    )),
+                });
             }
             // A finished on-demand backup of the same name: replace it with the delete-backup.
             JobState::Succeeded(_) | JobState::Failed(_) if !from_volume => {
-                delete_job(client, &ns, &names.backup_job()).await?;
+                if let Some(old) = &job {
+                    delete_job(ctx, old).await?;
+                }
                 return Ok(Deletion::InProgress(progress(
                     "replacing a finished backup Job",
                     Phase::BackingUp,
@@ -211,7 +212,7 @@ pub async fn finalize(
                 )));
             }
             JobState::Succeeded(JobReport::Backup(report)) => {
-                catalogue::record(client, instance, &report).await?;
+                catalogue::record(ctx, instance, &report).await?;
                 backup = Some(report.backup);
             }
             JobState::Succeeded(other) => {
@@ -221,29 +222,38 @@ pub async fn finalize(
                 )));
             }
         }
-        delete_job(client, &ns, &names.backup_job()).await?;
+        if let Some(done) = &job {
+            delete_job(ctx, done).await?;
+        }
     }
     // The data volume goes only now, after a verified backup (or an explicit skip).
-    delete_ignoring_absent(
-        Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns),
-        &names.data_pvc(),
-    )
-    .await?;
-    if instance.storage_class.is_none() {
-        delete_ignoring_absent(
-            Api::<PersistentVolume>::all(client.clone()),
-            &names.data_pv(),
-        )
-        .await?;
+    let claim: Option<PersistentVolumeClaim> =
+        observer.get(client, Some(&ns), &names.data_pvc()).await?;
+    if let Some(claim) = claim.filter(|c| c.metadata.deletion_timestamp.is_none()) {
+        delete_ignoring_absent(ctx, &claim).await?;
     }
-    remove_finalizer(client, mysql).await?;
+    if instance.storage_class.is_none() {
+        let volume: Option<PersistentVolume> = observer.get(client, None, &names.data_pv()).await?;
+        if let Some(volume) = volume.filter(|v| v.metadata.deletion_timestamp.is_none()) {
+            delete_ignoring_absent(ctx, &volume).await?;
+        }
+    }
+    remove_finalizer(ctx, mysql).await?;
     Ok(Deletion::Done { backup })
+}
+
+/// Whether the instance is to be deleted without a backup (`delete --skip-backup`).
+pub fn skips_backup(mysql: &MySQL) -> bool {
+    mysql
+        .annotations()
+        .get(SKIP_BACKUP)
+        .is_some_and(|v| v == "true")
 }
 
 /// Restore on create: once the server is up, load the latest verified backup (if any)
 /// exactly once. Returns the decision and, when the restore failed, why.
 pub async fn restore_step(
-    client: &Client,
+    ctx: &Context,
     instance: &Instance,
     recorded: RestoreState,
 ) -> Result<(RestoreState, Option<String>), Error> {
@@ -251,7 +261,7 @@ pub async fn restore_step(
         return Ok((recorded, None));
     }
     let names = Names::new(instance);
-    let (state, job) = job_state(client, &instance.namespace, &names.restore_job()).await?;
+    let (state, job) = job_state(ctx, &instance.namespace, &names.restore_job()).await?;
     let job_backup = job
         .as_ref()
         .and_then(|j| j.spec.as_ref())
@@ -275,16 +285,18 @@ pub async fn restore_step(
         }
         // A finished Job from an earlier instance of the same name: not ours to read.
         JobState::Failed(_) => {
-            delete_job(client, &instance.namespace, &names.restore_job()).await?;
+            if let Some(old) = &job {
+                delete_job(ctx, old).await?;
+            }
             Ok((RestoreState::Undecided, None))
         }
         JobState::Missing => {
-            let entries = catalogue::read(client, &instance.namespace, &instance.name).await?;
+            let entries = catalogue::read_in(ctx, &instance.namespace, &instance.name).await?;
             match latest_verified(&entries) {
                 None => Ok((RestoreState::NotNeeded, None)),
                 Some(latest) => {
                     let job = restore_job(instance, Some(&latest.name));
-                    create_job(client, &job).await?;
+                    create_job(ctx, &job).await?;
                     Ok((RestoreState::Running(latest.name.clone()), None))
                 }
             }

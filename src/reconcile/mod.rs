@@ -10,7 +10,9 @@ mod apply;
 pub mod catalogue;
 pub mod jobs;
 pub mod lifecycle;
+pub mod observe;
 pub mod ondemand;
+pub mod pool;
 mod status;
 
 use std::time::Duration;
@@ -26,19 +28,24 @@ use crate::error::Error;
 use crate::resources::{self, FIELD_MANAGER};
 use crate::validate::{self, Instance, PasswordSource};
 
-pub use apply::{Applier, ApplyCount, contains};
+pub use apply::{Applier, ApplyCount, contains, keep_claim_binding};
+pub use observe::{Caches, Observer};
 pub use lifecycle::{FINALIZER, SKIP_BACKUP};
 pub use status::{Observed, RestoreState, desired_status};
 
-/// What one reconcile needs: a client and an Event recorder.
+/// What one reconcile needs: a client, an Event recorder, where to read the cluster
+/// from, and how many backups may run at once.
 #[derive(Clone)]
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
+    pub observer: Observer,
+    pub max_concurrent_backups: usize,
 }
 
 impl Context {
-    /// `instance` tells Events from the operator (its pod name) and the CLI apart.
+    /// Reads from the API server. `instance` tells Events from the operator (its pod
+    /// name) and the CLI apart.
     pub fn new(client: Client, instance: &str) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
@@ -47,6 +54,16 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            observer: Observer::api(),
+            max_concurrent_backups: usize::from(pool::DEFAULT_MAX_CONCURRENT_BACKUPS),
+        }
+    }
+
+    /// The same context for one pass: its own record of writes.
+    pub fn for_pass(&self) -> Self {
+        Self {
+            observer: self.observer.for_pass(),
+            ..self.clone()
         }
     }
 }
@@ -64,10 +81,9 @@ pub struct Outcome {
     pub requeue_after: Option<Duration>,
 }
 
-/// How long a Ready instance waits before a resync.
-const RESYNC: Duration = Duration::from_secs(300);
-/// How soon an instance that is still coming up is looked at again.
-const PROGRESS_CHECK: Duration = Duration::from_secs(10);
+/// How long an instance waits for a look without a change: what it waits for is watched,
+/// so this is only a safety net (the operator adds jitter).
+pub const RESYNC: Duration = Duration::from_secs(300);
 
 /// One pass over one instance.
 pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
@@ -77,7 +93,7 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
     if mysql.metadata.deletion_timestamp.is_some() {
         return delete(mysql, ctx, &namespace).await;
     }
-    lifecycle::ensure_finalizer(&ctx.client, mysql).await?;
+    lifecycle::ensure_finalizer(ctx, mysql).await?;
 
     // validate (pure): an invalid spec waits for the next change, it is not retried.
     let instance = match validate::instance(mysql, &namespace) {
@@ -95,13 +111,13 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
 
     // build (pure) and apply what differs.
     let children = resources::children(&instance);
-    let mut applier = Applier::new(ctx.client.clone(), &namespace);
+    let mut applier = Applier::new(ctx, &namespace);
     applier.converge(&children).await?;
     let deployment: Option<Deployment> = applier.deployment.clone();
     let mut observed = Observed::from_deployment(&instance, deployment.as_ref());
     if observed.phase == Phase::Ready {
         let recorded = RestoreState::recorded(&mysql.status.clone().unwrap_or_default());
-        let (restore, failure) = lifecycle::restore_step(&ctx.client, &instance, recorded).await?;
+        let (restore, failure) = lifecycle::restore_step(ctx, &instance, recorded).await?;
         if let RestoreState::Running(_) = restore {
             observed.phase = Phase::Restoring;
         }
@@ -172,15 +188,25 @@ async fn delete(mysql: &MySQL, ctx: &Context, namespace: &str) -> Result<Outcome
             return finish(mysql, ctx, observed, 0).await;
         }
     };
-    match lifecycle::finalize(&ctx.client, mysql, &instance).await? {
-        lifecycle::Deletion::InProgress(observed) => {
-            let mut outcome = finish(mysql, ctx, observed, 0).await?;
-            outcome.requeue_after = Some(Duration::from_secs(2));
-            Ok(outcome)
-        }
-        lifecycle::Deletion::Blocked(observed) => {
-            let mut outcome = finish(mysql, ctx, observed, 0).await?;
-            outcome.requeue_after = Some(Duration::from_secs(60));
+    match lifecycle::finalize(ctx, mysql, &instance).await? {
+        lifecycle::Deletion::InProgress(observed) | lifecycle::Deletion::Blocked(observed) => {
+            let before = mysql.status.as_ref().and_then(|s| s.message.clone());
+            let now = observed.waiting_for.clone();
+            let outcome = finish(mysql, ctx, observed, 0).await?;
+            // Each new step of the deletion is an Event; a waiting instance says so once,
+            // not again each time its place in the queue moves.
+            let waiting = |m: &str| m.starts_with(pool::WAITING_PREFIX);
+            let new_step = match (before.as_deref(), now.as_deref()) {
+                (_, None) => false,
+                (Some(b), Some(n)) => b != n && !(waiting(b) && waiting(n)),
+                (None, Some(_)) => true,
+            };
+            if new_step
+                && outcome.status_written
+                && let Some(step) = now
+            {
+                publish(ctx, mysql, EventType::Normal, "Deleting", "Delete", step).await;
+            }
             Ok(outcome)
         }
         lifecycle::Deletion::Done { backup } => {
@@ -210,7 +236,7 @@ async fn finish(
     let desired = desired_status(mysql, &current, &observed, &status::now());
     let changed = status::differs(&current, &desired);
     if changed {
-        status::write(&ctx.client, mysql, &desired).await?;
+        status::write(ctx, mysql, &desired).await?;
         let phase_changed = current.phase != desired.phase;
         if let Some(failure) = &observed.failure {
             publish(
@@ -227,11 +253,7 @@ async fn finish(
             publish(ctx, mysql, EventType::Normal, "Ready", "Reconcile", message).await;
         }
     }
-    let requeue_after = match observed.phase {
-        Phase::Ready => Some(RESYNC),
-        Phase::Failed => None,
-        _ => Some(PROGRESS_CHECK),
-    };
+    let requeue_after = Some(RESYNC);
     Ok(Outcome {
         phase: observed.phase,
         applied,

@@ -3,13 +3,13 @@
 //! once: a Job of either kind still running makes the other wait.
 
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
-use kube::{Client, ResourceExt};
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use super::catalogue;
-use super::jobs::{JobState, create_job, job_state};
+use super::jobs::{JobState, create_job, delete_job, job_state};
 use super::lifecycle::BACKUP_SOURCE;
+use super::{Context, catalogue, pool};
 use crate::backup::JobReport;
 use crate::crd::MySQL;
 use crate::error::Error;
@@ -30,18 +30,17 @@ pub enum Start {
     Started(String),
     /// The named Job of this instance is still running.
     Busy(String),
+    /// Every backup slot of the namespace is taken: this many backups run.
+    NoSlot(usize),
 }
 
-/// Start a backup or restore Job, replacing a finished one of the same name.
-pub async fn start(
-    client: &Client,
-    instance: &Instance,
-    operation: &Operation,
-) -> Result<Start, Error> {
+/// Start a backup or restore Job, replacing a finished one of the same name. A backup
+/// needs a free slot of the backup pool.
+pub async fn start(ctx: &Context, instance: &Instance, operation: &Operation) -> Result<Start, Error> {
     let names = Names::new(instance);
     let mut finished = Vec::new();
     for running in [names.backup_job(), names.restore_job()] {
-        match job_state(client, &instance.namespace, &running).await? {
+        match job_state(ctx, &instance.namespace, &running).await? {
             (JobState::Running, _) => return Ok(Start::Busy(running)),
             (_, Some(old)) => finished.push(old),
             (_, None) => {}
@@ -59,18 +58,24 @@ pub async fn start(
         Operation::Restore(backup) => restore_job(instance, backup.as_deref()),
     };
     let name = job.name_any();
+    if *operation == Operation::Backup {
+        let running = pool::running(ctx, &instance.namespace).await?;
+        if running >= ctx.max_concurrent_backups.max(1) {
+            return Ok(Start::NoSlot(running));
+        }
+    }
     // Only the finished Job read above is replaced (its uid a precondition): a Job another
     // caller started meanwhile under the same name is never deleted.
     let Some(old) = finished.into_iter().find(|j| j.name_any() == name) else {
-        return Ok(match create_job(client, &job).await? {
+        return Ok(match create_job(ctx, &job).await? {
             true => Start::Started(name),
             false => Start::Busy(name),
         });
     };
-    delete_finished(client, &old).await?;
+    delete_job(ctx, &old).await?;
     // The old Job may take a moment to go; its name is free once it is gone.
     for _ in 0..50 {
-        if create_job(client, &job).await? {
+        if create_job(ctx, &job).await? {
             return Ok(Start::Started(name));
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -78,35 +83,15 @@ pub async fn start(
     Ok(Start::Busy(name))
 }
 
-/// Delete this finished Job (and its pods), unless it is already gone or replaced.
-async fn delete_finished(client: &Client, old: &Job) -> Result<(), Error> {
-    let name = old.name_any();
-    let jobs: Api<Job> = Api::namespaced(client.clone(), &old.namespace().unwrap_or_default());
-    let params = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
-        preconditions: Some(Preconditions {
-            uid: old.uid(),
-            resource_version: None,
-        }),
-        ..DeleteParams::default()
-    };
-    match jobs.delete(&name, &params).await {
-        Ok(_) => Ok(()),
-        // 404: gone already; 409: the name now holds another caller's Job.
-        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
-        Err(e) => Err(Error::api(format!("delete Job {name}"), e)),
-    }
-}
-
 /// How a started Job ended, once it has; the backup is recorded in the catalogue and the
 /// instance's status.
 pub async fn outcome(
-    client: &Client,
+    ctx: &Context,
     mysql: &MySQL,
     instance: &Instance,
     job: &str,
 ) -> Result<Option<Result<JobReport, String>>, Error> {
-    let (state, _) = job_state(client, &instance.namespace, job).await?;
+    let (state, _) = job_state(ctx, &instance.namespace, job).await?;
     let report = match state {
         JobState::Missing | JobState::Running => return Ok(None),
         JobState::Failed(cause) => return Ok(Some(Err(cause))),
@@ -114,7 +99,7 @@ pub async fn outcome(
     };
     let field = match &report {
         JobReport::Backup(b) => {
-            catalogue::record(client, instance, b).await?;
+            catalogue::record(ctx, instance, b).await?;
             Some(("lastBackup", b.backup.clone()))
         }
         JobReport::Restore(r) => Some(("lastRestore", r.backup.clone())),
@@ -123,7 +108,7 @@ pub async fn outcome(
     if let Some((key, value)) = field {
         // A merge patch of one field: an apply of a partial status by the operator's
         // field manager would drop the rest of its status.
-        let api: Api<MySQL> = Api::namespaced(client.clone(), &instance.namespace);
+        let api: Api<MySQL> = Api::namespaced(ctx.client.clone(), &instance.namespace);
         api.patch_status(
             &mysql.name_any(),
             &PatchParams::default(),

@@ -4,9 +4,10 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
-use kube::{Client, ResourceExt};
+use kube::ResourceExt;
 use serde_json::json;
 
+use super::Context;
 use crate::crd::{MySQL, MySQLStatus, Phase};
 use crate::error::Error;
 use crate::resources::FIELD_MANAGER;
@@ -259,21 +260,23 @@ pub fn differs(a: &MySQLStatus, b: &MySQLStatus) -> bool {
 }
 
 /// Server-side apply of the status subresource, under the one field manager.
-pub async fn write(client: &Client, mysql: &MySQL, status: &MySQLStatus) -> Result<(), Error> {
+pub async fn write(ctx: &Context, mysql: &MySQL, status: &MySQLStatus) -> Result<(), Error> {
     let namespace = mysql.namespace().unwrap_or_default();
-    let api: Api<MySQL> = Api::namespaced(client.clone(), &namespace);
+    let api: Api<MySQL> = Api::namespaced(ctx.client.clone(), &namespace);
     let body = json!({
         "apiVersion": "otus.homework/v1",
         "kind": "MySQL",
         "status": status,
     });
-    api.patch_status(
-        &mysql.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map_err(|e| Error::api(format!("write the status of MySQL {}", mysql.name_any()), e))?;
+    let written = api
+        .patch_status(
+            &mysql.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|e| Error::api(format!("write the status of MySQL {}", mysql.name_any()), e))?;
+    ctx.observer.wrote_object(Some(mysql), &written);
     Ok(())
 }
 

@@ -1,0 +1,245 @@
+//! Where a reconcile reads the cluster from: the API itself (the CLI, which runs once and
+//! has no watches), or the operator's watch caches (so a converged instance costs no
+//! request at all).
+//!
+//! A cache lags the writes that the reconcile itself made by one watch event. The
+//! operator therefore waits, after each pass, until its caches show that pass's writes
+//! ([`Caches::caught_up`]); the next pass then never re-applies what it just wrote.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Service,
+};
+use kube::api::{Api, ListParams};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use crate::crd::MySQL;
+use crate::error::Error;
+use crate::resources::FIELD_MANAGER;
+
+/// The label every object the product makes carries; the operator's caches watch only
+/// objects with it (`app.kubernetes.io/managed-by=kubectl-mysql`).
+pub fn managed_selector() -> String {
+    format!("app.kubernetes.io/managed-by={FIELD_MANAGER}")
+}
+
+/// The operator's watch caches: every kind of child, its Jobs and their pods, the
+/// catalogue ConfigMaps and the instances themselves. Children are cached only when they
+/// carry the managed-by label; other Secrets never are.
+pub struct Caches {
+    pub mysqls: Store<MySQL>,
+    pub deployments: Store<Deployment>,
+    pub services: Store<Service>,
+    pub claims: Store<PersistentVolumeClaim>,
+    pub volumes: Store<PersistentVolume>,
+    pub secrets: Store<Secret>,
+    pub config_maps: Store<ConfigMap>,
+    pub jobs: Store<Job>,
+    pub pods: Store<Pod>,
+    /// Held while a backup slot is counted and taken, so two passes never take the last
+    /// one at once.
+    pub backup_pool: tokio::sync::Mutex<()>,
+}
+
+/// A kind the operator caches.
+pub trait Cached:
+    Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static
+{
+    fn store(caches: &Caches) -> &Store<Self>;
+    /// The API of this kind in `namespace` (ignored for a cluster-scoped kind).
+    fn api(client: &Client, namespace: Option<&str>) -> Api<Self>;
+}
+
+macro_rules! cached {
+    ($($kind:ty => $field:ident),* $(,)?) => {
+        $(impl Cached for $kind {
+            fn store(caches: &Caches) -> &Store<Self> {
+                &caches.$field
+            }
+            fn api(client: &Client, namespace: Option<&str>) -> Api<Self> {
+                Api::namespaced(client.clone(), namespace.unwrap_or_default())
+            }
+        })*
+    };
+}
+
+cached!(
+    MySQL => mysqls,
+    Deployment => deployments,
+    Service => services,
+    PersistentVolumeClaim => claims,
+    Secret => secrets,
+    ConfigMap => config_maps,
+    Job => jobs,
+    Pod => pods,
+);
+
+impl Cached for PersistentVolume {
+    fn store(caches: &Caches) -> &Store<Self> {
+        &caches.volumes
+    }
+    fn api(client: &Client, _: Option<&str>) -> Api<Self> {
+        Api::all(client.clone())
+    }
+}
+
+/// A write whose effect the caches have not shown yet: seen once the cached object's
+/// resourceVersion is no longer `before` (created: present; deleted: gone).
+type Expectation = Box<dyn Fn(&Caches) -> bool + Send + Sync>;
+
+/// How a reconcile reads, and what it wrote.
+#[derive(Clone)]
+pub struct Observer {
+    caches: Option<Arc<Caches>>,
+    pending: Arc<Mutex<Vec<Expectation>>>,
+}
+
+impl Observer {
+    /// Read from the API server (the CLI).
+    pub fn api() -> Self {
+        Self {
+            caches: None,
+            pending: Arc::default(),
+        }
+    }
+
+    /// Read from the operator's caches.
+    pub fn cached(caches: Arc<Caches>) -> Self {
+        Self {
+            caches: Some(caches),
+            pending: Arc::default(),
+        }
+    }
+
+    /// A fresh record of writes for one pass, reading from the same place.
+    pub fn for_pass(&self) -> Self {
+        Self {
+            caches: self.caches.clone(),
+            pending: Arc::default(),
+        }
+    }
+
+    pub fn caches(&self) -> Option<&Arc<Caches>> {
+        self.caches.as_ref()
+    }
+
+    /// One object: `namespace` `None` for a cluster-scoped kind.
+    pub async fn get<K: Cached>(
+        &self,
+        client: &Client,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<K>, Error> {
+        if let Some(caches) = &self.caches {
+            let key = ObjectRef::<K>::new(name);
+            let key = match namespace {
+                Some(ns) => key.within(ns),
+                None => key,
+            };
+            return Ok(K::store(caches).get(&key).map(|k| (*k).clone()));
+        }
+        K::api(client, namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| Error::api(format!("read {} {name}", K::kind(&())), e))
+    }
+
+    /// The objects of a namespace whose labels include all of `labels`.
+    pub async fn list<K>(
+        &self,
+        client: &Client,
+        namespace: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<K>, Error>
+    where
+        K: Cached + Resource<Scope = NamespaceResourceScope>,
+    {
+        if let Some(caches) = &self.caches {
+            return Ok(K::store(caches)
+                .state()
+                .into_iter()
+                .filter(|k| {
+                    k.namespace().as_deref() == Some(namespace)
+                        && labels.iter().all(|(l, v)| k.labels().get(l) == Some(v))
+                })
+                .map(|k| (*k).clone())
+                .collect());
+        }
+        let selector = labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let api: Api<K> = Api::namespaced(client.clone(), namespace);
+        api.list(&ListParams::default().labels(&selector))
+            .await
+            .map(|l| l.items)
+            .map_err(|e| Error::api(format!("list {}s", K::kind(&())), e))
+    }
+
+    /// Note a write to `K` `name` that moved its resourceVersion away from `before`
+    /// (`None`: it did not exist), so the caches can be awaited.
+    pub fn wrote<K: Cached>(&self, namespace: Option<&str>, name: &str, before: Option<String>) {
+        if self.caches.is_none() {
+            return;
+        }
+        let key = ObjectRef::<K>::new(name);
+        let key = match namespace {
+            Some(ns) => key.within(ns),
+            None => key,
+        };
+        let seen: Expectation = Box::new(move |caches: &Caches| {
+            K::store(caches)
+                .get(&key)
+                .and_then(|k| k.resource_version())
+                != before
+        });
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.push(seen);
+        }
+    }
+
+    /// Note a write of `object` as the server answered it, if its resourceVersion moved.
+    pub fn wrote_object<K: Cached>(&self, before: Option<&K>, after: &K) {
+        let before_rv = before.and_then(|b| b.resource_version());
+        if before_rv.is_some() && before_rv == after.resource_version() {
+            return; // the server changed nothing
+        }
+        self.wrote::<K>(after.namespace().as_deref(), &after.name_any(), before_rv);
+    }
+
+    /// Wait (at most `limit`) until the caches show every write of this pass.
+    pub async fn caught_up(&self, limit: Duration) -> bool {
+        let Some(caches) = &self.caches else {
+            return true;
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let done = self
+                .pending
+                .lock()
+                .map(|mut pending| {
+                    pending.retain(|seen| !seen(caches));
+                    pending.is_empty()
+                })
+                .unwrap_or(true);
+            if done {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            // The caches are memory: looking every few milliseconds costs no request.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
