@@ -33,6 +33,13 @@ pub async fn client(
     };
     let mut config =
         loaded.map_err(|e| Failure::new(format!("no usable cluster configuration: {e}"), hint))?;
+    // Audit logs and API Priority and Fairness tell the product's requests apart by it.
+    let agent = user_agent(global.command);
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_str(&agent)
+            .map_err(|e| Failure::new(format!("invalid User-Agent {agent:?}: {e}"), hint))?,
+    ));
     if let Some(timeout) = timeout {
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);
@@ -45,6 +52,24 @@ pub async fn client(
     let client = Client::try_from(config)
         .map_err(|e| Failure::new(format!("cannot make a Kubernetes client: {e}"), hint))?;
     Ok((client, namespace))
+}
+
+/// `kubectl-mysql/VERSION (OS/ARCH) COMMAND`, in the words client-go uses for the
+/// platform (`linux/amd64`).
+pub fn user_agent(command: &str) -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    let command = if command.is_empty() { "library" } else { command };
+    format!(
+        "kubectl-mysql/{} ({}/{arch}) {command}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS
+    )
 }
 
 /// The namespace a command works in: `-n`, else the context's namespace, else `default`.
@@ -72,4 +97,21 @@ pub fn default_namespace(global: &GlobalArgs) -> String {
                 .and_then(|c| c.namespace)
         })
         .unwrap_or_else(|| "default".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::user_agent;
+
+    #[test]
+    fn the_user_agent_names_product_version_platform_and_command() {
+        let agent = user_agent("run-operator");
+        let expected_prefix = format!("kubectl-mysql/{} (", env!("CARGO_PKG_VERSION"));
+        assert!(agent.starts_with(&expected_prefix), "{agent}");
+        assert!(agent.ends_with(") run-operator"), "{agent}");
+        let platform = &agent[expected_prefix.len()..agent.len() - ") run-operator".len()];
+        let (os, arch) = platform.split_once('/').expect("OS/ARCH");
+        assert_eq!(os, std::env::consts::OS);
+        assert!(!arch.is_empty() && arch != "x86_64", "client-go's words: {arch}");
+    }
 }

@@ -51,6 +51,9 @@ pub struct GlobalArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+    /// The command being run, for the User-Agent of its requests (not a flag).
+    #[arg(skip)]
+    pub command: &'static str,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,8 +83,27 @@ pub enum Command {
     Complete(complete::CompleteArgs),
 }
 
+impl Command {
+    /// The command's name as typed: `create`, `run-operator`, `__complete`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Create(_) => "create",
+            Command::Delete(_) => "delete",
+            Command::Backup(_) => "backup",
+            Command::Restore(_) => "restore",
+            Command::Status(_) => "status",
+            Command::RunOperator(_) => "run-operator",
+            Command::Install(_) => "install",
+            Command::Crd(_) => "crd",
+            Command::Completions(_) => "completions",
+            Command::Complete(_) => "__complete",
+        }
+    }
+}
+
 /// Run the command; what it prints goes to stdout.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
+    cli.global.command = cli.command.name();
     match cli.command {
         Command::Create(args) => create::run(&cli.global, args).await,
         Command::Delete(args) => delete::run(&cli.global, args).await,

@@ -9,7 +9,8 @@ use futures::FutureExt;
 
 use super::{Failure, GlobalArgs, kubeconfig};
 use crate::operator::leader::{Candidate, LEASE_NAME};
-use crate::operator::{self, Scope, Telemetry};
+use crate::operator::{self, Scope, Settings, Telemetry};
+use crate::reconcile::pool::DEFAULT_MAX_CONCURRENT_BACKUPS;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -41,6 +42,14 @@ pub struct RunOperatorArgs {
     /// Namespace of the leader Lease (default: $POD_NAMESPACE, then the kubeconfig's)
     #[arg(long, value_name = "NAMESPACE", requires = "leader_elect")]
     leader_elect_namespace: Option<String>,
+
+    /// Reconciles in flight at once (never two of one instance)
+    #[arg(long, value_name = "N", default_value_t = operator::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..))]
+    max_concurrent_reconciles: u16,
+
+    /// Backup Jobs running at once, delete-backups and on-demand backups alike; the rest wait in turn
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONCURRENT_BACKUPS, value_parser = clap::value_parser!(u16).range(1..))]
+    max_concurrent_backups: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,10 +130,14 @@ pub async fn run(global: &GlobalArgs, args: RunOperatorArgs) -> anyhow::Result<(
         )
     })?;
     let shutdown = shutdown_signal().shared();
+    let settings = Settings {
+        concurrency: args.max_concurrent_reconciles,
+        max_concurrent_backups: usize::from(args.max_concurrent_backups),
+    };
     if !args.leader_elect {
         telemetry.set_leader(true);
         tracing::info!(scope = ?scope, "operator started");
-        operator::run(client, scope, &instance, telemetry, shutdown).await;
+        operator::run(client, scope, &instance, telemetry, settings, shutdown).await;
         tracing::info!("operator stopped");
         return Ok(());
     }
@@ -142,7 +155,7 @@ pub async fn run(global: &GlobalArgs, args: RunOperatorArgs) -> anyhow::Result<(
         namespace: lease_namespace,
         identity,
     };
-    lead(client, scope, &instance, telemetry, shutdown, election).await
+    lead(client, scope, &instance, telemetry, settings, shutdown, election).await
 }
 
 struct Election {
@@ -157,6 +170,7 @@ async fn lead(
     scope: Scope,
     instance: &str,
     telemetry: Arc<Telemetry>,
+    settings: Settings,
     shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
     election: Election,
 ) -> anyhow::Result<()> {
@@ -187,9 +201,16 @@ async fn lead(
     telemetry.set_leader(true);
     tracing::info!(scope = ?scope, "elected leader: operator started");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = operator::run(client, scope, instance, telemetry.clone(), async move {
-        let _ = stopped.await;
-    });
+    let controller = operator::run(
+        client,
+        scope,
+        instance,
+        telemetry.clone(),
+        settings,
+        async move {
+            let _ = stopped.await;
+        },
+    );
     tokio::pin!(controller);
     let mut finished = false;
     let lost = tokio::select! {

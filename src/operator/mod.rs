@@ -1,25 +1,38 @@
-//! The watch loop: a `kube::runtime::Controller` over MySQL objects that owns the children
-//! it creates and calls the same [`crate::reconcile::reconcile`] as the CLI.
+//! The watch loop: a `kube::runtime::Controller` over MySQL objects that calls the same
+//! [`crate::reconcile::reconcile`] as the CLI, reading the cluster from watch caches.
+//!
+//! Event-driven: every kind an instance waits for is watched (its Deployment and Service,
+//! claims and volumes, Jobs and their pods, Secrets), and a change wakes the instance it
+//! belongs to. A slow resync with jitter is the only timer. After each pass the operator
+//! waits until its caches show that pass's own writes, so the next pass reads what it
+//! wrote and a converged instance costs no request at all.
 
 pub mod leader;
 pub mod telemetry;
 
+use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Service,
+};
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 
 use crate::crd::MySQL;
 use crate::error::Error;
-use crate::reconcile::{self, Context};
+use crate::reconcile::observe::managed_selector;
+use crate::reconcile::{self, Caches, Context, Observer, pool};
+use crate::resources::NAMESPACE_LABEL;
 pub use telemetry::Telemetry;
 
 /// Which namespaces the operator watches.
@@ -27,6 +40,27 @@ pub use telemetry::Telemetry;
 pub enum Scope {
     All,
     Namespace(String),
+}
+
+/// How hard the operator may work at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Reconciles in flight (never two of one instance).
+    pub concurrency: u16,
+    /// Backup Jobs running at once, delete-backups and on-demand backups alike.
+    pub max_concurrent_backups: usize,
+}
+
+/// The default of `--max-concurrent-reconciles`.
+pub const DEFAULT_CONCURRENCY: u16 = 10;
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+            max_concurrent_backups: usize::from(pool::DEFAULT_MAX_CONCURRENT_BACKUPS),
+        }
+    }
 }
 
 fn api<K>(client: &Client, scope: &Scope) -> Api<K>
@@ -45,6 +79,17 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.min(8)).min(Duration::from_secs(300))
 }
 
+/// `after`, moved by up to a tenth either way, so resyncs of instances made together do
+/// not come back together.
+fn jittered(after: Duration) -> Duration {
+    let tenth = after.as_millis() as u64 / 10;
+    let shift = rand::random_range(0..=2 * tenth);
+    Duration::from_millis(after.as_millis() as u64 - tenth + shift)
+}
+
+/// How long a pass waits for the caches to show its own writes.
+const CATCH_UP: Duration = Duration::from_secs(5);
+
 struct State {
     ctx: Context,
     telemetry: Arc<Telemetry>,
@@ -58,7 +103,13 @@ async fn reconcile_one(mysql: Arc<MySQL>, state: Arc<State>) -> Result<Action, E
         mysql.name_any()
     );
     let started = std::time::Instant::now();
-    let outcome = match reconcile::reconcile(&mysql, &state.ctx).await {
+    let ctx = state.ctx.for_pass();
+    let result = reconcile::reconcile(&mysql, &ctx).await;
+    // The next pass of this instance must see what this one wrote (errors too wrote).
+    if !ctx.observer.caught_up(CATCH_UP).await {
+        tracing::warn!(instance = %key, "the watch caches did not show this pass's writes in time");
+    }
+    let outcome = match result {
         Ok(outcome) => outcome,
         Err(error) => {
             state.telemetry.failed(&error, started.elapsed());
@@ -71,7 +122,7 @@ async fn reconcile_one(mysql: Arc<MySQL>, state: Arc<State>) -> Result<Action, E
     }
     tracing::info!(instance = %key, phase = ?outcome.phase, applied = outcome.applied, status_written = outcome.status_written, "reconciled");
     Ok(match outcome.requeue_after {
-        Some(after) => Action::requeue(after),
+        Some(after) => Action::requeue(jittered(after)),
         None => Action::await_change(),
     })
 }
@@ -96,6 +147,52 @@ fn error_policy(mysql: Arc<MySQL>, error: &Error, state: Arc<State>) -> Action {
     Action::requeue(delay)
 }
 
+/// Drop what the operator never reads, so 1,000 instances stay small in memory.
+fn slim<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+    if let Some(annotations) = object.meta_mut().annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// A cache of `api`'s objects (with the labels `selector` asks for) and the stream of
+/// objects it saw change, which must be polled for the cache to fill.
+fn cache<K>(
+    api: Api<K>,
+    selector: Option<&str>,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let mut config = watcher::Config::default().any_semantic();
+    if let Some(selector) = selector {
+        config = config.labels(selector);
+    }
+    let stream = watcher(api, config)
+        .modify(slim)
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+    (store, stream)
+}
+
+/// The instance a labelled object belongs to: `app.kubernetes.io/instance` in its
+/// namespace (for a cluster-scoped volume, the namespace label).
+fn owner_instance<K: Resource>(object: &K) -> Option<ObjectRef<MySQL>> {
+    let labels = object.meta().labels.as_ref()?;
+    let name = labels.get("app.kubernetes.io/instance")?;
+    let namespace = object
+        .meta()
+        .namespace
+        .as_ref()
+        .or_else(|| labels.get(NAMESPACE_LABEL))?;
+    Some(ObjectRef::new(name).within(namespace))
+}
+
 /// Run until `shutdown` resolves; in-flight reconciles finish first. `telemetry` turns
 /// ready once the watch caches are filled.
 pub async fn run(
@@ -103,55 +200,108 @@ pub async fn run(
     scope: Scope,
     instance: &str,
     telemetry: Arc<Telemetry>,
+    settings: Settings,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let mysqls: Api<MySQL> = api(&client, &scope);
+    let managed = managed_selector();
+    // Cluster-scoped volumes: those of the watched namespace only.
+    let volume_selector = match &scope {
+        Scope::All => managed.clone(),
+        Scope::Namespace(ns) => format!("{managed},{NAMESPACE_LABEL}={ns}"),
+    };
+    let (mysqls, mysql_stream) = cache(api::<MySQL>(&client, &scope), None);
+    let (deployments, deployment_stream) = cache(api::<Deployment>(&client, &scope), Some(&managed));
+    let (services, service_stream) = cache(api::<Service>(&client, &scope), Some(&managed));
+    let (claims, claim_stream) = cache(api::<PersistentVolumeClaim>(&client, &scope), Some(&managed));
+    let (volumes, volume_stream) = cache(Api::<PersistentVolume>::all(client.clone()), Some(&volume_selector));
+    // Full Secrets only of the product's own; any other Secret as metadata only.
+    let (secrets, secret_stream) = cache(api::<Secret>(&client, &scope), Some(&managed));
+    let (config_maps, config_map_stream) = cache(api::<ConfigMap>(&client, &scope), Some(&managed));
+    let (jobs, job_stream) = cache(api::<Job>(&client, &scope), Some(&managed));
+    let (pods, pod_stream) = cache(api::<Pod>(&client, &scope), Some(&managed));
+    let caches = Arc::new(Caches {
+        mysqls: mysqls.clone(),
+        deployments,
+        services,
+        claims,
+        volumes,
+        secrets,
+        config_maps,
+        jobs,
+        pods,
+        backup_pool: tokio::sync::Mutex::new(()),
+    });
+    let mut ctx = Context::new(client.clone(), instance);
+    ctx.observer = Observer::cached(caches.clone());
+    ctx.max_concurrent_backups = settings.max_concurrent_backups.max(1);
     let state = Arc::new(State {
-        ctx: Context::new(client.clone(), instance),
+        ctx: ctx.clone(),
         telemetry: telemetry.clone(),
         failures: Default::default(),
     });
-    let config = watcher::Config::default().any_semantic();
-    let controller = Controller::new(mysqls, config.clone());
-    // A Secret the spec references (password_secret) is not owned: map it to the
-    // instances that name it, so creating or fixing it heals them.
-    let instances = controller.store();
-    let cache = instances.clone();
+
     let readiness = telemetry.clone();
+    let ready_caches = caches.clone();
     let became_ready = tokio::spawn(async move {
-        // The store's ready signal wakes only its latest waiter (the Controller's own), so
-        // ask again every 200 ms instead of waiting once.
+        // A store's ready signal wakes only its latest waiter, so look every 200 ms.
         loop {
-            match tokio::time::timeout(Duration::from_millis(200), cache.wait_until_ready()).await {
-                Ok(Ok(())) => break readiness.set_ready(true),
-                Ok(Err(_)) => break,
-                Err(_) => continue,
+            if all_ready(&ready_caches) {
+                break readiness.set_ready(true);
             }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    let controller = controller
-        .owns(api::<Deployment>(&client, &scope), config.clone())
-        .owns(api::<Service>(&client, &scope), config.clone())
-        // Metadata only: the operator never keeps other Secrets' data in memory.
+    // The catalogue is read, never waited for: its cache only needs to be kept filled.
+    let catalogue_cache = tokio::spawn(config_map_stream.for_each(|_| async {}));
+
+    // A referenced Secret (password_secret) is not the product's: map it to the instances
+    // that name it, so creating or fixing it heals them.
+    let referencing = mysqls.clone();
+    let secret_refs = move |secret: PartialObjectMeta<Secret>| {
+        let namespace = secret.namespace();
+        let name = secret.name_any();
+        referencing
+            .state()
+            .into_iter()
+            .filter(|m| {
+                m.namespace() == namespace
+                    && m.spec
+                        .password_secret
+                        .as_ref()
+                        .is_some_and(|r| r.name == name)
+            })
+            .map(|m| ObjectRef::from_obj(&*m))
+            .collect::<Vec<_>>()
+    };
+    // A backup Job wakes its instance; one that gives its slot back (it ended or went)
+    // also wakes the instances first in the backup queue.
+    let pool_ctx = ctx.clone();
+    let job_owners = move |job: Job| {
+        let mut wake: Vec<ObjectRef<MySQL>> = owner_instance(&job).into_iter().collect();
+        let cached = pool_ctx
+            .observer
+            .caches()
+            .and_then(|c| c.jobs.get(&ObjectRef::from_obj(&job)));
+        if cached.is_none_or(|j| !pool::holds_slot(&j)) {
+            let queue = pool::queue(&pool_ctx);
+            wake.extend(queue.into_iter().take(pool_ctx.max_concurrent_backups));
+        }
+        wake
+    };
+    let config = controller::Config::default().concurrency(settings.concurrency);
+    let controller = Controller::for_stream(mysql_stream, mysqls)
+        .with_config(config)
+        .owns_stream(deployment_stream)
+        .owns_stream(service_stream)
+        .owns_stream(secret_stream)
+        .watches_stream(claim_stream, |c| owner_instance(&c))
+        .watches_stream(volume_stream, |v| owner_instance(&v))
+        .watches_stream(job_stream, job_owners)
+        .watches_stream(pod_stream, |p| owner_instance(&p))
         .watches(
             api::<PartialObjectMeta<Secret>>(&client, &scope),
-            config,
-            move |secret: PartialObjectMeta<Secret>| {
-                let namespace = secret.namespace();
-                let name = secret.name_any();
-                instances
-                    .state()
-                    .into_iter()
-                    .filter(|m| {
-                        m.namespace() == namespace
-                            && m.spec
-                                .password_secret
-                                .as_ref()
-                                .is_some_and(|r| r.name == name)
-                    })
-                    .map(|m| ObjectRef::from_obj(&*m))
-                    .collect::<Vec<_>>()
-            },
+            watcher::Config::default().any_semantic(),
+            secret_refs,
         )
         .graceful_shutdown_on(shutdown);
     controller
@@ -163,13 +313,46 @@ pub async fn run(
         })
         .await;
     became_ready.abort();
+    catalogue_cache.abort();
     telemetry.set_ready(false);
+}
+
+/// Whether every cache has listed once.
+fn all_ready(caches: &Caches) -> bool {
+    fn ready<K>(store: &Store<K>) -> bool
+    where
+        K: Resource<DynamicType = ()> + Clone + 'static,
+    {
+        // Polled once: resolves at once when the store was filled.
+        store
+            .wait_until_ready()
+            .now_or_never()
+            .is_some_and(|r| r.is_ok())
+    }
+    ready(&caches.mysqls)
+        && ready(&caches.deployments)
+        && ready(&caches.services)
+        && ready(&caches.claims)
+        && ready(&caches.volumes)
+        && ready(&caches.secrets)
+        && ready(&caches.config_maps)
+        && ready(&caches.jobs)
+        && ready(&caches.pods)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::backoff;
+    use super::{backoff, jittered};
     use std::time::Duration;
+
+    #[test]
+    fn resyncs_spread_by_a_tenth() {
+        let base = Duration::from_secs(300);
+        for _ in 0..200 {
+            let after = jittered(base);
+            assert!(after >= Duration::from_secs(270) && after <= Duration::from_secs(330));
+        }
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

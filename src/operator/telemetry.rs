@@ -84,6 +84,11 @@ impl Telemetry {
         self.duration.observe(took.as_secs_f64());
     }
 
+    /// Reconciles so far (failed ones included).
+    pub fn reconciliations(&self) -> u64 {
+        self.reconciliations.get()
+    }
+
     pub fn failed(&self, error: &crate::Error, took: Duration) {
         self.reconciled(took);
         self.failures

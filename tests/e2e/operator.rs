@@ -8,7 +8,9 @@ use k8s_openapi::api::core::v1::{
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use kubectl_mysql::crd::{MySQL, Phase};
-use kubectl_mysql::operator::{self, Scope};
+use std::sync::Arc;
+
+use kubectl_mysql::operator::{self, Scope, Settings, Telemetry};
 use kubectl_mysql::reconcile::{Context, reconcile};
 use serde_json::json;
 use testkit::node::NodeStandIn;
@@ -20,16 +22,23 @@ use crate::cluster::{Cluster, eventually, install_crd, seed_cr, wait_for_phase};
 pub(crate) struct RunningOperator {
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    pub(crate) telemetry: Arc<Telemetry>,
 }
 
 impl RunningOperator {
     pub(crate) fn start(client: Client, namespace: &str) -> Self {
+        Self::start_with(client, namespace, Settings::default())
+    }
+
+    pub(crate) fn start_with(client: Client, namespace: &str, settings: Settings) -> Self {
         let (stop, stopped) = oneshot::channel::<()>();
+        let telemetry = Arc::new(Telemetry::new());
         let task = tokio::spawn(operator::run(
             client,
             Scope::Namespace(namespace.to_string()),
             "test-operator",
-            Default::default(),
+            telemetry.clone(),
+            settings,
             async move {
                 let _ = stopped.await;
             },
@@ -37,7 +46,18 @@ impl RunningOperator {
         Self {
             stop: Some(stop),
             task,
+            telemetry,
         }
+    }
+
+    /// Wait until the operator has reconciled `n` times in all.
+    pub(crate) async fn reconciled(&self, n: u64) {
+        let telemetry = self.telemetry.clone();
+        eventually(&format!("the operator reconciled {n} times"), || {
+            let telemetry = telemetry.clone();
+            async move { telemetry.reconciliations() >= n }
+        })
+        .await;
     }
 
     pub(crate) async fn stop(mut self) {
@@ -230,14 +250,7 @@ async fn cli_create_by_hand_then_the_operator_writes_nothing() {
         .expect("counting requests needs the test API server");
     server.clear_requests();
     let running = RunningOperator::start(cluster.client.clone(), &cluster.namespace);
-    // The operator has looked once it has read the Deployment of the instance.
-    eventually("the operator reconciled the instance", || async {
-        server
-            .requests()
-            .iter()
-            .any(|r| r.verb == "get" && r.resource == "deployments" && r.name == "mysql-instance")
-    })
-    .await;
+    running.reconciled(1).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     running.stop().await;
     let writes: Vec<_> = server

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeCl
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 use kubectl_mysql::crd::{MySQL, Phase};
+use kubectl_mysql::reconcile::Context;
 use testkit::node::NodeStandIn;
 
 use crate::cluster::{Cluster, install_crd, seed_cr, wait_for_phase, wait_until_deleted};
@@ -426,9 +427,10 @@ async fn a_second_backup_or_restore_waits_for_the_running_one() {
         .await
         .expect("create");
     let instance = kubectl_mysql::validate::instance(&created, &cluster.namespace).expect("valid");
+    let ctx = Context::new(cluster.client.clone(), "test");
     let (first, second) = tokio::join!(
-        start(&cluster.client, &instance, &Operation::Backup),
-        start(&cluster.client, &instance, &Operation::Backup)
+        start(&ctx, &instance, &Operation::Backup),
+        start(&ctx, &instance, &Operation::Backup)
     );
     let outcomes = [first.expect("first"), second.expect("second")];
     let started = outcomes
@@ -436,7 +438,7 @@ async fn a_second_backup_or_restore_waits_for_the_running_one() {
         .filter(|o| matches!(o, Start::Started(_)))
         .count();
     assert_eq!(started, 1, "{outcomes:?}");
-    let restore = start(&cluster.client, &instance, &Operation::Restore(None))
+    let restore = start(&ctx, &instance, &Operation::Restore(None))
         .await
         .expect("restore");
     assert_eq!(restore, Start::Busy("backup-mysql-instance-job".into()));
@@ -468,15 +470,12 @@ async fn a_job_past_its_deadline_is_reported_not_waited_on() {
     spec.active_deadline_seconds = Some(1);
     spec.template.spec.as_mut().expect("pod").containers[0].command =
         Some(vec!["sh".into(), "-c".into(), "sleep 60".into()]);
-    assert!(
-        create_job(&cluster.client, &job)
-            .await
-            .expect("create the Job")
-    );
+    let ctx = Context::new(cluster.client.clone(), "test");
+    assert!(create_job(&ctx, &job).await.expect("create the Job"));
     let started = std::time::Instant::now();
     let result = loop {
         if let Some(result) = outcome(
-            &cluster.client,
+            &ctx,
             &created,
             &instance,
             "backup-mysql-instance-job",
@@ -510,13 +509,14 @@ async fn adding_the_finalizer_from_a_stale_copy_is_not_an_error() {
         .create(&PostParams::default(), &seed_cr())
         .await
         .expect("create");
+    let ctx = Context::new(cluster.client.clone(), "test");
     assert!(
-        ensure_finalizer(&cluster.client, &stale)
+        ensure_finalizer(&ctx, &stale)
             .await
             .expect("the first adds it")
     );
     assert!(
-        !ensure_finalizer(&cluster.client, &stale)
+        !ensure_finalizer(&ctx, &stale)
             .await
             .expect("the second, from the stale copy, finds it")
     );

@@ -271,6 +271,7 @@ fn request_record(call: &Call, segments: &[&str]) -> Option<RequestRecord> {
         namespace: namespace.into(),
         name: name.into(),
         user: call.user.clone(),
+        user_agent: call.user_agent.clone(),
     })
 }
 

@@ -127,6 +127,8 @@ pub struct RequestRecord {
     pub name: String,
     /// Who sent it: the bearer token's name, or `system:anonymous`.
     pub user: String,
+    /// The `User-Agent` header ("" when the client sent none).
+    pub user_agent: String,
 }
 
 /// Requests an authorizer refuses: `verb` (`*`: any) on `resource` of `group`, in
