@@ -507,7 +507,7 @@ _kubectl__mysql() {
             return 0
             ;;
         kubectl__subcmd__mysql__subcmd__run__subcmd__operator)
-            opts="-A -n -h -V --all-namespaces --log-format --metrics-addr --leader-elect --leader-elect-namespace --namespace --context --kubeconfig --help --version"
+            opts="-A -n -h -V --all-namespaces --log-format --metrics-addr --leader-elect --leader-elect-namespace --max-concurrent-reconciles --max-concurrent-backups --namespace --context --kubeconfig --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -522,6 +522,14 @@ _kubectl__mysql() {
                     return 0
                     ;;
                 --leader-elect-namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-concurrent-reconciles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-concurrent-backups)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

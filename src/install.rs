@@ -149,24 +149,24 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
         // Not a call: the API server's OwnerReferencesPermissionEnforcement admission
         // requires it to set blockOwnerDeletion on the children the instance owns.
         rule("otus.homework", &["mysqls/finalizers"], &["update"]),
-        rule(
-            "",
-            &["secrets", "services"],
-            &["get", "list", "watch", "patch"],
-        ),
+        // The operator reads its children from watch caches; `get` only a Secret that a
+        // spec references (password_secret: not cached, other Secrets' data stays out of
+        // memory) and the catalogue right before it records a backup.
+        rule("", &["secrets"], &["get", "list", "watch", "patch"]),
+        rule("", &["services"], &["list", "watch", "patch"]),
         rule(
             "",
             &["persistentvolumeclaims", "persistentvolumes"],
-            &["get", "patch", "delete"],
+            &["list", "watch", "patch", "delete"],
         ),
-        rule("", &["configmaps"], &["get", "patch"]),
-        rule("", &["pods"], &["list"]),
+        rule("", &["configmaps"], &["get", "list", "watch", "patch"]),
+        rule("", &["pods"], &["list", "watch"]),
         rule(
             "apps",
             &["deployments"],
-            &["get", "list", "watch", "patch", "delete"],
+            &["list", "watch", "patch", "delete"],
         ),
-        rule("batch", &["jobs"], &["get", "create", "delete"]),
+        rule("batch", &["jobs"], &["list", "watch", "create", "delete"]),
         // create a new event, patch its count when it repeats.
         rule("events.k8s.io", &["events"], &["create", "patch"]),
     ]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
@@ -405,6 +405,39 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
         Some("created with restore-job"),
     )
     .await;
+
+    // An instance whose password is in a Secret of the user's: the operator reads that
+    // Secret (it caches only its own). Deleted without a backup.
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
+    let user_secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "db-root"},
+        "stringData": {"root-password": "rbac-Test-pw1"},
+    }))
+    .expect("Secret");
+    secrets
+        .create(&PostParams::default(), &user_secret)
+        .await
+        .expect("the user's Secret");
+    let mut referencing = seed_cr();
+    referencing.metadata.name = Some("ref-instance".into());
+    referencing.spec.password = None;
+    referencing.spec.password_secret = Some(kubectl_mysql::crd::SecretKeyReference {
+        name: "db-root".into(),
+        key: "root-password".into(),
+    });
+    referencing.metadata.annotations = Some(
+        [(kubectl_mysql::reconcile::SKIP_BACKUP.to_string(), "true".to_string())].into(),
+    );
+    mysqls
+        .create(&PostParams::default(), &referencing)
+        .await
+        .expect("an instance with password_secret");
+    wait_for_phase(&mysqls, "ref-instance", Phase::Ready, None).await;
+    mysqls
+        .delete("ref-instance", &DeleteParams::default())
+        .await
+        .expect("delete accepted");
+    wait_until_deleted(&mysqls, "ref-instance").await;
 
     let (code, metrics) = http_get(&addr, "/metrics");
     assert_eq!(code, 200);
