@@ -32,7 +32,9 @@ pub struct Quantity {
 
 /// Why a text is not a quantity.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")]
+#[error(
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+)]
 pub struct NotAQuantity;
 
 const BINARY: [(&str, u32); 6] = [
@@ -70,7 +72,8 @@ impl Quantity {
         if exponent < -9 {
             let shift = (-9 - exponent) as u32;
             let divisor = 10i128.pow(shift.min(38));
-            let rounded = mantissa / divisor + mantissa.signum() * i128::from(mantissa % divisor != 0);
+            let rounded =
+                mantissa / divisor + mantissa.signum() * i128::from(mantissa % divisor != 0);
             return Self::new(rounded, -9, format);
         }
         Self {
@@ -106,14 +109,22 @@ impl Quantity {
         match (scale(self), scale(other)) {
             (Some(a), Some(b)) => a.cmp(&b),
             // Far apart in magnitude: the sign and the exponent decide.
-            _ => (self.mantissa.signum(), self.exponent + digits(self.mantissa))
-                .cmp(&(other.mantissa.signum(), other.exponent + digits(other.mantissa))),
+            _ => (
+                self.mantissa.signum(),
+                self.exponent + digits(self.mantissa),
+            )
+                .cmp(&(
+                    other.mantissa.signum(),
+                    other.exponent + digits(other.mantissa),
+                )),
         }
     }
 }
 
 fn digits(n: i128) -> i32 {
-    n.unsigned_abs().checked_ilog10().map_or(0, |d| d as i32 + 1)
+    n.unsigned_abs()
+        .checked_ilog10()
+        .map_or(0, |d| d as i32 + 1)
 }
 
 /// Parse a quantity as the API server does.
@@ -274,7 +285,9 @@ mod tests {
         assert!(!same("1G", "1Gi"));
         assert!(!same("1Gi", "2Gi"));
         assert_eq!(
-            parse("2Gi").expect("q").value_cmp(&parse("1Gi").expect("q")),
+            parse("2Gi")
+                .expect("q")
+                .value_cmp(&parse("1Gi").expect("q")),
             Ordering::Greater
         );
     }

@@ -59,7 +59,9 @@ pub async fn run(global: &GlobalArgs, args: BackupArgs) -> anyhow::Result<()> {
                     "{}: waiting for a backup slot ({running} of {limit} backups running in {namespace})",
                     args.name
                 );
-                waiting.get_or_insert_with(|| Progress::start(&step)).step(&step);
+                waiting
+                    .get_or_insert_with(|| Progress::start(&step))
+                    .step(&step);
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Start::NoSlot(running) => {

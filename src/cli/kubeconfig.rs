@@ -64,7 +64,11 @@ pub fn user_agent(command: &str) -> String {
         "powerpc64" => "ppc64le",
         other => other,
     };
-    let command = if command.is_empty() { "library" } else { command };
+    let command = if command.is_empty() {
+        "library"
+    } else {
+        command
+    };
     format!(
         "kubectl-mysql/{} ({}/{arch}) {command}",
         env!("CARGO_PKG_VERSION"),
@@ -112,6 +116,9 @@ mod tests {
         let platform = &agent[expected_prefix.len()..agent.len() - ") run-operator".len()];
         let (os, arch) = platform.split_once('/').expect("OS/ARCH");
         assert_eq!(os, std::env::consts::OS);
-        assert!(!arch.is_empty() && arch != "x86_64", "client-go's words: {arch}");
+        assert!(
+            !arch.is_empty() && arch != "x86_64",
+            "client-go's words: {arch}"
+        );
     }
 }

@@ -155,7 +155,10 @@ pub async fn run(global: &GlobalArgs, args: RunOperatorArgs) -> anyhow::Result<(
         namespace: lease_namespace,
         identity,
     };
-    lead(client, scope, &instance, telemetry, settings, shutdown, election).await
+    lead(
+        client, scope, &instance, telemetry, settings, shutdown, election,
+    )
+    .await
 }
 
 struct Election {

@@ -210,10 +210,17 @@ pub async fn run(
         Scope::Namespace(ns) => format!("{managed},{NAMESPACE_LABEL}={ns}"),
     };
     let (mysqls, mysql_stream) = cache(api::<MySQL>(&client, &scope), None);
-    let (deployments, deployment_stream) = cache(api::<Deployment>(&client, &scope), Some(&managed));
+    let (deployments, deployment_stream) =
+        cache(api::<Deployment>(&client, &scope), Some(&managed));
     let (services, service_stream) = cache(api::<Service>(&client, &scope), Some(&managed));
-    let (claims, claim_stream) = cache(api::<PersistentVolumeClaim>(&client, &scope), Some(&managed));
-    let (volumes, volume_stream) = cache(Api::<PersistentVolume>::all(client.clone()), Some(&volume_selector));
+    let (claims, claim_stream) = cache(
+        api::<PersistentVolumeClaim>(&client, &scope),
+        Some(&managed),
+    );
+    let (volumes, volume_stream) = cache(
+        Api::<PersistentVolume>::all(client.clone()),
+        Some(&volume_selector),
+    );
     // Full Secrets only of the product's own; any other Secret as metadata only.
     let (secrets, secret_stream) = cache(api::<Secret>(&client, &scope), Some(&managed));
     let (config_maps, config_map_stream) = cache(api::<ConfigMap>(&client, &scope), Some(&managed));

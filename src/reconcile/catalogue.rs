@@ -25,7 +25,11 @@ pub async fn read(client: &Client, namespace: &str, name: &str) -> Result<Vec<Ba
 }
 
 /// The recorded backups, read where the reconcile reads (the operator: its cache).
-pub async fn read_in(ctx: &Context, namespace: &str, name: &str) -> Result<Vec<BackupEntry>, Error> {
+pub async fn read_in(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<BackupEntry>, Error> {
     read_with(&ctx.observer, &ctx.client, namespace, name).await
 }
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, PostParams, Preconditions, PropagationPolicy};
 use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, PostParams, Preconditions, PropagationPolicy};
 
 use super::Context;
 use crate::backup::{JobReport, parse_report};
@@ -51,10 +51,7 @@ async fn termination_message(
     job: &str,
 ) -> Result<Option<String>, Error> {
     let selector = BTreeMap::from([(JOB_NAME_LABEL.to_string(), job.to_string())]);
-    let mut items: Vec<Pod> = ctx
-        .observer
-        .list(&ctx.client, namespace, &selector)
-        .await?;
+    let mut items: Vec<Pod> = ctx.observer.list(&ctx.client, namespace, &selector).await?;
     items.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
     Ok(items.iter().rev().find_map(|p| {
         p.status

@@ -3,8 +3,8 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
 use super::jobs::{JobState, create_job, delete_job, job_state};
@@ -131,7 +131,11 @@ async fn delete_ignoring_absent<K: Cached>(ctx: &Context, current: &K) -> Result
 /// The finalizer: stop the server (one writer on the data volume), back the database up
 /// from the data volume (when a backup slot is free), record the backup, remove the data
 /// volume, release.
-pub async fn finalize(ctx: &Context, mysql: &MySQL, instance: &Instance) -> Result<Deletion, Error> {
+pub async fn finalize(
+    ctx: &Context,
+    mysql: &MySQL,
+    instance: &Instance,
+) -> Result<Deletion, Error> {
     let ns = instance.namespace.clone();
     let names = Names::new(instance);
     let client = &ctx.client;

@@ -29,8 +29,8 @@ use crate::resources::{self, FIELD_MANAGER};
 use crate::validate::{self, Instance, PasswordSource};
 
 pub use apply::{Applier, ApplyCount, contains, keep_claim_binding};
-pub use observe::{Caches, Observer};
 pub use lifecycle::{FINALIZER, SKIP_BACKUP};
+pub use observe::{Caches, Observer};
 pub use status::{Observed, RestoreState, desired_status};
 
 /// What one reconcile needs: a client, an Event recorder, where to read the cluster

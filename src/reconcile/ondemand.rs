@@ -36,7 +36,11 @@ pub enum Start {
 
 /// Start a backup or restore Job, replacing a finished one of the same name. A backup
 /// needs a free slot of the backup pool.
-pub async fn start(ctx: &Context, instance: &Instance, operation: &Operation) -> Result<Start, Error> {
+pub async fn start(
+    ctx: &Context,
+    instance: &Instance,
+    operation: &Operation,
+) -> Result<Start, Error> {
     let names = Names::new(instance);
     let mut finished = Vec::new();
     for running in [names.backup_job(), names.restore_job()] {

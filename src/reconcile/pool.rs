@@ -121,10 +121,7 @@ pub async fn start(ctx: &Context, mysql: &MySQL, job: &Job) -> Result<Slot, Erro
     let running = running(ctx, &namespace).await?;
     let free = limit.saturating_sub(running);
     let me = ObjectRef::from_obj(mysql);
-    let ahead = queue(ctx)
-        .iter()
-        .position(|m| *m == me)
-        .unwrap_or_default();
+    let ahead = queue(ctx).iter().position(|m| *m == me).unwrap_or_default();
     if ahead >= free {
         return Ok(Slot::Wait { ahead, running });
     }

@@ -127,7 +127,10 @@ mod tests {
         assert_eq!(claim.name, pvc.metadata.name);
         assert_eq!(claim.namespace.as_deref(), Some("default"));
         assert_eq!(pvc_spec.volume_name, pv.metadata.name);
-        assert_eq!(pv_spec.storage_class_name, None, "no class, and no \"\" the server drops");
+        assert_eq!(
+            pv_spec.storage_class_name, None,
+            "no class, and no \"\" the server drops"
+        );
         assert_eq!(pvc_spec.storage_class_name.as_deref(), Some(""));
         assert_eq!(pv_spec.capacity.expect("capacity")["storage"].0, "1Gi");
         assert_eq!(

@@ -426,7 +426,11 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
         key: "root-password".into(),
     });
     referencing.metadata.annotations = Some(
-        [(kubectl_mysql::reconcile::SKIP_BACKUP.to_string(), "true".to_string())].into(),
+        [(
+            kubectl_mysql::reconcile::SKIP_BACKUP.to_string(),
+            "true".to_string(),
+        )]
+        .into(),
     );
     mysqls
         .create(&PostParams::default(), &referencing)

@@ -474,14 +474,9 @@ async fn a_job_past_its_deadline_is_reported_not_waited_on() {
     assert!(create_job(&ctx, &job).await.expect("create the Job"));
     let started = std::time::Instant::now();
     let result = loop {
-        if let Some(result) = outcome(
-            &ctx,
-            &created,
-            &instance,
-            "backup-mysql-instance-job",
-        )
-        .await
-        .expect("read the Job")
+        if let Some(result) = outcome(&ctx, &created, &instance, "backup-mysql-instance-job")
+            .await
+            .expect("read the Job")
         {
             break result;
         }
