@@ -13,7 +13,9 @@ use kubectl_mysql::crd::{MySQL, Phase};
 use kubectl_mysql::reconcile::Context;
 use testkit::node::NodeStandIn;
 
-use crate::cluster::{Cluster, install_crd, seed_cr, wait_for_phase, wait_until_deleted};
+use crate::cluster::{
+    Cluster, eventually, install_crd, seed_cr, wait_for_phase, wait_until_deleted,
+};
 
 /// The seed's password, as deploy/cr.yaml carries it.
 pub(crate) fn seed_password() -> String {
@@ -405,12 +407,13 @@ async fn a_failing_delete_backup_keeps_everything_until_skip_backup() {
             .expect("get")
             .is_none()
     );
-    assert!(
+    // The claim goes once the pvc-protection controller lets it (no pod uses it).
+    eventually("the data claim is gone", || async {
         pvcs.get_opt("mysql-instance-pvc")
             .await
-            .expect("get")
-            .is_none()
-    );
+            .is_ok_and(|c| c.is_none())
+    })
+    .await;
     scene.finish().await;
 }
 

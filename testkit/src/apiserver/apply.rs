@@ -51,6 +51,12 @@ pub fn well_known_list_type(path: &[String]) -> ListType {
     let by = |k: &str| ListType::Map(vec![k.to_string()]);
     match p.as_slice() {
         ["spec", "selector"] => ListType::AtomicMap,
+        // `+structType=atomic` selectors (transcript 15: `f:secretKeyRef: {}`).
+        [
+            ..,
+            "valueFrom",
+            "secretKeyRef" | "configMapKeyRef" | "fieldRef" | "resourceFieldRef",
+        ] => ListType::AtomicMap,
         ["status", "conditions"] => by("type"),
         [.., "containers" | "initContainers" | "ephemeralContainers"] => by("name"),
         [.., "spec", "volumes"] => by("name"),
@@ -621,6 +627,10 @@ impl Ctx<'_> {
     /// The set an Apply of `v` owns: leaves and list items, not objects.
     fn owned(&self, v: &Value, path: &mut Path, fpath: &mut Vec<String>, out: &mut FieldSet) {
         match v {
+            // An empty map applied (`data: {}`) is owned as the field itself.
+            Value::Object(m) if m.is_empty() && !path.is_empty() => {
+                out.insert(path.clone());
+            }
             Value::Object(m) if !self.atomic_object(path, fpath) => {
                 for (k, c) in m {
                     if c.is_null() {
@@ -741,6 +751,11 @@ impl Ctx<'_> {
                 }
             }
             _ if l == r => {}
+            // A nil slice or map encoded as null (a field without omitempty, like a pod's
+            // containers) is there already: only what is inside it is new.
+            (Value::Null, Value::Array(_)) if self.granular_list(fpath).is_some() => {
+                self.compare(&Value::Array(Vec::new()), r, path, fpath, d);
+            }
             _ => {
                 if !path.is_empty() {
                     d.modified.insert(path.clone());
@@ -1134,9 +1149,20 @@ fn apply_config(applied: &Value, subresource: Option<&str>) -> Value {
     cfg
 }
 
-/// What the API server compares a created object against: an empty object of its kind.
-/// Built-in kinds have non-pointer `spec` / `status` structs, so those are never "added".
+/// What the API server compares a created object against: the zero object of its kind.
+/// Built-in kinds have non-pointer structs (`spec`, `status`, a template's `metadata`),
+/// which are never "added".
 fn empty_object_like(new: &Value, api_version: &str) -> Value {
+    let kind = new.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if let Some(mut zero) = super::normalize::zero_object(api_version, kind) {
+        zero["metadata"] = Value::Object(Map::new());
+        for f in ["spec", "status"] {
+            if !new.get(f).is_some_and(Value::is_object) {
+                zero.as_object_mut().map(|m| m.remove(f));
+            }
+        }
+        return zero;
+    }
     let mut m = Map::new();
     m.insert("metadata".into(), Value::Object(Map::new()));
     let builtin = match api_version.split_once('/') {
@@ -1145,7 +1171,7 @@ fn empty_object_like(new: &Value, api_version: &str) -> Value {
     };
     if builtin {
         let mut structs = vec!["spec", "status"];
-        if api_version == "v1" && new.get("kind").and_then(Value::as_str) == Some("Event") {
+        if api_version == "v1" && kind == "Event" {
             structs.push("source");
         }
         for f in structs {

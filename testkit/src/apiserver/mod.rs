@@ -15,6 +15,7 @@
 pub mod apply;
 mod events;
 mod http;
+pub mod normalize;
 pub mod registry;
 pub mod status;
 pub mod store;

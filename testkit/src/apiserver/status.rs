@@ -53,6 +53,27 @@ pub fn namespace_not_found(namespace: &str) -> ApiError {
     )
 }
 
+/// 403 for a create in a namespace being deleted (the NamespaceLifecycle admission plugin).
+pub fn namespace_terminating(kind: &Kind, name: &str, namespace: &str) -> ApiError {
+    status(
+        403,
+        "Forbidden",
+        format!(
+            "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+            kind.qualified_plural()
+        ),
+        {
+            let mut details = json!({"name": name, "kind": kind.plural, "causes": [
+                {"reason": "NamespaceTerminating", "message": format!("namespace {namespace} is being terminated"), "field": "metadata.namespace"}
+            ]});
+            if !kind.group.is_empty() {
+                details["group"] = json!(kind.group);
+            }
+            details
+        },
+    )
+}
+
 /// 403 as kube-apiserver answers a request no RBAC rule allows (`responsewriters.Forbidden`
 /// with `apierrors.NewForbidden`): details name the resource's plural, not its kind.
 pub fn forbidden(request: &RequestRecord, user: &str) -> ApiError {

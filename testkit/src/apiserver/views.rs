@@ -102,7 +102,12 @@ pub fn render_list(kind: &Kind, page: Page, representation: Representation) -> V
             "kind": "PartialObjectMetadataList",
             "apiVersion": "meta.k8s.io/v1",
             "metadata": metadata,
-            "items": page.items.iter().map(metadata_only).collect::<Vec<_>>(),
+            // A nil slice without omitempty: null when empty (transcript 14).
+            "items": if page.items.is_empty() {
+                Value::Null
+            } else {
+                json!(page.items.iter().map(metadata_only).collect::<Vec<_>>())
+            },
         }),
         Representation::Object => {
             let items: Vec<Value> = page
