@@ -19,6 +19,9 @@
 //! Volumes are local directories: a hostPath `/x/y` is `<root>/x/y` under the stand-in's
 //! temp root ([`NodeStandIn::local_path`]); provisioned volumes live under the root already.
 //!
+//! - **Root CA publisher**: each namespace gets the ConfigMap `kube-root-ca.crt`, as
+//!   kube-controller-manager puts it there (so no test can assume an empty namespace).
+//!
 //! Level-triggered: reflectors cache claims, volumes, Deployments and Secrets (and Jobs);
 //! any change wakes one loop that reconciles every object from the caches and writes only
 //! what differs, so a converged cluster gets no writes. Writes are merge patches (status
@@ -42,7 +45,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, PodSpec, Secret};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, PodSpec, Secret,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -63,6 +68,9 @@ fn as_controller() -> PatchParams {
 }
 
 type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// The ConfigMap kube-controller-manager puts into every namespace.
+const ROOT_CA: &str = "kube-root-ca.crt";
 /// A namespaced object: (namespace, name).
 type Key = (String, String);
 
@@ -138,7 +146,9 @@ impl NodeStandIn {
         let (volumes, t2) = cache(Api::all(client.clone()), &node);
         let (deployments, t3) = cache(Api::all(client.clone()), &node);
         let (secrets, t4) = cache(Api::all(client.clone()), &node);
-        let mut tasks = vec![t1, t2, t3, t4];
+        let (namespaces, t5) = cache(Api::all(client.clone()), &node);
+        let (root_cas, t6) = cache_selected(Api::all(client.clone()), &node, ROOT_CA);
+        let mut tasks = vec![t1, t2, t3, t4, t5, t6];
         let jobs = mysql.then(|| {
             let (jobs, task) = cache(Api::all(client.clone()), &node);
             tasks.push(task);
@@ -150,6 +160,8 @@ impl NodeStandIn {
             volumes,
             deployments,
             secrets,
+            namespaces,
+            root_cas,
             jobs,
             node: node.clone(),
         };
@@ -206,9 +218,31 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
+    cache_with(api, node, watcher::Config::default())
+}
+
+/// A reflector over the objects of one kind named `name`.
+fn cache_selected<K>(api: Api<K>, node: &Arc<Node>, name: &str) -> (Store<K>, JoinHandle<()>)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    cache_with(api, node, config)
+}
+
+fn cache_with<K>(
+    api: Api<K>,
+    node: &Arc<Node>,
+    config: watcher::Config,
+) -> (Store<K>, JoinHandle<()>)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
     let (store, writer) = reflector::store();
     let node = node.clone();
-    let events = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+    let events = reflector::reflector(writer, watcher(api, config))
         .default_backoff()
         .for_each(move |_| {
             node.wake.notify_one();
@@ -223,6 +257,9 @@ struct Cluster {
     volumes: Store<PersistentVolume>,
     deployments: Store<Deployment>,
     secrets: Store<Secret>,
+    namespaces: Store<Namespace>,
+    /// The `kube-root-ca.crt` ConfigMaps.
+    root_cas: Store<ConfigMap>,
     /// Present in MySQL mode, where Jobs are run.
     jobs: Option<Store<Job>>,
     node: Arc<Node>,
@@ -240,6 +277,8 @@ impl Cluster {
         let _ = self.volumes.wait_until_ready().await;
         let _ = self.deployments.wait_until_ready().await;
         let _ = self.secrets.wait_until_ready().await;
+        let _ = self.namespaces.wait_until_ready().await;
+        let _ = self.root_cas.wait_until_ready().await;
         if let Some(jobs) = &self.jobs {
             let _ = jobs.wait_until_ready().await;
         }
@@ -258,6 +297,9 @@ impl Cluster {
     /// One pass over everything; an error on one object does not stop the others.
     async fn reconcile_all(&self) -> Outcome {
         let mut outcome = Ok(());
+        for namespace in self.namespaces.state() {
+            outcome = outcome.and(self.publish_root_ca(&namespace).await);
+        }
         for claim in self.claims.state() {
             outcome = outcome.and(self.bind(&claim).await);
         }
@@ -271,6 +313,37 @@ impl Cluster {
             self.run_jobs(&jobs.state());
         }
         outcome
+    }
+
+    /// kube-controller-manager's root CA publisher: every namespace gets a ConfigMap
+    /// `kube-root-ca.crt` with the cluster's CA (a placeholder here).
+    async fn publish_root_ca(&self, namespace: &Namespace) -> Outcome {
+        let name = namespace.name_any();
+        if namespace.metadata.deletion_timestamp.is_some()
+            || self
+                .root_cas
+                .get(&ObjectRef::new(ROOT_CA).within(&name))
+                .is_some()
+        {
+            return Ok(());
+        }
+        let map: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": ROOT_CA, "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}},
+            "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\ntestkit node stand-in: no real CA\n-----END CERTIFICATE-----\n"},
+        }))?;
+        let params = PostParams {
+            field_manager: Some("kube-controller-manager".into()),
+            ..PostParams::default()
+        };
+        match Api::<ConfigMap>::namespaced(self.client.clone(), &name)
+            .create(&params, &map)
+            .await
+        {
+            // Made on an earlier pass that the cache has not seen yet, or the namespace
+            // began terminating meanwhile.
+            Err(kube::Error::Api(s)) if s.is_already_exists() || s.code == 403 => Ok(()),
+            other => other.map(|_| ()).map_err(Into::into),
+        }
     }
 
     /// The binder: the claim's volume gets its claimRef and Bound, then the claim gets

@@ -131,7 +131,23 @@ async fn conformance_pagination() {
     let params = ListParams::default().labels("page=yes").limit(2);
     let first = maps.list(&params).await.expect("page 1");
     assert_eq!(first.items.len(), 2);
-    assert_eq!(first.metadata.remaining_item_count, Some(3));
+    // Through a selector the server cannot count the rest; without one it does. (The
+    // namespace may hold ConfigMaps of the cluster's own, like kube-root-ca.crt.)
+    assert_eq!(first.metadata.remaining_item_count, None);
+    let all = maps
+        .list(&ListParams::default())
+        .await
+        .expect("all")
+        .items
+        .len();
+    let unselected = maps
+        .list(&ListParams::default().limit(1))
+        .await
+        .expect("a page without a selector");
+    assert_eq!(
+        unselected.metadata.remaining_item_count,
+        Some(all as i64 - 1)
+    );
     let token = first.metadata.continue_.clone().expect("continue token");
     let mut names: Vec<String> = first.items.iter().map(|c| c.name_any()).collect();
     let mut next = Some(token);
@@ -328,9 +344,10 @@ async fn conformance_watch_resume_and_gone() {
         .await
         .expect("delete");
 
-    // Resuming from the list's resourceVersion replays what happened since.
+    // Resuming from the list's resourceVersion replays what happened since (selected by
+    // label: the cluster may add its own ConfigMaps to a new namespace meanwhile).
     let stream = maps
-        .watch(&WatchParams::default().timeout(2), &from)
+        .watch(&WatchParams::default().labels("w=1").timeout(2), &from)
         .await
         .expect("watch");
     let kinds: Vec<String> = stream
@@ -938,5 +955,152 @@ async fn conformance_kubectl_server_side_apply() {
         .find(|m| m.operation.as_deref() == Some("Apply"))
         .and_then(|m| m.manager.clone());
     assert_eq!(owner.as_deref(), Some("kubectl"));
+    cluster.cleanup().await;
+}
+
+/// What a server stores of zero values and quantities (findings 52-54): plain fields with
+/// `omitempty` lose their zero values, pointers keep them, quantities turn canonical,
+/// defaults fill in. Written with server-side apply, as the product writes.
+#[tokio::test]
+async fn conformance_zero_values_and_quantities_are_stored_as_kube_apiserver_does() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret, Service};
+
+    let cluster = Cluster::new("conf-zero").await;
+    let ns = cluster.namespace.clone();
+    let apply = PatchParams::apply("conformance").force();
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client.clone(), &ns);
+    let claim = claims
+        .patch("zero", &apply, &Patch::Apply(json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "zero"},
+            "spec": {"storageClassName": "", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1.5Gi"}}}
+        })))
+        .await
+        .expect("claim applied");
+    let claim = serde_json::to_value(claim).expect("json");
+    assert_eq!(
+        claim["spec"]["storageClassName"], "",
+        "a pointer keeps \"\""
+    );
+    assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "1536Mi");
+    assert_eq!(claim["spec"]["volumeMode"], "Filesystem");
+
+    let services: Api<Service> = Api::namespaced(cluster.client.clone(), &ns);
+    services
+        .patch("zero", &apply, &Patch::Apply(json!({
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "zero"},
+            "spec": {"selector": {"app": "zero"}, "publishNotReadyAddresses": false, "sessionAffinity": "",
+                "ports": [{"name": "db", "port": 3306, "protocol": "TCP", "nodePort": 0}]}
+        })))
+        .await
+        .expect("service applied");
+    let service = serde_json::to_value(services.get("zero").await.expect("get")).expect("json");
+    let spec = &service["spec"];
+    assert!(spec.get("publishNotReadyAddresses").is_none(), "{spec}");
+    assert!(spec["ports"][0].get("nodePort").is_none(), "{spec}");
+    assert_eq!(spec["ports"][0]["targetPort"], 3306);
+    assert_eq!(spec["sessionAffinity"], "None");
+    assert_eq!(spec["type"], "ClusterIP");
+    assert!(spec["clusterIP"].as_str().is_some_and(|ip| !ip.is_empty()));
+
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), &ns);
+    let config = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "zero"},
+        "spec": {
+            "replicas": 0, "paused": false, "minReadySeconds": 0,
+            "selector": {"matchLabels": {"app": "zero"}}, "strategy": {"type": "Recreate"},
+            "template": {"metadata": {"labels": {"app": "zero"}}, "spec": {
+                "enableServiceLinks": false, "hostNetwork": false, "serviceAccountName": "",
+                "containers": [{"name": "db", "image": "mysql:8.4", "args": [], "stdin": false, "workingDir": "",
+                    "env": [{"name": "EMPTY", "value": ""}],
+                    "resources": {"requests": {"memory": "0.5Gi"}, "limits": {"memory": "1024Mi"}},
+                    "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": false, "subPath": ""}]}],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "zero", "readOnly": false}},
+                    {"name": "tmp", "emptyDir": {"medium": ""}}]
+            }}
+        }
+    });
+    deployments
+        .patch("zero", &apply, &Patch::Apply(config.clone()))
+        .await
+        .expect("deployment applied");
+    let stored = serde_json::to_value(deployments.get("zero").await.expect("get")).expect("json");
+    let spec = &stored["spec"];
+    assert_eq!(spec["replicas"], 0, "a pointer keeps 0");
+    assert!(
+        spec.get("paused").is_none() && spec.get("minReadySeconds").is_none(),
+        "{spec}"
+    );
+    assert_eq!(spec["revisionHistoryLimit"], 10);
+    assert_eq!(spec["progressDeadlineSeconds"], 600);
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["enableServiceLinks"], false, "a pointer keeps false");
+    assert!(
+        pod.get("hostNetwork").is_none() && pod.get("serviceAccountName").is_none(),
+        "{pod}"
+    );
+    assert_eq!(pod["dnsPolicy"], "ClusterFirst");
+    assert_eq!(pod["restartPolicy"], "Always");
+    assert_eq!(pod["schedulerName"], "default-scheduler");
+    assert_eq!(pod["securityContext"], json!({}));
+    let container = &pod["containers"][0];
+    for dropped in ["args", "stdin", "workingDir"] {
+        assert!(container.get(dropped).is_none(), "{dropped}: {container}");
+    }
+    assert_eq!(container["env"][0], json!({"name": "EMPTY"}));
+    assert_eq!(container["resources"]["requests"]["memory"], "512Mi");
+    assert_eq!(container["resources"]["limits"]["memory"], "1Gi");
+    assert_eq!(
+        container["volumeMounts"][0],
+        json!({"name": "data", "mountPath": "/data"})
+    );
+    assert_eq!(container["terminationMessagePath"], "/dev/termination-log");
+    assert_eq!(container["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(
+        pod["volumes"][0]["persistentVolumeClaim"],
+        json!({"claimName": "zero"})
+    );
+    assert_eq!(pod["volumes"][1]["emptyDir"], json!({}));
+
+    // The same apply again writes nothing, though the server dropped some of what it says.
+    let before = stored["metadata"]["resourceVersion"].clone();
+    let again = deployments
+        .patch("zero", &apply, &Patch::Apply(config))
+        .await
+        .expect("applied again");
+    assert_eq!(
+        serde_json::to_value(&again.metadata.resource_version).expect("json"),
+        before,
+        "an identical apply writes nothing"
+    );
+
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &ns);
+    let map = maps
+        .patch("zero", &apply, &Patch::Apply(json!({
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "zero"}, "immutable": false, "data": {}
+        })))
+        .await
+        .expect("configmap applied");
+    assert_eq!(map.immutable, Some(false));
+    assert_eq!(map.data, None, "an empty map is not stored");
+
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
+    let secret = secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "zero"}, "stringData": {"k": "v"}
+            }))
+            .expect("secret"),
+        )
+        .await
+        .expect("secret created");
+    assert!(secret.string_data.is_none());
+    assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+    assert_eq!(
+        secret.data.expect("data")["k"].0,
+        b"v".to_vec(),
+        "stringData lands in data"
+    );
     cluster.cleanup().await;
 }

@@ -498,6 +498,8 @@ fn list(
         .get("fieldSelector")
         .map(String::as_str)
         .unwrap_or_default();
+    // kube-apiserver counts the rest only when it can: not through a selector.
+    let selected = !labels.is_empty() || !fields.is_empty();
     let labels = views::LabelSelector::parse(labels)?;
     let fields = views::FieldSelector::parse(kind, fields)?;
     let mut items: Vec<Value> = store
@@ -519,7 +521,7 @@ fn list(
     if let Some(limit) = limit
         && items.len() > limit
     {
-        remaining = Some(items.len() - limit);
+        remaining = (!selected).then_some(items.len() - limit);
         items.truncate(limit);
         next = items
             .last()

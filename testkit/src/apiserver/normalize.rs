@@ -968,11 +968,7 @@ fn default(root: &str, object: &mut Value) {
             }
             default_template(spec.get_mut("template"));
         }
-        "Pod" => {
-            if object["spec"].is_object() {
-                default_pod_spec(&mut object["spec"]);
-            }
-        }
+        "Pod" if object["spec"].is_object() => default_pod_spec(&mut object["spec"]),
         "Service" => {
             let spec = &mut object["spec"];
             set_if_unset(spec, "type", json!("ClusterIP"));
