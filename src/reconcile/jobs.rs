@@ -131,7 +131,7 @@ pub async fn delete_job(ctx: &Context, job: &Job) -> Result<(), Error> {
     match jobs.delete(&name, &params).await {
         Ok(_) => {
             ctx.observer
-                .wrote::<Job>(Some(&namespace), &name, job.resource_version());
+                .wrote::<Job>(Some(&namespace), &name, job.resource_version(), None);
             Ok(())
         }
         // 404: gone already; 409: the name now holds another caller's Job.

@@ -119,8 +119,12 @@ async fn delete_ignoring_absent<K: Cached>(ctx: &Context, current: &K) -> Result
     let api = K::api(&ctx.client, namespace.as_deref());
     match api.delete(&name, &DeleteParams::default()).await {
         Ok(_) => {
-            ctx.observer
-                .wrote::<K>(namespace.as_deref(), &name, current.resource_version());
+            ctx.observer.wrote::<K>(
+                namespace.as_deref(),
+                &name,
+                current.resource_version(),
+                None,
+            );
             Ok(())
         }
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),

@@ -6,7 +6,7 @@
 //! operator therefore waits, after each pass, until its caches show that pass's writes
 //! ([`Caches::caught_up`]); the next pass then never re-applies what it just wrote.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -92,15 +92,32 @@ impl Cached for PersistentVolume {
     }
 }
 
-/// A write whose effect the caches have not shown yet: seen once the cached object's
-/// resourceVersion is no longer `before` (created: present; deleted: gone).
-type Expectation = Box<dyn Fn(&Caches) -> bool + Send + Sync>;
+/// Reads the cached resourceVersion of one object.
+type CachedVersion = Box<dyn Fn(&Caches) -> Option<String> + Send + Sync>;
+
+/// A written object whose cached copy may still be older than the write: the cache has
+/// caught up once the copy's resourceVersion is none of the versions that preceded the
+/// last write (absent counts as the version `None`).
+struct Expectation {
+    /// The cached resourceVersion of the object (`None`: not in the cache).
+    cached: CachedVersion,
+    stale: HashSet<Option<String>>,
+    /// The version the last write produced: stale once another write follows.
+    last: Option<String>,
+}
+
+impl Expectation {
+    fn seen(&self, caches: &Caches) -> bool {
+        !self.stale.contains(&(self.cached)(caches))
+    }
+}
 
 /// How a reconcile reads, and what it wrote.
 #[derive(Clone)]
 pub struct Observer {
     caches: Option<Arc<Caches>>,
-    pending: Arc<Mutex<Vec<Expectation>>>,
+    /// By `kind/namespace/name`.
+    pending: Arc<Mutex<HashMap<String, Expectation>>>,
 }
 
 impl Observer {
@@ -186,9 +203,15 @@ impl Observer {
             .map_err(|e| Error::api(format!("list {}s", K::kind(&())), e))
     }
 
-    /// Note a write to `K` `name` that moved its resourceVersion away from `before`
-    /// (`None`: it did not exist), so the caches can be awaited.
-    pub fn wrote<K: Cached>(&self, namespace: Option<&str>, name: &str, before: Option<String>) {
+    /// Note a write to `K` `name` that moved its resourceVersion from `before` (`None`:
+    /// it did not exist) to `after` (`None`: deleted, or not known).
+    pub fn wrote<K: Cached>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        before: Option<String>,
+        after: Option<String>,
+    ) {
         if self.caches.is_none() {
             return;
         }
@@ -197,15 +220,26 @@ impl Observer {
             Some(ns) => key.within(ns),
             None => key,
         };
-        let seen: Expectation = Box::new(move |caches: &Caches| {
-            K::store(caches)
-                .get(&key)
-                .and_then(|k| k.resource_version())
-                != before
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        let expectation = pending.entry(key.to_string()).or_insert_with(|| {
+            let key = key.clone();
+            Expectation {
+                cached: Box::new(move |caches: &Caches| {
+                    K::store(caches)
+                        .get(&key)
+                        .and_then(|k| k.resource_version())
+                }),
+                stale: HashSet::new(),
+                last: None,
+            }
         });
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.push(seen);
+        expectation.stale.insert(before);
+        if let Some(previous) = expectation.last.take() {
+            expectation.stale.insert(Some(previous));
         }
+        expectation.last = after;
     }
 
     /// Note a write of `object` as the server answered it, if its resourceVersion moved.
@@ -214,7 +248,12 @@ impl Observer {
         if before_rv.is_some() && before_rv == after.resource_version() {
             return; // the server changed nothing
         }
-        self.wrote::<K>(after.namespace().as_deref(), &after.name_any(), before_rv);
+        self.wrote::<K>(
+            after.namespace().as_deref(),
+            &after.name_any(),
+            before_rv,
+            after.resource_version(),
+        );
     }
 
     /// Wait (at most `limit`) until the caches show every write of this pass.
@@ -228,7 +267,7 @@ impl Observer {
                 .pending
                 .lock()
                 .map(|mut pending| {
-                    pending.retain(|seen| !seen(caches));
+                    pending.retain(|_, expectation| !expectation.seen(caches));
                     pending.is_empty()
                 })
                 .unwrap_or(true);

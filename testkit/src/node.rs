@@ -87,6 +87,8 @@ struct Node {
     held: Mutex<HashSet<Key>>,
     servers: Mutex<servers::Servers>,
     jobs: Mutex<jobs::Runs>,
+    /// Jobs run a made-up report after this long instead of their script.
+    simulated_jobs: Option<Duration>,
 }
 
 impl Node {
@@ -109,6 +111,16 @@ impl Node {
     }
 }
 
+/// What the stand-in plays besides volumes and Deployments.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Plain,
+    /// Real local servers for MySQL Deployments; Jobs run their scripts.
+    Mysql,
+    /// Jobs end after this long with a made-up report; no servers.
+    SimulatedJobs(Duration),
+}
+
 /// The stand-in; its tasks, servers and processes stop when it is dropped.
 pub struct NodeStandIn {
     node: Arc<Node>,
@@ -121,16 +133,23 @@ impl NodeStandIn {
     /// Start reacting to the cluster `client` talks to (all namespaces): volumes are
     /// bound, Deployments marked available, Jobs left alone. Needs a Tokio runtime.
     pub fn start(client: Client) -> NodeStandIn {
-        Self::launch(client, false)
+        Self::launch(client, Mode::Plain)
     }
 
     /// [`NodeStandIn::start`], plus a real local MariaDB server for each MySQL Deployment
     /// and Jobs run as local processes (see the module docs). Needs Debian's MariaDB.
     pub fn start_with_mysql(client: Client) -> NodeStandIn {
-        Self::launch(client, true)
+        Self::launch(client, Mode::Mysql)
     }
 
-    fn launch(client: Client, mysql: bool) -> NodeStandIn {
+    /// [`NodeStandIn::start`], plus Jobs that end `runtime` after they start with the
+    /// report their script would give (a made-up backup), with no database anywhere: for
+    /// many instances at once (the scale benchmark, the backup pool's tests).
+    pub fn start_simulating_jobs(client: Client, runtime: Duration) -> NodeStandIn {
+        Self::launch(client, Mode::SimulatedJobs(runtime))
+    }
+
+    fn launch(client: Client, mode: Mode) -> NodeStandIn {
         let dir = tempfile::Builder::new()
             .prefix("node-stand-in-")
             .tempdir()
@@ -141,6 +160,10 @@ impl NodeStandIn {
             held: Mutex::default(),
             servers: Mutex::default(),
             jobs: Mutex::default(),
+            simulated_jobs: match mode {
+                Mode::SimulatedJobs(runtime) => Some(runtime),
+                _ => None,
+            },
         });
         let (claims, t1) = cache(Api::all(client.clone()), &node);
         let (volumes, t2) = cache(Api::all(client.clone()), &node);
@@ -149,7 +172,7 @@ impl NodeStandIn {
         let (namespaces, t5) = cache(Api::all(client.clone()), &node);
         let (root_cas, t6) = cache_selected(Api::all(client.clone()), &node, ROOT_CA);
         let mut tasks = vec![t1, t2, t3, t4, t5, t6];
-        let jobs = mysql.then(|| {
+        let jobs = (mode != Mode::Plain).then(|| {
             let (jobs, task) = cache(Api::all(client.clone()), &node);
             tasks.push(task);
             jobs
@@ -163,6 +186,7 @@ impl NodeStandIn {
             namespaces,
             root_cas,
             jobs,
+            servers: mode == Mode::Mysql,
             node: node.clone(),
         };
         tasks.push(tokio::spawn(cluster.run()));
@@ -260,17 +284,14 @@ struct Cluster {
     namespaces: Store<Namespace>,
     /// The `kube-root-ca.crt` ConfigMaps.
     root_cas: Store<ConfigMap>,
-    /// Present in MySQL mode, where Jobs are run.
+    /// Present where Jobs are run.
     jobs: Option<Store<Job>>,
+    /// MySQL Deployments get real local servers.
+    servers: bool,
     node: Arc<Node>,
 }
 
 impl Cluster {
-    /// MySQL mode: local servers for MySQL Deployments, Jobs run as processes.
-    fn mysql(&self) -> bool {
-        self.jobs.is_some()
-    }
-
     async fn run(self) {
         // Act on complete caches only: a half-listed cache looks like missing objects.
         let _ = self.claims.wait_until_ready().await;
@@ -306,7 +327,7 @@ impl Cluster {
         for deployment in self.deployments.state() {
             outcome = outcome.and(self.roll_out(&deployment).await);
         }
-        if self.mysql() {
+        if self.servers {
             self.stop_orphaned_servers();
         }
         if let Some(jobs) = &self.jobs {
@@ -453,7 +474,7 @@ impl Cluster {
             return Ok(());
         };
         // Before the deletion check: a deleted MySQL Deployment's server is stopped there.
-        let serving = self.mysql() && servers::is_mysql(deployment);
+        let serving = self.servers && servers::is_mysql(deployment);
         let server_ready = serving && self.serve(deployment).await;
         if deployment.metadata.deletion_timestamp.is_some() {
             return Ok(());

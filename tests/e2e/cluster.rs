@@ -71,6 +71,27 @@ impl Cluster {
         }
     }
 
+    /// A client of the test API server that authenticates as `user`, so the server's
+    /// request log tells its requests apart (test API server only).
+    pub async fn client_as(&self, user: &str) -> Option<Client> {
+        let server = self._server.as_ref()?;
+        let path = self._dir.path().join(format!("kubeconfig-{user}"));
+        std::fs::write(&path, server.kubeconfig_as(user)).expect("kubeconfig written");
+        let loaded = Kubeconfig::read_from(&path).expect("kubeconfig readable");
+        let config = Config::from_custom_kubeconfig(loaded, &KubeConfigOptions::default())
+            .await
+            .expect("kubeconfig usable");
+        Some(Client::try_from(config).expect("client"))
+    }
+
+    /// A kubeconfig file whose requests authenticate as `user` (test API server only).
+    pub fn kubeconfig_as(&self, user: &str) -> Option<PathBuf> {
+        let server = self._server.as_ref()?;
+        let path = self._dir.path().join(format!("kubeconfig-file-{user}"));
+        std::fs::write(&path, server.kubeconfig_as(user)).expect("kubeconfig written");
+        Some(path)
+    }
+
     /// The test API server, when the suite is not running against a real cluster.
     pub fn server(&self) -> Option<&TestApiServer> {
         self._server.as_ref()

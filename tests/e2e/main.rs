@@ -11,6 +11,7 @@ mod install;
 mod mariadb;
 mod operator;
 mod plugin;
+mod quiet;
 mod replay;
 mod status;
 mod tour;

@@ -249,16 +249,16 @@ async fn cli_create_by_hand_then_the_operator_writes_nothing() {
         .server()
         .expect("counting requests needs the test API server");
     server.clear_requests();
-    let running = RunningOperator::start(cluster.client.clone(), &cluster.namespace);
+    let operator = "system:serviceaccount:kubectl-mysql-system:kubectl-mysql";
+    let operator_client = cluster.client_as(operator).await.expect("test server");
+    let running = RunningOperator::start(operator_client, &cluster.namespace);
     running.reconciled(1).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     running.stop().await;
     let writes: Vec<_> = server
         .requests()
         .into_iter()
-        .filter(|r| r.is_write() && r.resource != "events")
-        // The node stand-in's status writes play the kubelet and controllers.
-        .filter(|r| r.subresource != "status" || r.resource == "mysqls")
+        .filter(|r| r.user == operator && r.is_write())
         .collect();
     assert!(
         writes.is_empty(),

@@ -206,6 +206,19 @@ pub fn handle(store: &Shared, call: Call) -> Response<ResponseBody> {
         if let Some(error) = answer {
             return json_response(error.code, &error.body, &[]);
         }
+        // API Priority and Fairness rejecting a request of a saturated priority level.
+        if let Some(throttle) = guard.throttle.as_mut()
+            && throttle.remaining > 0
+        {
+            throttle.remaining -= 1;
+            let seconds = throttle.retry_after_seconds;
+            let error = status::too_many_requests(seconds);
+            let mut response = json_response(error.code, &error.body, &[]);
+            if let Ok(value) = seconds.to_string().parse() {
+                response.headers_mut().insert("Retry-After", value);
+            }
+            return response;
+        }
     }
     if let Some((kind, namespace)) = watch_target(&guard, &call, &segments) {
         drop(guard);

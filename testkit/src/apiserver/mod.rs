@@ -131,6 +131,16 @@ impl TestApiServer {
         });
     }
 
+    /// Answer the next `requests` resource requests with 429 TooManyRequests and
+    /// `Retry-After: retry_after_seconds`, as API Priority and Fairness does when the
+    /// client's priority level is saturated (the requests are still recorded).
+    pub fn throttle(&self, requests: usize, retry_after_seconds: u64) {
+        self.store().throttle = Some(store::Throttle {
+            remaining: requests,
+            retry_after_seconds,
+        });
+    }
+
     /// Direct access to the store, for assertions.
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())

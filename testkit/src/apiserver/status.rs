@@ -53,6 +53,16 @@ pub fn namespace_not_found(namespace: &str) -> ApiError {
     )
 }
 
+/// 429 as API Priority and Fairness answers when a priority level's queues are full.
+pub fn too_many_requests(retry_after_seconds: u64) -> ApiError {
+    status(
+        429,
+        "TooManyRequests",
+        "Too many requests, please try again later.".to_string(),
+        json!({"retryAfterSeconds": retry_after_seconds}),
+    )
+}
+
 /// 403 for a create in a namespace being deleted (the NamespaceLifecycle admission plugin).
 pub fn namespace_terminating(kind: &Kind, name: &str, namespace: &str) -> ApiError {
     status(

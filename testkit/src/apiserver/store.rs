@@ -120,6 +120,16 @@ pub struct Store {
     pub requests: Vec<RequestRecord>,
     /// Requests refused with 403 before anything else ([`super::TestApiServer::forbid`]).
     pub forbidden: Vec<Forbidden>,
+    /// The next requests answered 429 ([`super::TestApiServer::throttle`]).
+    pub throttle: Option<Throttle>,
+}
+
+/// How many of the next resource requests API Priority and Fairness rejects, and the
+/// `Retry-After` it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Throttle {
+    pub remaining: usize,
+    pub retry_after_seconds: u64,
 }
 
 /// One resource request as an authorizer sees it.
@@ -235,6 +245,7 @@ impl Default for Store {
             warnings: Vec::new(),
             requests: Vec::new(),
             forbidden: Vec::new(),
+            throttle: None,
         };
         let namespaces = store
             .registry
