@@ -51,6 +51,8 @@ pub fn well_known_list_type(path: &[String]) -> ListType {
     let by = |k: &str| ListType::Map(vec![k.to_string()]);
     match p.as_slice() {
         ["spec", "selector"] => ListType::AtomicMap,
+        // An Event's object references are `+structType=atomic` (transcript 09).
+        ["involvedObject" | "regarding" | "related"] => ListType::AtomicMap,
         // `+structType=atomic` selectors (transcript 15: `f:secretKeyRef: {}`).
         [
             ..,

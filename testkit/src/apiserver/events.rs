@@ -16,10 +16,48 @@ pub fn view(kind: &Kind, object: Value) -> Value {
         return object;
     }
     let stored_core = object["apiVersion"] == json!("v1");
-    match (kind.group.is_empty(), stored_core) {
+    let mut shown = match (kind.group.is_empty(), stored_core) {
         (true, false) => to_core(&object),
         (false, true) => to_events_v1(&object),
         _ => object,
+    };
+    encode(&mut shown);
+    shown
+}
+
+/// What encoding/json writes of an Event in its version (transcript 09): core/v1's
+/// `reportingComponent`/`reportingInstance` have no omitempty, its times and `source`
+/// are non-pointer structs; events.k8s.io/v1's `reportingController` is plain (an empty
+/// one is dropped), its `deprecatedSource` and old times are non-pointer structs.
+pub fn encode(event: &mut Value) {
+    let Some(map) = event.as_object_mut() else {
+        return;
+    };
+    if map.get("apiVersion") == Some(&json!("v1")) {
+        for (key, zero) in [
+            ("reportingComponent", json!("")),
+            ("reportingInstance", json!("")),
+            ("eventTime", Value::Null),
+            ("firstTimestamp", Value::Null),
+            ("lastTimestamp", Value::Null),
+            ("source", json!({})),
+        ] {
+            map.entry(key).or_insert(zero);
+        }
+    } else {
+        for key in ["reportingController", "reportingInstance"] {
+            if map.get(key).is_some_and(|v| v == "") {
+                map.remove(key);
+            }
+        }
+        for (key, zero) in [
+            ("eventTime", Value::Null),
+            ("deprecatedSource", json!({})),
+            ("deprecatedFirstTimestamp", Value::Null),
+            ("deprecatedLastTimestamp", Value::Null),
+        ] {
+            map.entry(key).or_insert(zero);
+        }
     }
 }
 

@@ -849,7 +849,6 @@ fn default_pod_spec(spec: &mut Value) {
     set_if_absent(spec, "terminationGracePeriodSeconds", json!(30));
     set_if_unset(spec, "schedulerName", json!("default-scheduler"));
     set_if_absent(spec, "securityContext", json!({}));
-    set_if_absent(spec, "enableServiceLinks", json!(true));
     for list in ["containers", "initContainers"] {
         for container in items_mut(spec, list) {
             default_container(container);
@@ -904,15 +903,22 @@ fn default_container(container: &mut Value) {
     }
 }
 
-/// `:latest` or no tag pulls every time; a tag or a digest only when missing.
+/// `:latest` (said or implied) pulls every time, any other tag or a bare digest only when
+/// missing; an image that cannot be parsed (or none) too.
 fn pull_policy(image: &str) -> &'static str {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if image.contains('@') {
+    if image.is_empty() {
         return "IfNotPresent";
     }
-    match last.rsplit_once(':') {
-        Some((_, "latest")) | None => "Always",
+    let (name, digest) = match image.split_once('@') {
+        Some((name, _)) => (name, true),
+        None => (image, false),
+    };
+    let last = name.rsplit('/').next().unwrap_or(name);
+    match last.split_once(':') {
+        Some((_, "latest")) => "Always",
         Some(_) => "IfNotPresent",
+        None if digest => "IfNotPresent",
+        None => "Always",
     }
 }
 
@@ -957,18 +963,34 @@ fn default(root: &str, object: &mut Value) {
                 (_, None) => spec["parallelism"] = json!(1),
                 _ => {}
             }
-            if spec.get("backoffLimitPerIndex").is_none() {
-                set_if_absent(spec, "backoffLimit", json!(6));
-            }
+            let per_index = spec
+                .get("backoffLimitPerIndex")
+                .is_some_and(|v| !v.is_null());
+            set_if_absent(
+                spec,
+                "backoffLimit",
+                json!(if per_index { 2147483647 } else { 6 }),
+            );
             set_if_absent(spec, "completionMode", json!("NonIndexed"));
             set_if_absent(spec, "manualSelector", json!(false));
             set_if_absent(spec, "suspend", json!(false));
-            if spec.get("podFailurePolicy").is_none() {
-                set_if_absent(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
-            }
+            let failure_policy = spec.get("podFailurePolicy").is_some_and(|v| !v.is_null());
+            set_if_absent(
+                spec,
+                "podReplacementPolicy",
+                json!(if failure_policy {
+                    "Failed"
+                } else {
+                    "TerminatingOrFailed"
+                }),
+            );
             default_template(spec.get_mut("template"));
         }
-        "Pod" if object["spec"].is_object() => default_pod_spec(&mut object["spec"]),
+        "Pod" if object["spec"].is_object() => {
+            default_pod_spec(&mut object["spec"]);
+            // SetDefaults_Pod, not SetDefaults_PodSpec: templates never get it.
+            set_if_absent(&mut object["spec"], "enableServiceLinks", json!(true));
+        }
         "Service" => {
             let spec = &mut object["spec"];
             set_if_unset(spec, "type", json!("ClusterIP"));
@@ -981,6 +1003,28 @@ fn default(root: &str, object: &mut Value) {
             }
             if spec["type"] != "ExternalName" {
                 set_if_absent(spec, "internalTrafficPolicy", json!("Cluster"));
+            }
+            match spec["sessionAffinity"].as_str() {
+                Some("ClientIP") => {
+                    if !spec["sessionAffinityConfig"]["clientIP"].is_object() {
+                        spec["sessionAffinityConfig"] = json!({"clientIP": {}});
+                    }
+                    set_if_absent(
+                        &mut spec["sessionAffinityConfig"]["clientIP"],
+                        "timeoutSeconds",
+                        json!(10800),
+                    );
+                }
+                _ => {
+                    spec.as_object_mut()
+                        .map(|m| m.remove("sessionAffinityConfig"));
+                }
+            }
+            if matches!(spec["type"].as_str(), Some("NodePort" | "LoadBalancer")) {
+                set_if_unset(spec, "externalTrafficPolicy", json!("Cluster"));
+            }
+            if spec["type"] == "LoadBalancer" {
+                set_if_absent(spec, "allocateLoadBalancerNodePorts", json!(true));
             }
         }
         "PersistentVolume" => {
@@ -1018,6 +1062,11 @@ fn default(root: &str, object: &mut Value) {
             }
         }
         "RoleBinding" => {
+            set_if_unset(
+                &mut object["roleRef"],
+                "apiGroup",
+                json!("rbac.authorization.k8s.io"),
+            );
             for subject in items_mut(object, "subjects") {
                 if unset(subject, "apiGroup") {
                     let group = match subject["kind"].as_str() {
@@ -1140,10 +1189,26 @@ pub fn on_create(kind: &Kind, object: &mut Value, allocator: &mut Allocator<'_>)
                 "kubernetes.io/pvc-protection"
             };
             add_finalizer(object, finalizer);
-            object["status"] = json!({"phase": "Pending"});
+            object["status"] = if root == "PersistentVolume" {
+                let created = object["metadata"]["creationTimestamp"].clone();
+                json!({"phase": "Pending", "lastPhaseTransitionTime": created})
+            } else {
+                json!({"phase": "Pending"})
+            };
         }
         "Namespace" => {
-            object["spec"] = json!({"finalizers": ["kubernetes"]});
+            if !object["spec"].is_object() {
+                object["spec"] = json!({});
+            }
+            let finalizers = &mut object["spec"]["finalizers"];
+            if !finalizers.is_array() {
+                *finalizers = json!([]);
+            }
+            if let Some(list) = finalizers.as_array_mut()
+                && !list.iter().any(|f| f == "kubernetes")
+            {
+                list.push(json!("kubernetes"));
+            }
             object["status"] = json!({"phase": "Active"});
         }
         _ => {}

@@ -431,6 +431,9 @@ impl Store {
         };
         normalize::on_create(kind, &mut object, &mut allocator);
         normalize::stored_form(kind, &mut object);
+        if events::is_event(kind) {
+            events::encode(&mut object);
+        }
         if options.dry_run {
             return Ok(object);
         }
@@ -544,6 +547,9 @@ impl Store {
         set_type(kind, &mut object);
         normalize::keep_allocated(kind, &current, &mut object);
         normalize::stored_form(kind, &mut object);
+        if events::is_event(kind) {
+            events::encode(&mut object);
+        }
         let mut object = self.validate_custom(kind, name, object, Some(&current), options)?;
         if !options.applied {
             object = apply::record_update(

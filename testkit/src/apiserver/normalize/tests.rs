@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 use super::{Allocator, on_create, stored_form};
 use crate::apiserver::registry::Registry;
 
+/// When the objects of these tests were created.
+const CREATED: &str = "2026-12-05T03:48:49Z";
+
 /// `object` as created through the API: defaults, the create strategy, the stored form.
 fn created(group: &str, plural: &str, mut object: Value) -> Value {
     let registry = Registry::default();
@@ -16,6 +19,7 @@ fn created(group: &str, plural: &str, mut object: Value) -> Value {
         .expect("a built-in kind")
         .clone();
     object["metadata"]["uid"] = json!("00000000-0000-4000-8000-000000000001");
+    object["metadata"]["creationTimestamp"] = json!(CREATED);
     stored_form(&kind, &mut object);
     let mut ips = 0;
     on_create(
@@ -51,7 +55,7 @@ fn persistent_volume_drops_its_empty_class_and_canonicalises_capacity() {
         stored,
         json!({
             "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": "norm-probe-pv", "labels": {"app": "norm-probe"}, "finalizers": ["kubernetes.io/pv-protection"], "creationTimestamp": null},
+            "metadata": {"name": "norm-probe-pv", "labels": {"app": "norm-probe"}, "finalizers": ["kubernetes.io/pv-protection"], "creationTimestamp": CREATED},
             "spec": {
                 "capacity": {"storage": "1536Mi"},
                 "hostPath": {"path": "/var/lib/norm-probe", "type": ""},
@@ -59,7 +63,7 @@ fn persistent_volume_drops_its_empty_class_and_canonicalises_capacity() {
                 "claimRef": {"kind": "PersistentVolumeClaim", "namespace": "norm-probe", "name": "norm-probe-pvc", "apiVersion": "v1"},
                 "persistentVolumeReclaimPolicy": "Retain", "volumeMode": "Filesystem"
             },
-            "status": {"phase": "Pending"}
+            "status": {"phase": "Pending", "lastPhaseTransitionTime": CREATED}
         })
     );
 }
@@ -220,9 +224,11 @@ fn deployment_and_its_pod_template_are_defaulted_and_zero_values_dropped() {
         rolling["spec"]["template"]["spec"]["securityContext"],
         json!({})
     );
-    assert_eq!(
-        rolling["spec"]["template"]["spec"]["enableServiceLinks"],
-        true
+    assert!(
+        rolling["spec"]["template"]["spec"]
+            .get("enableServiceLinks")
+            .is_none(),
+        "a Pod's default, not a template's"
     );
 }
 
@@ -285,6 +291,7 @@ fn pod_spec_defaults_and_the_pull_policy_of_a_digest() {
              "livenessProbe": {"httpGet": {"port": 8080}}}]}}),
     );
     let spec = &stored["spec"];
+    assert_eq!(spec["enableServiceLinks"], true, "a Pod's own default");
     assert_eq!(spec["restartPolicy"], "Always");
     assert_eq!(spec["terminationGracePeriodSeconds"], 30);
     let container = &spec["containers"][0];
@@ -318,7 +325,7 @@ fn config_map_drops_empty_data() {
     );
     assert_eq!(
         stored,
-        json!({"metadata": {"name": "c", "namespace": "n", "creationTimestamp": null}, "immutable": false})
+        json!({"metadata": {"name": "c", "namespace": "n", "creationTimestamp": CREATED}, "immutable": false})
     );
 }
 
@@ -389,4 +396,21 @@ fn service_account_and_unknown_fields_are_left_as_sent() {
     );
     assert_eq!(stored["automountServiceAccountToken"], false);
     assert!(stored.get("imagePullSecrets").is_none());
+}
+
+#[test]
+fn pull_policies_follow_the_tag() {
+    use super::pull_policy;
+    for (image, policy) in [
+        ("mysql", "Always"),
+        ("mysql:latest", "Always"),
+        ("mysql:8.4", "IfNotPresent"),
+        ("mysql@sha256:00", "IfNotPresent"),
+        ("mysql:latest@sha256:00", "Always"),
+        ("registry:5000/team/mysql", "Always"),
+        ("registry:5000/team/mysql:9.1", "IfNotPresent"),
+        ("", "IfNotPresent"),
+    ] {
+        assert_eq!(pull_policy(image), policy, "{image:?}");
+    }
 }
