@@ -58,14 +58,32 @@ struct Operator {
 
 impl Operator {
     fn start(kubeconfig: &std::path::Path, metrics: u16) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"))
+        // SCALE_WRAP runs it under a profiler, e.g. "valgrind --tool=massif".
+        let wrap: Vec<String> = std::env::var("SCALE_WRAP")
+            .map(|w| w.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let mut command = match wrap.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_kubectl-mysql"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_kubectl-mysql")),
+        };
+        let child = command
             .args(["--kubeconfig"])
             .arg(kubeconfig)
             .args(["run-operator", "-A", "--log-format", "json"])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("SCALE_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match std::env::var_os("SCALE_LOG") {
+                Some(path) => std::fs::File::create(path).map_or(Stdio::null(), Stdio::from),
+                None => Stdio::null(),
+            })
             .spawn()
             .expect("the operator starts");
         Self { child }
@@ -138,7 +156,7 @@ fn count(
     let Some(kind) = store.registry.find(group, version, plural).cloned() else {
         return 0;
     };
-    store.list(&kind, None).iter().filter(|o| ok(o)).count()
+    store.count(&kind, None, ok)
 }
 
 fn phase_count(server: &TestApiServer, phase: Option<&str>) -> usize {
@@ -178,6 +196,9 @@ struct Figures {
     delete: Duration,
     most_jobs: usize,
     delete_rps: f64,
+    delete_per_instance: f64,
+    to_ready: f64,
+    ready_after: Duration,
 }
 
 async fn run(n: usize, idle: Duration, job: Duration) -> Figures {
@@ -203,7 +224,7 @@ async fn run(n: usize, idle: Duration, job: Duration) -> Figures {
 
     let metrics = testkit::mariadb::free_port().expect("a free port");
     let operator = Operator::start(&operator_kubeconfig, metrics);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(300);
     while http_status(metrics, "/readyz") != Some(200) {
         assert!(Instant::now() < deadline, "the operator never got ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -234,6 +255,17 @@ async fn run(n: usize, idle: Duration, job: Duration) -> Figures {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let children_after_crs = started.elapsed().saturating_sub(create);
+    if std::env::var_os("SCALE_DEBUG").is_some() {
+        let mut stream = TcpStream::connect(("127.0.0.1", metrics)).expect("metrics");
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        eprintln!("{text}");
+    }
     settled(&server, Duration::from_secs(2)).await;
     let made: Vec<RequestRecord> = operator_requests(&server)
         .into_iter()
@@ -250,14 +282,32 @@ async fn run(n: usize, idle: Duration, job: Duration) -> Figures {
         waiting.len() as f64 / n as f64 / idle.as_secs_f64() * 60.0,
     );
 
+    if std::env::var_os("SCALE_CREATE_ONLY").is_some() {
+        // A quick look at creation alone (while tuning): the rest is left out.
+        println!(
+            "created {n}: children after the CRs {:.2} s, {:.1} requests per instance, RSS peak {:.1} MB",
+            children_after_crs.as_secs_f64(),
+            (reads + writes) as f64 / n as f64,
+            operator.peak_rss_mb()
+        );
+        std::process::exit(0);
+    }
     // A node: every instance gets Ready; idle again.
+    server.clear_requests();
     let node = NodeStandIn::start_simulating_jobs(admin.clone(), job);
+    let became_ready = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(600);
     while phase_count(&server, Some("Ready")) < n {
         assert!(Instant::now() < deadline, "not all Ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let ready_after = became_ready.elapsed();
     settled(&server, Duration::from_secs(2)).await;
+    let to_ready = operator_requests(&server)
+        .iter()
+        .filter(|r| r.verb != "watch")
+        .count() as f64
+        / n as f64;
     server.clear_requests();
     tokio::time::sleep(idle).await;
     let ready = operator_requests(&server);
@@ -297,7 +347,9 @@ async fn run(n: usize, idle: Duration, job: Duration) -> Figures {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let delete = started.elapsed();
-    let delete_rps = operator_requests(&server).len() as f64 / delete.as_secs_f64();
+    let deleting = operator_requests(&server).len();
+    let delete_rps = deleting as f64 / delete.as_secs_f64();
+    let delete_per_instance = deleting as f64 / n as f64;
     let rss_mb = operator.peak_rss_mb();
     drop(node);
     drop(operator);
@@ -313,6 +365,9 @@ async fn run(n: usize, idle: Duration, job: Duration) -> Figures {
         delete,
         most_jobs,
         delete_rps,
+        delete_per_instance,
+        to_ready,
+        ready_after,
     }
 }
 
@@ -330,20 +385,22 @@ fn main() {
         .expect("runtime");
     let _ = rustls::crypto::ring::default_provider().install_default();
     println!(
-        "| instances | create CRs | all children + status after the CRs | requests per instance (reads + writes) | idle {0}s, waiting: writes, requests/instance/min | idle {0}s, Ready: writes, requests/instance/min | peak RSS | delete all | most backup Jobs at once | requests/s while deleting |",
+        "| instances | create CRs | all children + status after the CRs | requests per instance (reads + writes), then to Ready | idle {0}s, waiting: writes, requests/instance/min | idle {0}s, Ready: writes, requests/instance/min | peak RSS | delete all | most backup Jobs at once | requests while deleting: per second, per instance |",
         idle.as_secs()
     );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for n in sizes {
         let f = runtime.block_on(run(n, idle, job));
         println!(
-            "| {} | {:.2} s | {:.2} s | {:.1} ({:.1} + {:.1}) | {}, {:.2} | {}, {:.2} | {:.1} MB | {:.1} s | {} | {:.0} |",
+            "| {} | {:.2} s | {:.2} s | {:.1} ({:.1} + {:.1}), +{:.1} in {:.1} s | {}, {:.2} | {}, {:.2} | {:.1} MB | {:.1} s | {} | {:.0}, {:.1} |",
             f.instances,
             f.create.as_secs_f64(),
             f.children_after_crs.as_secs_f64(),
             f.reads + f.writes,
             f.reads,
             f.writes,
+            f.to_ready,
+            f.ready_after.as_secs_f64(),
             f.idle_waiting.0,
             f.idle_waiting.1,
             f.idle_ready.0,
@@ -352,6 +409,7 @@ fn main() {
             f.delete.as_secs_f64(),
             f.most_jobs,
             f.delete_rps,
+            f.delete_per_instance,
         );
     }
 }

@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 
 use crate::crd::MySQL;
 use crate::error::Error;
-use crate::reconcile::observe::managed_selector;
+use crate::reconcile::observe::{Compact, managed_selector};
 use crate::reconcile::{self, Caches, Context, Observer, pool};
 use crate::resources::NAMESPACE_LABEL;
 pub use telemetry::Telemetry;
@@ -102,6 +102,13 @@ async fn reconcile_one(mysql: Arc<MySQL>, state: Arc<State>) -> Result<Action, E
         mysql.namespace().unwrap_or_default(),
         mysql.name_any()
     );
+    // A pass on half-filled caches would take a child not listed yet for a missing one
+    // and apply it again: wait until every cache has listed once.
+    if let Some(caches) = state.ctx.observer.caches() {
+        while !all_ready(caches) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let started = std::time::Instant::now();
     let ctx = state.ctx.for_pass();
     let result = reconcile::reconcile(&mysql, &ctx).await;
@@ -210,22 +217,25 @@ pub async fn run(
         Scope::Namespace(ns) => format!("{managed},{NAMESPACE_LABEL}={ns}"),
     };
     let (mysqls, mysql_stream) = cache(api::<MySQL>(&client, &scope), None);
+    // Children as compact JSON text: the operator's memory stays small at 1,000 instances.
     let (deployments, deployment_stream) =
-        cache(api::<Deployment>(&client, &scope), Some(&managed));
-    let (services, service_stream) = cache(api::<Service>(&client, &scope), Some(&managed));
+        cache(api::<Compact<Deployment>>(&client, &scope), Some(&managed));
+    let (services, service_stream) =
+        cache(api::<Compact<Service>>(&client, &scope), Some(&managed));
     let (claims, claim_stream) = cache(
-        api::<PersistentVolumeClaim>(&client, &scope),
+        api::<Compact<PersistentVolumeClaim>>(&client, &scope),
         Some(&managed),
     );
     let (volumes, volume_stream) = cache(
-        Api::<PersistentVolume>::all(client.clone()),
+        Api::<Compact<PersistentVolume>>::all(client.clone()),
         Some(&volume_selector),
     );
     // Full Secrets only of the product's own; any other Secret as metadata only.
-    let (secrets, secret_stream) = cache(api::<Secret>(&client, &scope), Some(&managed));
-    let (config_maps, config_map_stream) = cache(api::<ConfigMap>(&client, &scope), Some(&managed));
-    let (jobs, job_stream) = cache(api::<Job>(&client, &scope), Some(&managed));
-    let (pods, pod_stream) = cache(api::<Pod>(&client, &scope), Some(&managed));
+    let (secrets, secret_stream) = cache(api::<Compact<Secret>>(&client, &scope), Some(&managed));
+    let (config_maps, config_map_stream) =
+        cache(api::<Compact<ConfigMap>>(&client, &scope), Some(&managed));
+    let (jobs, job_stream) = cache(api::<Compact<Job>>(&client, &scope), Some(&managed));
+    let (pods, pod_stream) = cache(api::<Compact<Pod>>(&client, &scope), Some(&managed));
     let caches = Arc::new(Caches {
         mysqls: mysqls.clone(),
         deployments,
@@ -283,12 +293,13 @@ pub async fn run(
     // A backup Job wakes its instance; one that gives its slot back (it ended or went)
     // also wakes the instances first in the backup queue.
     let pool_ctx = ctx.clone();
-    let job_owners = move |job: Job| {
+    let job_owners = move |job: Compact<Job>| {
         let mut wake: Vec<ObjectRef<MySQL>> = owner_instance(&job).into_iter().collect();
         let cached = pool_ctx
             .observer
             .caches()
-            .and_then(|c| c.jobs.get(&ObjectRef::from_obj(&job)));
+            .and_then(|c| c.jobs.get(&ObjectRef::from_obj(&job)))
+            .and_then(|j| j.object());
         if cached.is_none_or(|j| !pool::holds_slot(&j)) {
             let queue = pool::queue(&pool_ctx);
             wake.extend(queue.into_iter().take(pool_ctx.max_concurrent_backups));
@@ -305,9 +316,15 @@ pub async fn run(
         .watches_stream(volume_stream, |v| owner_instance(&v))
         .watches_stream(job_stream, job_owners)
         .watches_stream(pod_stream, |p| owner_instance(&p))
-        .watches(
-            api::<PartialObjectMeta<Secret>>(&client, &scope),
-            watcher::Config::default().any_semantic(),
+        .watches_stream(
+            // Metadata only, and not kept: a change only needs mapping to instances.
+            watcher(
+                api::<PartialObjectMeta<Secret>>(&client, &scope),
+                watcher::Config::default().any_semantic(),
+            )
+            .modify(slim)
+            .default_backoff()
+            .touched_objects(),
             secret_refs,
         )
         .graceful_shutdown_on(shutdown);

@@ -16,6 +16,7 @@ use kube::runtime::reflector::ObjectRef;
 use super::Context;
 use super::jobs::{create_job, finished};
 use super::lifecycle::{FINALIZER, skips_backup};
+use super::observe::Compact;
 use crate::crd::MySQL;
 use crate::error::Error;
 use crate::resources::{Component, FIELD_MANAGER};
@@ -81,8 +82,8 @@ pub fn queue(ctx: &Context) -> Vec<ObjectRef<MySQL>> {
         .filter(|m| {
             let ns = m.namespace().unwrap_or_default();
             let name = m.name_any();
-            let server = ObjectRef::<Deployment>::new(&name).within(&ns);
-            let job = ObjectRef::<Job>::new(&format!("backup-{name}-job")).within(&ns);
+            let server = ObjectRef::<Compact<Deployment>>::new(&name).within(&ns);
+            let job = ObjectRef::<Compact<Job>>::new(&format!("backup-{name}-job")).within(&ns);
             caches.deployments.get(&server).is_none() && caches.jobs.get(&job).is_none()
         })
         .collect();
@@ -99,7 +100,13 @@ pub fn queue(ctx: &Context) -> Vec<ObjectRef<MySQL>> {
 /// How many backup Jobs hold a slot: the operator's cache, or the API in `namespace`.
 pub async fn running(ctx: &Context, namespace: &str) -> Result<usize, Error> {
     if let Some(caches) = ctx.observer.caches() {
-        return Ok(caches.jobs.state().iter().filter(|j| holds_slot(j)).count());
+        return Ok(caches
+            .jobs
+            .state()
+            .iter()
+            .filter_map(|j| j.object())
+            .filter(holds_slot)
+            .count());
     }
     let jobs: Vec<Job> = ctx
         .observer

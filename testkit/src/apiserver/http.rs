@@ -827,6 +827,10 @@ fn watch(
                     (u64::MAX, guard.subscribe())
                 }
                 Ok(changes) => {
+                    let changes: Vec<Change> = changes
+                        .into_iter()
+                        .filter(|c| c.resource == filter.resource)
+                        .collect();
                     first.extend(filter.events(&kind, &changes, representation));
                     (from.max(current), guard.subscribe())
                 }
@@ -857,14 +861,12 @@ fn watch(
                     if changed.is_err() {
                         return;
                     }
-                    let changes = {
+                    let (changes, newest) = {
                         let guard = store.lock().unwrap_or_else(|p| p.into_inner());
-                        guard.changes_since(seen)
+                        (guard.changes_of(seen, Some(&filter.resource)), guard.last_change())
                     };
                     let Ok(changes) = changes else { return };
-                    if let Some(last) = changes.last() {
-                        seen = last.revision;
-                    }
+                    seen = seen.max(newest);
                     for line in filter.events(&kind, &changes, representation) {
                         if tx.send(line).await.is_err() {
                             return;

@@ -109,6 +109,12 @@ pub struct Store {
     uids: u64,
     /// Cluster IPs handed out to Services so far.
     cluster_ips: u32,
+    /// uid -> namespace ("" when cluster-scoped) of every object that exists, for the
+    /// garbage collector's owner checks.
+    live_uids: HashMap<String, String>,
+    /// A write since the last collection may have given the garbage collector work: at
+    /// 1,000 instances a pass over everything after every write would dominate.
+    gc_pending: bool,
     log: VecDeque<Change>,
     /// Watches from before this revision get 410 Gone.
     log_floor: u64,
@@ -238,6 +244,8 @@ impl Default for Store {
             revision: 100,
             uids: 0,
             cluster_ips: 0,
+            live_uids: HashMap::new(),
+            gc_pending: false,
             log: VecDeque::new(),
             log_floor: 100,
             notify: watch::channel(100).0,
@@ -280,18 +288,47 @@ impl Store {
 
     /// Changes after `revision`, or `Err(floor)` when they are no longer kept.
     pub fn changes_since(&self, revision: u64) -> Result<Vec<Change>, u64> {
+        self.changes_of(revision, None)
+    }
+
+    /// Changes after `revision` to one resource (`group/plural`), or to all (`None`);
+    /// `Err(floor)` when they are no longer kept. The log is in revision order, so only
+    /// its tail is looked at: a watch costs what it reports, not the log's length.
+    pub fn changes_of(&self, revision: u64, resource: Option<&str>) -> Result<Vec<Change>, u64> {
         if revision < self.log_floor {
             return Err(self.log_floor);
         }
+        let start = self.log.partition_point(|c| c.revision <= revision);
         Ok(self
             .log
-            .iter()
-            .filter(|c| c.revision > revision)
+            .range(start..)
+            .filter(|c| resource.is_none_or(|r| c.resource == r))
             .cloned()
             .collect())
     }
 
+    /// The newest revision in the change log.
+    pub fn last_change(&self) -> u64 {
+        self.log.back().map_or(self.log_floor, |c| c.revision)
+    }
+
     fn record(&mut self, change: Change) {
+        // What can give the garbage collector work: a deletion (marked or done), a pod
+        // (a claim waits for its pods), or an owner reference to an object that is gone.
+        let object = &change.object;
+        let dangling = meta(object)["ownerReferences"]
+            .as_array()
+            .is_some_and(|refs| {
+                refs.iter().any(|r| {
+                    r["uid"]
+                        .as_str()
+                        .is_none_or(|uid| !self.live_uids.contains_key(uid))
+                })
+            });
+        self.gc_pending |= change.change == ChangeType::Deleted
+            || meta(object).get("deletionTimestamp").is_some()
+            || change.resource == "/pods"
+            || dangling;
         if self.log.len() == CHANGE_LOG_LEN
             && let Some(dropped) = self.log.pop_front()
         {
@@ -311,6 +348,22 @@ impl Store {
             .get(&key(kind, namespace, name))
             .map(|o| events::view(kind, o.clone()))
             .ok_or_else(|| status::not_found(kind, name))
+    }
+
+    /// How many objects of a kind (in one namespace or all) `keep` accepts, copying none.
+    pub fn count(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        keep: impl Fn(&Value) -> bool,
+    ) -> usize {
+        let resource = resource_key(kind);
+        self.objects
+            .iter()
+            .filter(|((r, ns, _), o)| {
+                *r == resource && namespace.is_none_or(|n| !kind.namespaced || ns == n) && keep(o)
+            })
+            .count()
     }
 
     /// Objects of a kind, in one namespace or all (`None`), in key order.
@@ -669,19 +722,45 @@ impl Store {
     /// foreground owners wait for their dependents, orphaning strips owner references,
     /// and terminating namespaces are emptied and then removed. Returns whether it wrote.
     pub fn collect_garbage(&mut self) -> bool {
-        // uid -> namespace ("" when cluster-scoped) of every object that exists.
-        let live_uids: HashMap<String, String> = self
-            .objects
-            .iter()
-            .filter_map(|((_, ns, _), o)| Some((meta_str(o, "uid")?.to_string(), ns.clone())))
-            .collect();
+        if !std::mem::take(&mut self.gc_pending) {
+            return false;
+        }
         let mut wrote = false;
-        let entries: Vec<(Key, Value)> = self
+        // Only what may need work is looked at again (a pass follows every write, so it
+        // must not copy the store): objects being deleted, and dependents of an owner
+        // that is gone.
+        let candidates: Vec<(Key, Value)> = self
             .objects
             .iter()
+            .filter(|((_, ns, _), o)| {
+                let m = meta(o);
+                let owner_here = |r: &Value| {
+                    r["uid"]
+                        .as_str()
+                        .and_then(|uid| self.live_uids.get(uid))
+                        .is_some_and(|owner_ns| owner_ns.is_empty() || owner_ns == ns)
+                };
+                // Deleting, held by a finalizer this pass acts on (others' finalizers,
+                // like the product's, are theirs to remove).
+                let acted_on = |f: &Value| {
+                    matches!(
+                        f.as_str(),
+                        Some("foregroundDeletion" | "orphan" | PVC_PROTECTION | PV_PROTECTION)
+                    )
+                };
+                let deleting = m.get("deletionTimestamp").is_some()
+                    && (m["finalizers"]
+                        .as_array()
+                        .is_some_and(|l| l.iter().any(acted_on))
+                        || o["kind"] == "Namespace");
+                deleting
+                    || m["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| !refs.iter().any(owner_here))
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        for ((resource, ns, name), object) in entries {
+        for ((resource, ns, name), object) in candidates {
             let Some(kind) = self.kind_of(&resource, &object) else {
                 continue;
             };
@@ -748,7 +827,7 @@ impl Store {
             let owner_alive = references.iter().any(|r| {
                 r["uid"]
                     .as_str()
-                    .and_then(|owner| live_uids.get(owner))
+                    .and_then(|owner| self.live_uids.get(owner))
                     .is_some_and(|owner_ns| owner_ns.is_empty() || *owner_ns == ns)
             });
             if !unresolvable && !owner_alive {
@@ -908,6 +987,9 @@ impl Store {
     /// Take an object out of the store, with a DELETED change at a new revision.
     fn remove(&mut self, kind: &Kind, namespace: &str, name: &str, mut object: Value) -> Value {
         self.objects.remove(&key(kind, namespace, name));
+        if let Some(uid) = meta_str(&object, "uid") {
+            self.live_uids.remove(uid);
+        }
         let rv = self.next_revision();
         meta_mut(&mut object).insert("resourceVersion".into(), json!(rv));
         if kind.group == "apiextensions.k8s.io" {
@@ -922,6 +1004,11 @@ impl Store {
             // The CRD's custom resources go with it.
             let resource = format!("{group}/{plural}");
             self.objects.retain(|(r, _, _), _| *r != resource);
+            self.live_uids = self
+                .objects
+                .iter()
+                .filter_map(|((_, ns, _), o)| Some((meta_str(o, "uid")?.to_string(), ns.clone())))
+                .collect();
             self.registry.unregister_crd(&group, &plural);
             self.validators
                 .retain(|k, _| !k.starts_with(&format!("{group}/")));
@@ -957,6 +1044,10 @@ impl Store {
                 .to_string();
             self.validators
                 .retain(|k, _| !k.starts_with(&format!("{group}/")));
+        }
+        if let Some(uid) = meta_str(&object, "uid") {
+            self.live_uids
+                .insert(uid.to_string(), namespace_of(kind, namespace));
         }
         self.objects
             .insert(key(kind, namespace, name), object.clone());
