@@ -302,6 +302,9 @@ async fn run(n: usize, idle: Duration, job: Duration) -> Figures {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let ready_after = became_ready.elapsed();
+    if std::env::var_os("SCALE_DEBUG").is_some() {
+        eprintln!("peak RSS once all Ready: {:.1} MB", operator.peak_rss_mb());
+    }
     settled(&server, Duration::from_secs(2)).await;
     let to_ready = operator_requests(&server)
         .iter()

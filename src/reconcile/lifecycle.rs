@@ -21,6 +21,8 @@ use crate::validate::Instance;
 pub const FINALIZER: &str = "otus.homework/backup";
 /// `true` on a MySQL object: delete without the backup (`kubectl mysql delete --skip-backup`).
 pub const SKIP_BACKUP: &str = "otus.homework/skip-backup";
+/// What a deleting instance says while its delete-backup runs.
+pub const BACKING_UP: &str = "backing up the data volume";
 /// On a backup Job: `server` (on demand) or `data-volume` (the delete-backup).
 pub const BACKUP_SOURCE: &str = "otus.homework/backup-source";
 
@@ -184,10 +186,9 @@ pub async fn finalize(
                     .get_or_insert_with(Default::default)
                     .insert(BACKUP_SOURCE.into(), "data-volume".into());
                 return Ok(match pool::start(ctx, mysql, &job).await? {
-                    pool::Slot::Taken => Deletion::InProgress(progress(
-                        "backing up the data volume",
-                        Phase::BackingUp,
-                    )),
+                    pool::Slot::Taken => {
+                        Deletion::InProgress(progress(BACKING_UP, Phase::BackingUp))
+                    }
                     pool::Slot::Wait { ahead, running } => Deletion::InProgress(progress(
                         &pool::waiting_message(ahead, running, ctx.max_concurrent_backups),
                         Phase::Deleting,
@@ -205,10 +206,7 @@ pub async fn finalize(
                 )));
             }
             JobState::Running => {
-                return Ok(Deletion::InProgress(progress(
-                    "backing up the data volume",
-                    Phase::BackingUp,
-                )));
+                return Ok(Deletion::InProgress(progress(BACKING_UP, Phase::BackingUp)));
             }
             JobState::Failed(cause) => {
                 return Ok(Deletion::Blocked(Observed::failed(

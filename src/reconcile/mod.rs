@@ -193,14 +193,17 @@ async fn delete(mysql: &MySQL, ctx: &Context, namespace: &str) -> Result<Outcome
             let before = mysql.status.as_ref().and_then(|s| s.message.clone());
             let now = observed.waiting_for.clone();
             let outcome = finish(mysql, ctx, observed, 0).await?;
-            // Each new step of the deletion is an Event; a waiting instance says so once,
-            // not again each time its place in the queue moves.
+            // The steps a person waits on are Events: queued for a backup slot (once, not
+            // each time its place in the queue moves) and backing up; stopping the
+            // server is over in seconds and says so in the status only.
             let waiting = |m: &str| m.starts_with(pool::WAITING_PREFIX);
             let new_step = match (before.as_deref(), now.as_deref()) {
                 (_, None) => false,
                 (Some(b), Some(n)) => b != n && !(waiting(b) && waiting(n)),
                 (None, Some(_)) => true,
-            };
+            } && now
+                .as_deref()
+                .is_some_and(|n| waiting(n) || n == lifecycle::BACKING_UP);
             if new_step
                 && outcome.status_written
                 && let Some(step) = now
