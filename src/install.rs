@@ -167,8 +167,9 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
             &["list", "watch", "patch", "delete"],
         ),
         rule("batch", &["jobs"], &["list", "watch", "create", "delete"]),
-        // create a new event, patch its count when it repeats.
-        rule("events.k8s.io", &["events"], &["create", "patch"]),
+        // create only: a recorder lives for one pass, which publishes an Event once, so
+        // none becomes a series (a patch).
+        rule("events.k8s.io", &["events"], &["create"]),
     ]
 }
 

@@ -37,10 +37,8 @@ pub struct BackupArgs {
 pub async fn run(global: &GlobalArgs, args: BackupArgs) -> anyhow::Result<()> {
     let (client, namespace) = kubeconfig::client(global, Some(Duration::from_secs(30))).await?;
     let (mysql, instance) = instance::load(&client, &namespace, &args.name).await?;
-    let ctx = Context {
-        max_concurrent_backups: usize::from(args.max_concurrent_backups),
-        ..Context::new(client.clone(), CLI_REPORTER)
-    };
+    let mut ctx = Context::new(client.clone(), CLI_REPORTER);
+    ctx.max_concurrent_backups = usize::from(args.max_concurrent_backups);
     let limit = args.max_concurrent_backups;
     let deadline = tokio::time::Instant::now() + args.timeout;
     let mut waiting: Option<Progress> = None;
