@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 
 use crate::crd::MySQL;
 use crate::error::Error;
-use crate::reconcile::observe::{Compact, managed_selector};
+use crate::reconcile::observe::{Compact, Labelled, managed_selector};
 use crate::reconcile::{self, Caches, Context, Observer, pool};
 use crate::resources::NAMESPACE_LABEL;
 pub use telemetry::Telemetry;
@@ -189,14 +189,13 @@ where
 
 /// The instance a labelled object belongs to: `app.kubernetes.io/instance` in its
 /// namespace (for a cluster-scoped volume, the namespace label).
-fn owner_instance<K: Resource>(object: &K) -> Option<ObjectRef<MySQL>> {
-    let labels = object.meta().labels.as_ref()?;
-    let name = labels.get("app.kubernetes.io/instance")?;
+fn owner_instance<K: Resource + Labelled>(object: &K) -> Option<ObjectRef<MySQL>> {
+    let name = object.label("app.kubernetes.io/instance")?;
     let namespace = object
         .meta()
         .namespace
-        .as_ref()
-        .or_else(|| labels.get(NAMESPACE_LABEL))?;
+        .as_deref()
+        .or_else(|| object.label(NAMESPACE_LABEL))?;
     Some(ObjectRef::new(name).within(namespace))
 }
 

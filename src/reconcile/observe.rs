@@ -58,9 +58,13 @@ pub struct Caches {
 /// A cached child kept as its JSON text beside its metadata. k8s-openapi's structs are
 /// dense (every optional field has its place): a Deployment takes about 13 KB of memory
 /// typed and 2.5 KB as text, so 1,000 instances' children fit in a few MB. A read parses
-/// the one object it needs.
+/// the one object it needs. The labels are one string too: as a `BTreeMap` of `String`s
+/// they took about 800 bytes an object, more than most objects' text.
 pub struct Compact<K> {
+    /// Without labels and managed fields.
     metadata: ObjectMeta,
+    /// `key=value` lines, sorted by key (neither can hold `=` or a line break).
+    labels: Box<str>,
     /// The object without its metadata.
     rest: Box<str>,
     kind: PhantomData<fn() -> K>,
@@ -70,6 +74,7 @@ impl<K> Clone for Compact<K> {
     fn clone(&self) -> Self {
         Self {
             metadata: self.metadata.clone(),
+            labels: self.labels.clone(),
             rest: self.rest.clone(),
             kind: PhantomData,
         }
@@ -109,7 +114,7 @@ impl<K: Resource<DynamicType = ()>> Resource for Compact<K> {
     }
 }
 
-impl<'de, K> Deserialize<'de> for Compact<K> {
+impl<'de, K: Resource<DynamicType = ()>> Deserialize<'de> for Compact<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut value = Value::deserialize(deserializer)?;
         let metadata = value
@@ -123,11 +128,44 @@ impl<'de, K> Deserialize<'de> for Compact<K> {
         if let Some(annotations) = metadata.annotations.as_mut() {
             annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
         }
+        // The operator reads a pod's labels and status only (is the server's pod gone,
+        // a Job pod's termination message); its spec is most of its text.
+        if K::kind(&()) == "Pod"
+            && let Some(object) = value.as_object_mut()
+        {
+            object.remove("spec");
+        }
+        let labels = metadata
+            .labels
+            .take()
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect::<String>();
         Ok(Self {
             metadata,
+            labels: labels.into_boxed_str(),
             rest: value.to_string().into_boxed_str(),
             kind: PhantomData,
         })
+    }
+}
+
+impl<K> Compact<K> {
+    /// The value of the label `key`.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.lines().find_map(|line| {
+            line.strip_prefix(key)
+                .and_then(|rest| rest.strip_prefix('='))
+        })
+    }
+
+    fn label_map(&self) -> BTreeMap<String, String> {
+        self.labels
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 }
 
@@ -136,8 +174,29 @@ impl<K: DeserializeOwned> Compact<K> {
     /// the text it was read from did).
     pub fn object(&self) -> Option<K> {
         let mut value: Value = serde_json::from_str(&self.rest).ok()?;
-        value["metadata"] = serde_json::to_value(&self.metadata).ok()?;
+        let mut metadata = self.metadata.clone();
+        if !self.labels.is_empty() {
+            metadata.labels = Some(self.label_map());
+        }
+        value["metadata"] = serde_json::to_value(&metadata).ok()?;
         serde_json::from_value(value).ok()
+    }
+}
+
+/// What a cached object's labels say, without unpacking it.
+pub trait Labelled {
+    fn label(&self, key: &str) -> Option<&str>;
+}
+
+impl<K> Labelled for Compact<K> {
+    fn label(&self, key: &str) -> Option<&str> {
+        Compact::label(self, key)
+    }
+}
+
+impl Labelled for MySQL {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.labels().get(key).map(String::as_str)
     }
 }
 
@@ -146,7 +205,7 @@ pub trait Cached:
     Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static
 {
     /// How the cache keeps it (the type itself, or [`Compact`]).
-    type Kept: Resource<DynamicType = ()> + Clone + Send + Sync + 'static;
+    type Kept: Resource<DynamicType = ()> + Labelled + Clone + Send + Sync + 'static;
     fn store(caches: &Caches) -> &Store<Self::Kept>;
     /// The object out of its cached form.
     fn unpack(kept: &Self::Kept) -> Option<Self>;
@@ -301,8 +360,8 @@ impl Observer {
                 .state()
                 .into_iter()
                 .filter(|k| k.meta().namespace.as_deref() == Some(namespace))
+                .filter(|k| labels.iter().all(|(l, v)| k.label(l) == Some(v.as_str())))
                 .filter_map(|k| K::unpack(&k))
-                .filter(|k| labels.iter().all(|(l, v)| k.labels().get(l) == Some(v)))
                 .collect());
         }
         let selector = labels
@@ -394,5 +453,93 @@ impl Observer {
             // The caches are memory: looking every few milliseconds costs no request.
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Compact, Labelled};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
+    fn deployment() -> serde_json::Value {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "mysql-instance",
+                "namespace": "default",
+                "resourceVersion": "42",
+                "labels": {"app.kubernetes.io/instance": "mysql-instance", "app.kubernetes.io/name": "mysql"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "kept": "yes"},
+                "managedFields": [{"manager": "kubectl-mysql", "operation": "Apply"}],
+                "ownerReferences": [{"apiVersion": "otus.homework/v1", "kind": "MySQL", "name": "mysql-instance", "uid": "u1", "controller": true}]
+            },
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "mysql-instance"}},
+                "template": {"metadata": {"labels": {"app": "mysql-instance"}}, "spec": {"containers": [{"name": "mysql", "image": "mysql:8.4"}]}}
+            },
+            "status": {"readyReplicas": 1}
+        })
+    }
+
+    #[test]
+    fn a_compact_object_unpacks_to_what_was_read_less_what_is_never_read() {
+        let compact: Compact<Deployment> = serde_json::from_value(deployment()).unwrap();
+        let unpacked = compact.object().expect("unpacks");
+        let mut expected: Deployment = serde_json::from_value(deployment()).unwrap();
+        expected.metadata.managed_fields = None;
+        expected
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .remove("kubectl.kubernetes.io/last-applied-configuration");
+        assert_eq!(unpacked, expected);
+        // The typed metadata the reflector and Controller read keeps what they need.
+        let meta = kube::Resource::meta(&compact);
+        assert_eq!(meta.resource_version.as_deref(), Some("42"));
+        assert_eq!(meta.owner_references.as_ref().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn labels_are_looked_up_by_their_whole_key() {
+        let compact: Compact<Deployment> = serde_json::from_value(deployment()).unwrap();
+        assert_eq!(
+            Labelled::label(&compact, "app.kubernetes.io/instance"),
+            Some("mysql-instance")
+        );
+        assert_eq!(compact.label("app.kubernetes.io/name"), Some("mysql"));
+        assert_eq!(compact.label("app.kubernetes.io/nam"), None);
+        assert_eq!(compact.label("app.kubernetes.io"), None);
+        let unlabelled = json!({"metadata": {"name": "x"}, "spec": {}});
+        let compact: Compact<Deployment> = serde_json::from_value(unlabelled).unwrap();
+        assert_eq!(compact.label("app.kubernetes.io/name"), None);
+        assert_eq!(compact.object().unwrap().metadata.labels, None);
+    }
+
+    #[test]
+    fn a_cached_pod_keeps_its_status_and_labels_not_its_spec() {
+        let pod = json!({
+            "metadata": {"name": "backup-x-job-abcde", "namespace": "default", "labels": {"job-name": "backup-x-job"}},
+            "spec": {"containers": [{"name": "backup", "image": "mysql:8.4"}]},
+            "status": {"phase": "Failed", "containerStatuses": [{"name": "backup", "image": "mysql:8.4", "imageID": "sha", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 1, "message": "the dump failed"}}}]}
+        });
+        let compact: Compact<Pod> = serde_json::from_value(pod).unwrap();
+        let unpacked = compact.object().unwrap();
+        assert_eq!(unpacked.spec, None);
+        assert_eq!(compact.label("job-name"), Some("backup-x-job"));
+        let status = unpacked.status.unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Failed"));
+        let terminated = status.container_statuses.unwrap()[0]
+            .state
+            .clone()
+            .unwrap()
+            .terminated
+            .unwrap();
+        assert_eq!(terminated.message.as_deref(), Some("the dump failed"));
     }
 }

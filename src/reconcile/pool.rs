@@ -104,6 +104,11 @@ pub async fn running(ctx: &Context, namespace: &str) -> Result<usize, Error> {
             .jobs
             .state()
             .iter()
+            .filter(|j| {
+                backup_job_labels()
+                    .iter()
+                    .all(|(k, v)| j.label(k) == Some(v.as_str()))
+            })
             .filter_map(|j| j.object())
             .filter(holds_slot)
             .count());
