@@ -16,6 +16,20 @@ pub const GROUP: &str = "otus.homework";
 pub const VERSION: &str = "v1";
 /// The image used when a spec names none.
 pub const DEFAULT_IMAGE: &str = "mysql:8.4";
+/// What the official mysql image's entrypoint cannot take in a root password: it pastes
+/// `MYSQL_ROOT_PASSWORD` unescaped into SQL (`'...'`) and an option file (`"..."`). The CRD
+/// refuses them in `spec.password`; a referenced Secret holding one fails the instance.
+pub const UNSAFE_PASSWORD_CHARS: [char; 3] = ['\'', '"', '\\'];
+
+/// Whether `password` has a character of [`UNSAFE_PASSWORD_CHARS`].
+pub fn unsafe_password(password: &[u8]) -> bool {
+    password.iter().any(|b| {
+        UNSAFE_PASSWORD_CHARS
+            .iter()
+            .any(|c| u32::from(*b) == u32::from(*c))
+    })
+}
+
 /// The key read from a password Secret when the reference names none.
 pub const DEFAULT_PASSWORD_KEY: &str = "password";
 /// Longest instance name: `restore-<name>-job` must stay a 63-character label value.
@@ -72,9 +86,12 @@ pub struct MySQLSpec {
     )]
     pub database: String,
 
-    /// Root password, inline (the seed's form). Prefer password_secret: exactly one of the two is required.
+    /// Root password, inline (the seed's form). Prefer password_secret: exactly one of the two is required. Must not contain ' " or \ (the official mysql image cannot take them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
+    #[x_kube(
+        validation = Rule::new(r#"!self.contains("'") && !self.contains('"') && !self.contains('\\')"#).message("spec.password must not contain ' \" or \\: the official mysql image's entrypoint pastes the root password unescaped into SQL and an option file, where a ' breaks the first start and a \\ changes the password"),
+    )]
     pub password: Option<String>,
 
     /// An existing Secret holding the root password. Exactly one of password / password_secret is required.
@@ -343,6 +360,31 @@ mod tests {
             checked["spec"]["password_secret"]["key"], "password",
             "key is defaulted"
         );
+    }
+
+    #[test]
+    fn a_password_the_official_image_cannot_take_is_refused_with_why() {
+        for bad in ["it's", "say \"hi\"", r"back\slash", "'", "\\"] {
+            let mut cr = seed_cr();
+            cr["spec"]["password"] = json!(bad);
+            let causes = causes_of(&cr);
+            assert_eq!(causes.len(), 1, "{causes:?}");
+            assert!(
+                causes[0].starts_with("spec.password: Invalid value: \"string\": spec.password must not contain ' \" or \\: the official mysql image's entrypoint pastes"),
+                "{causes:?}"
+            );
+            assert!(!causes[0].contains(bad) || bad.len() == 1, "{causes:?}");
+        }
+        for good in [
+            "admin1234",
+            "p@ss-w0rd!#$%^&*()_+=[]{};:,.<>/?`~|",
+            "пароль",
+        ] {
+            let mut cr = seed_cr();
+            cr["spec"]["password"] = json!(good);
+            check_object(&cr).expect("a password without ' \" \\ is valid");
+        }
+        assert!(super::unsafe_password(b"a\\b") && !super::unsafe_password(b"a/b"));
     }
 
     #[test]

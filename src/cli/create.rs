@@ -449,6 +449,13 @@ fn read_password_stdin() -> anyhow::Result<String> {
         )
         .into());
     }
+    if crate::crd::unsafe_password(password.as_bytes()) {
+        return Err(Failure::new(
+            "--password-stdin got a password with ' \" or \\, which the official mysql image's entrypoint cannot take (it pastes the password unescaped into SQL and an option file)",
+            "choose a password without those three characters, or leave --password-stdin out to generate one",
+        )
+        .into());
+    }
     Ok(password)
 }
 

@@ -111,8 +111,8 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
         }
     };
     // read: a referenced Secret must exist with its key.
-    if let Some(problem) = missing_password(&ctx.client, &instance).await? {
-        let observed = Observed::failed("SecretNotFound", &problem);
+    if let Some((reason, problem)) = password_problem(&ctx.client, &instance).await? {
+        let observed = Observed::failed(reason, &problem);
         return finish(mysql, ctx, observed, 0).await;
     }
 
@@ -273,7 +273,10 @@ async fn finish(
 }
 
 /// Why the password cannot be read, if it cannot.
-async fn missing_password(client: &Client, instance: &Instance) -> Result<Option<String>, Error> {
+async fn password_problem(
+    client: &Client,
+    instance: &Instance,
+) -> Result<Option<(&'static str, String)>, Error> {
     let PasswordSource::Secret(reference) = &instance.password else {
         return Ok(None);
     };
@@ -282,23 +285,43 @@ async fn missing_password(client: &Client, instance: &Instance) -> Result<Option
         .get_opt(&reference.name)
         .await
         .map_err(|e| Error::api(format!("read Secret {}", reference.name), e))?;
-    Ok(match secret {
-        None => Some(format!(
-            "Secret {:?} (spec.password_secret) does not exist in namespace {:?}",
-            reference.name, instance.namespace
-        )),
-        Some(s)
-            if !s
-                .data
-                .as_ref()
-                .is_some_and(|d| d.contains_key(&reference.key)) =>
-        {
-            Some(format!(
-                "Secret {:?} has no key {:?} (spec.password_secret.key)",
-                reference.name, reference.key
-            ))
-        }
-        Some(_) => None,
+    Ok(secret_problem(
+        secret.as_ref(),
+        &reference.name,
+        &reference.key,
+        &instance.namespace,
+    ))
+}
+
+/// What is wrong with the referenced Secret, if anything: the reason and a message that
+/// names the Secret and its key, never the value.
+fn secret_problem(
+    secret: Option<&Secret>,
+    name: &str,
+    key: &str,
+    namespace: &str,
+) -> Option<(&'static str, String)> {
+    let Some(secret) = secret else {
+        return Some((
+            "SecretNotFound",
+            format!(
+                "Secret {name:?} (spec.password_secret) does not exist in namespace {namespace:?}"
+            ),
+        ));
+    };
+    let Some(value) = secret.data.as_ref().and_then(|d| d.get(key)) else {
+        return Some((
+            "SecretNotFound",
+            format!("Secret {name:?} has no key {key:?} (spec.password_secret.key)"),
+        ));
+    };
+    crate::crd::unsafe_password(&value.0).then(|| {
+        (
+            "UnsafePassword",
+            format!(
+                "the password in Secret {name:?}, key {key:?}, contains ' \" or \\, which the official mysql image's entrypoint cannot take (it pastes the password unescaped into SQL and an option file); put a password without them into the Secret"
+            ),
+        )
     })
 }
 
@@ -320,5 +343,55 @@ async fn publish(
     };
     if let Err(e) = ctx.recorder.publish(&event, &mysql.object_ref(&())).await {
         tracing::warn!(error = %e, "could not record an event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secret_problem;
+    use k8s_openapi::api::core::v1::Secret;
+    use serde_json::json;
+
+    fn secret(password: &str) -> Secret {
+        serde_json::from_value(json!({
+            "metadata": {"name": "db-root"},
+            "data": {"password": k8s_openapi::ByteString(password.as_bytes().to_vec())}
+        }))
+        .expect("secret")
+    }
+
+    #[test]
+    fn a_secret_password_the_official_image_cannot_take_is_named_never_shown() {
+        for bad in ["it's", "say \"hi\"", r"back\slash"] {
+            let (reason, message) =
+                secret_problem(Some(&secret(bad)), "db-root", "password", "default")
+                    .expect("refused");
+            assert_eq!(reason, "UnsafePassword");
+            assert!(
+                message.contains(r#"Secret "db-root", key "password""#),
+                "{message}"
+            );
+            assert!(
+                !message.contains(bad),
+                "the value is never shown: {message}"
+            );
+        }
+        for good in ["s3cret", "p@ss-w0rd!#$%^&*()_+=[]{};:,.<>/?`~|"] {
+            assert_eq!(
+                secret_problem(Some(&secret(good)), "db-root", "password", "default"),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_secret_or_key_is_secret_not_found() {
+        let (reason, message) = secret_problem(None, "db-root", "password", "default").unwrap();
+        assert_eq!(reason, "SecretNotFound");
+        assert!(message.contains("does not exist"), "{message}");
+        let (reason, message) =
+            secret_problem(Some(&secret("x")), "db-root", "other", "default").unwrap();
+        assert_eq!(reason, "SecretNotFound");
+        assert!(message.contains(r#"no key "other""#), "{message}");
     }
 }

@@ -510,6 +510,90 @@ async fn a_missing_password_secret_fails_cleanly_and_heals_when_created() {
     cluster.cleanup().await;
 }
 
+/// A referenced Secret whose password the official mysql image cannot take fails the
+/// instance (Degraded, UnsafePassword) with a message that names the Secret and key, never
+/// the value; a fixed Secret heals it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsafe_password_in_a_secret_fails_the_instance_without_showing_it() {
+    let cluster = Cluster::new("op-unsafe").await;
+    install_crd(&cluster.client).await;
+    let _node = NodeStandIn::start(cluster.client.clone());
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let unsafe_value = "0tus'P@ss\\word";
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "db-root"}, "stringData": {"root": unsafe_value}}),
+    )
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+    let running = RunningOperator::start(cluster.client.clone(), &cluster.namespace);
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let mut object = seed_cr();
+    object.spec.password = None;
+    object.spec.password_secret = Some(kubectl_mysql::crd::SecretKeyReference {
+        name: "db-root".into(),
+        key: "root".into(),
+    });
+    mysqls
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("create");
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Failed, None).await;
+    let status = mysqls
+        .get("mysql-instance")
+        .await
+        .expect("get")
+        .status
+        .expect("status");
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .expect("Degraded");
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "UnsafePassword")
+    );
+    assert!(
+        degraded.message.contains(r#"Secret "db-root", key "root""#),
+        "{}",
+        degraded.message
+    );
+    // Nothing was made that would start a server with it.
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    assert!(
+        deployments
+            .get_opt("mysql-instance")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    // The value is in no status and no Event.
+    let stored = serde_json::to_string(&mysqls.list(&ListParams::default()).await.expect("list"))
+        .expect("json");
+    assert!(!stored.contains("0tus'P@ss"), "{stored}");
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let events = serde_json::to_string(&events.list(&ListParams::default()).await.expect("list"))
+        .expect("json");
+    assert!(events.contains("UnsafePassword"), "{events}");
+    assert!(!events.contains("0tus'P@ss"), "{events}");
+
+    let fixed: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "db-root"}, "stringData": {"root": "0tusP@ssword"}}),
+    )
+    .expect("secret");
+    secrets
+        .replace("db-root", &PostParams::default(), &fixed)
+        .await
+        .expect("fixed");
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
+    running.stop().await;
+    cluster.cleanup().await;
+}
+
 #[test]
 fn conflicting_operator_flags_are_refused() {
     let run = crate::cli::kubectl_mysql(&["run-operator", "-A", "-n", "x"], "");

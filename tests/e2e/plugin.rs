@@ -428,6 +428,95 @@ async fn bad_input_through_kubectl_is_one_line_and_a_hint() {
     cluster.cleanup().await;
 }
 
+/// A root password with ' " or \ (which the official mysql image's entrypoint cannot
+/// take) is refused by the API server's CEL rule through `kubectl apply`, and by the plugin
+/// before it calls the API; nothing is created either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsafe_password_is_refused_by_kubectl_and_by_the_plugin() {
+    let cluster = Cluster::new("plugin-pw").await;
+    install_crd(&cluster.client).await;
+    let plugin = Plugin::new(Some(&cluster));
+    let seed = std::fs::read_to_string(crate::cli::repo().join("deploy/cr.yaml")).expect("cr");
+    let why =
+        "spec.password must not contain ' \" or \\: the official mysql image's entrypoint pastes";
+    for bad in ["0tus'P@ss", "0tus\\\"P@ss\"", "0tus\\\\P@ss"] {
+        let cr = seed.replace("password: 0tusP@ssword", &format!("password: {bad}"));
+        assert_ne!(cr, seed);
+        let applied = plugin.kubectl(&["apply", "-f", "-"], &cr);
+        assert_ne!(applied.code, Some(0), "{}", applied.stdout);
+        assert!(applied.stderr.contains(why), "{}", applied.stderr);
+
+        let server = cluster.server().expect("test API server");
+        server.clear_requests();
+        let created = plugin.kubectl(&["mysql", "create", "-f", "-"], &cr);
+        assert_eq!(created.code, Some(1), "{}", created.stderr);
+        let said = lines(&created.stderr);
+        assert_eq!(said.len(), 2, "{said:#?}");
+        assert!(
+            said[0].starts_with("error: ") && said[0].contains(why),
+            "{}",
+            said[0]
+        );
+        assert!(said[1].starts_with("hint: "), "{}", said[1]);
+        let writes: Vec<_> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_write())
+            .collect();
+        assert!(writes.is_empty(), "refused before any write: {writes:?}");
+    }
+
+    let stdin = plugin.kubectl(
+        &[
+            "mysql",
+            "create",
+            "mysql-instance",
+            "--database",
+            "otus-database",
+            "--storage-size",
+            "1Gi",
+            "--password-stdin",
+        ],
+        "it's\n",
+    );
+    assert_eq!(stdin.code, Some(1), "{}", stdin.stderr);
+    let said = lines(&stdin.stderr);
+    assert_eq!(said.len(), 2, "{said:#?}");
+    assert!(
+        said[0].contains("--password-stdin got a password with '"),
+        "{}",
+        said[0]
+    );
+    assert!(
+        !said[0].contains("it's"),
+        "the password is never shown: {}",
+        said[0]
+    );
+    assert!(said[1].starts_with("hint: "), "{}", said[1]);
+
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    assert!(
+        mysqls
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    assert!(
+        secrets
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .iter()
+            .all(|s| s.metadata.name.as_deref() != Some("mysql-instance-credentials")),
+        "no Secret made for a refused password"
+    );
+    cluster.cleanup().await;
+}
+
 /// `kubectl mysql install | kubectl apply -f -` installs the CRD, the operator's namespace,
 /// RBAC and Deployment; applying again changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
