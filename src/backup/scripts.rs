@@ -3,8 +3,11 @@
 //!
 //! POSIX sh only, for the official `mysql` image (and the `mariadb` image, whose clients
 //! may be named `mariadb-dump`/`mariadb`): mysqldump, mysql, gzip, sha256sum and coreutils.
-//! Everything comes from the environment (see the `ENV_*` constants); the password only
-//! through `MYSQL_PWD` (a `secretKeyRef`), never an argument, so `ps` never shows it.
+//! Everything comes from the environment (see the `ENV_*` constants). The password
+//! (`CLIENT_PASSWORD`, a `secretKeyRef`) leaves the environment before any tool runs and
+//! reaches the tools through an option file in a memory-backed `CLIENT_DIR`, named as their
+//! first option (`--defaults-extra-file`): never an argument or a tool's environment, so
+//! neither `ps` nor `/proc/*/environ` shows it. No `MYSQL_PWD` (deprecated since MySQL 8.0).
 //!
 //! The backup volume holds a catalogue:
 //! - `<YYYYMMDDTHHMMSSZ>.sql.gz`: a dump of the instance's database alone (no
@@ -23,7 +26,7 @@
 //! [`super::catalogue::parse_report`] reads them.
 //!
 //! The backup reads the database from one of two places:
-//! - the running server (`MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`, `MYSQL_PWD`): on demand;
+//! - the running server (`MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`, `CLIENT_PASSWORD`): on demand;
 //! - the data volume (`MYSQL_DATADIR` set): on delete, when the Deployment and the password
 //!   Secret may already be gone. The script starts a temporary server of the image on that
 //!   data directory, private (`--no-defaults --skip-networking --skip-grant-tables`, a
@@ -40,8 +43,14 @@ pub const ENV_HOST: &str = "MYSQL_HOST";
 pub const ENV_PORT: &str = "MYSQL_PORT";
 /// The account the tools log in as (root).
 pub const ENV_USER: &str = "MYSQL_USER";
-/// The password, from a `secretKeyRef`; unset or empty for an account without one.
-pub const ENV_PASSWORD: &str = "MYSQL_PWD";
+/// The password, from a `secretKeyRef`; unset or empty for an account without one. The
+/// script moves it into an option file in `CLIENT_DIR` and removes it from the environment
+/// before any tool runs: no tool sees it in its environment or arguments (`MYSQL_PWD` is
+/// deprecated since MySQL 8.0).
+pub const ENV_PASSWORD: &str = "CLIENT_PASSWORD";
+/// A memory-backed directory (an `emptyDir` with `medium: Memory`) for the clients' option
+/// file, which every tool reads as its first option, `--defaults-extra-file`.
+pub const ENV_CLIENT_DIR: &str = "CLIENT_DIR";
 /// The instance's database, the only one dumped and loaded.
 pub const ENV_DATABASE: &str = "MYSQL_DATABASE";
 /// Where the backup volume is mounted.
@@ -69,6 +78,7 @@ pub const BACKUP_ENV: &[&str] = &[
     ENV_PORT,
     ENV_USER,
     ENV_PASSWORD,
+    ENV_CLIENT_DIR,
     ENV_DATABASE,
     ENV_BACKUP_DIR,
     ENV_RETENTION,
@@ -83,6 +93,7 @@ pub const RESTORE_ENV: &[&str] = &[
     ENV_PORT,
     ENV_USER,
     ENV_PASSWORD,
+    ENV_CLIENT_DIR,
     ENV_DATABASE,
     ENV_BACKUP_DIR,
     ENV_BACKUP_NAME,
@@ -130,6 +141,23 @@ esac
 command -v gzip >/dev/null 2>&1 || fail "gzip is not installed in this image"
 command -v sha256sum >/dev/null 2>&1 || fail "sha256sum is not installed in this image"
 
+# The password reaches the tools through an option file, never their environment or
+# arguments: out of the environment before any command runs, then written (umask 077, \
+# and " escaped) into a memory-backed directory; each tool names it as its first option.
+password=${CLIENT_PASSWORD:-}
+unset CLIENT_PASSWORD
+[ -n "${CLIENT_DIR:-}" ] || fail "CLIENT_DIR is not set"
+[ -d "$CLIENT_DIR" ] || fail "the client directory $CLIENT_DIR does not exist"
+client_cnf="$CLIENT_DIR/client.cnf"
+(
+  umask 077
+  printf '[client]\n' >"$client_cnf" || exit 1
+  [ -z "$password" ] ||
+    printf 'password="%s"\n' "$(printf '%s' "$password" | sed 's/[\\"]/\\&/g')" >>"$client_cnf" ||
+    exit 1
+) || fail "cannot write the clients' option file into $CLIENT_DIR"
+password=
+
 # The last line of a command's captured error output, for the one-line cause.
 last_error() {
   printf '%s\n' "$1" | grep -v '^@status ' | grep -v '^[[:space:]]*$' | tail -n 1
@@ -174,8 +202,8 @@ esac
     };
 }
 
-/// The backup Job's script. Reads `MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`, `MYSQL_PWD`,
-/// `MYSQL_DATABASE`, `BACKUP_DIR`, `RETENTION` (and optionally `TERMINATION_LOG`); or, from
+/// The backup Job's script. Reads `MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`, `CLIENT_PASSWORD`,
+/// `CLIENT_DIR`, `MYSQL_DATABASE`, `BACKUP_DIR`, `RETENTION` (and optionally `TERMINATION_LOG`); or, from
 /// the data volume, `MYSQL_DATADIR` instead of the connection (optionally `WIPE_DATADIR`,
 /// `SERVER_TIMEOUT`, `MYSQL_USER`).
 ///
@@ -277,7 +305,7 @@ start_server() {
   ) </dev/null >/dev/null 2>&1 &
   wrapper=$!
   waited=0
-  until "$admin" --protocol=SOCKET --socket="$tmp/mysqld.sock" --user="$MYSQL_USER" --connect-timeout=5 ping >/dev/null 2>&1; do
+  until "$admin" --defaults-extra-file="$client_cnf" --protocol=SOCKET --socket="$tmp/mysqld.sock" --user="$MYSQL_USER" --connect-timeout=5 ping >/dev/null 2>&1; do
     if [ -s "$tmp/server.exited" ]; then
       tail -n 20 "$tmp/error.log" >&2 2>/dev/null || true
       fail "the temporary server on $MYSQL_DATADIR did not start (exit status $(cat "$tmp/server.exited")): $(server_error)"
@@ -375,7 +403,7 @@ out=$(
   {
     {
       rc=0
-      "$dump_tool" "$@" --user="$MYSQL_USER" \
+      "$dump_tool" --defaults-extra-file="$client_cnf" "$@" --user="$MYSQL_USER" \
         --single-transaction --routines --triggers --events --no-tablespaces --hex-blob \
         --default-character-set=utf8mb4 -- "$MYSQL_DATABASE" 2>&3 || rc=$?
       echo "@status dump $rc" >&3
@@ -447,8 +475,8 @@ report "{\"op\":\"backup\",\"ok\":true,\"backup\":\"$name\",\"size\":$size,\"sha
 "#
 );
 
-/// The restore Job's script. Reads `MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`, `MYSQL_PWD`,
-/// `MYSQL_DATABASE`, `BACKUP_DIR`, `BACKUP_NAME` (and optionally `TERMINATION_LOG`).
+/// The restore Job's script. Reads `MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`, `CLIENT_PASSWORD`,
+/// `CLIENT_DIR`, `MYSQL_DATABASE`, `BACKUP_DIR`, `BACKUP_NAME` (and optionally `TERMINATION_LOG`).
 ///
 /// Chooses `BACKUP_NAME`, or the newest backup that passes verification (newer ones that
 /// fail are skipped and listed); verifies it before touching the database (a sidecar that
@@ -520,7 +548,7 @@ out=$(
       echo "@status gzip $rc" >&3
     } | {
       rc=0
-      "$client" --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user="$MYSQL_USER" \
+      "$client" --defaults-extra-file="$client_cnf" --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user="$MYSQL_USER" \
         --default-character-set=utf8mb4 --database="$MYSQL_DATABASE" >&2 2>&3 || rc=$?
       echo "@status load $rc" >&3
     }
@@ -555,6 +583,30 @@ mod tests {
     }
 
     #[test]
+    fn every_tool_reads_the_option_file_first() {
+        for script in [BACKUP_SCRIPT, RESTORE_SCRIPT] {
+            let mut calls = 0;
+            for tool in [r#""$client" "#, r#""$dump_tool" "#, r#""$admin" "#] {
+                for (at, _) in script.match_indices(tool) {
+                    let rest = &script[at + tool.len()..];
+                    if rest.starts_with("--help") {
+                        continue;
+                    }
+                    calls += 1;
+                    assert!(
+                        rest.starts_with(r#"--defaults-extra-file="$client_cnf" "#),
+                        "{tool}{}",
+                        &rest[..rest.len().min(80)]
+                    );
+                }
+            }
+            assert!(calls > 0);
+            assert!(script.contains("unset CLIENT_PASSWORD"));
+            assert!(script.contains("umask 077"));
+        }
+    }
+
+    #[test]
     fn the_dump_is_of_one_database_with_options_mysql_8_and_mariadb_share() {
         for option in [
             "--single-transaction",
@@ -582,10 +634,7 @@ mod tests {
     fn every_variable_the_scripts_read_is_listed() {
         for (script, listed) in [(BACKUP_SCRIPT, BACKUP_ENV), (RESTORE_SCRIPT, RESTORE_ENV)] {
             for var in listed {
-                // MYSQL_PWD is read by the tools themselves.
-                if *var != ENV_PASSWORD {
-                    assert!(script.contains(&format!("${{{var}")), "{var}");
-                }
+                assert!(script.contains(&format!("${{{var}")), "{var}");
             }
         }
     }
@@ -606,7 +655,12 @@ mod tests {
             assert!(BACKUP_SCRIPT.contains(expected), "{expected}");
         }
         // One dump command for both sources: the same options, the same verification.
-        assert_eq!(BACKUP_SCRIPT.matches(r#""$dump_tool" "$@""#).count(), 1);
+        assert_eq!(
+            BACKUP_SCRIPT
+                .matches(r#""$dump_tool" --defaults-extra-file="$client_cnf" "$@""#)
+                .count(),
+            1
+        );
         assert!(!RESTORE_SCRIPT.contains("MYSQL_DATADIR"));
         assert!(!RESTORE_SCRIPT.contains("WIPE_DATADIR"));
     }

@@ -284,6 +284,16 @@ mod real_server {
                 keep_claim_binding(&current, &mut ours);
                 wanted = serde_json::to_value(ours).expect("json");
             }
+            if kind == "Deployment" {
+                // The recording predates the probes that hand the password over in an option
+                // file (issue 12; an upgrade re-applies the Deployment once): its probe
+                // commands become this version's, every other field is compared as stored.
+                for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+                    let path = format!("/spec/template/spec/containers/0/{probe}/exec/command");
+                    let ours = wanted.pointer(&path).cloned().expect("our probe");
+                    *have.pointer_mut(&path).expect("a stored probe") = ours;
+                }
+            }
             if kind == "Secret" {
                 // The recording redacts Secret data; the rest of the Secret is compared.
                 assert_eq!(have["data"]["password"], "<REDACTED>");

@@ -23,10 +23,19 @@ const DATA_DIR: &str = "/var/lib/mysql";
 /// uid/gid of the `mysql` user in the official images.
 const MYSQL_GID: i64 = 999;
 
-/// Readiness: a real query over TCP with the root password from the environment. The
-/// images' init phase runs a server without networking, so TCP success means really up.
-/// `mysql` or, in newer MariaDB images, `mariadb`.
-const READY_SCRIPT: &str = r#"client=$(command -v mysql || command -v mariadb) && MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec "$client" --protocol=TCP -h 127.0.0.1 -uroot -e 'SELECT 1'"#;
+/// Readiness: a real query over TCP as root. The images' init phase runs a server without
+/// networking, so TCP success means really up. `mysql` or, in newer MariaDB images,
+/// `mariadb`. The password reaches the client through an option file in `/dev/shm`
+/// (memory; umask 077, `\` and `"` escaped, removed on exit), never its environment or
+/// arguments: `MYSQL_PWD` is deprecated since MySQL 8.0.
+pub const READY_SCRIPT: &str = r#"client=$(command -v mysql || command -v mariadb) || exit 1
+password=$MYSQL_ROOT_PASSWORD
+unset MYSQL_ROOT_PASSWORD
+cnf=$(umask 077 && mktemp /dev/shm/mysql-ready.XXXXXX) || exit 1
+trap 'rm -f "$cnf"' EXIT
+printf '[client]\npassword="%s"\n' "$(printf '%s' "$password" | sed 's/[\\"]/\\&/g')" >"$cnf" || exit 1
+password=
+"$client" --defaults-extra-file="$cnf" --protocol=TCP -h 127.0.0.1 -uroot -e 'SELECT 1'"#;
 
 /// Liveness: `mysqladmin ping` answers 0 while the server runs, even when access is
 /// denied, so it needs no password and never restarts a server over credentials.
@@ -261,8 +270,11 @@ mod tests {
             .as_ref()
             .and_then(|p| p.exec.as_ref())
             .expect("exec");
+        let script = &ready.command.as_ref().expect("cmd")[2];
+        assert!(!script.contains("MYSQL_PWD"), "{script}");
         assert!(
-            ready.command.as_ref().expect("cmd")[2].contains("MYSQL_PWD=\"$MYSQL_ROOT_PASSWORD\"")
+            script.contains(r#""$client" --defaults-extra-file="$cnf" "#),
+            "{script}"
         );
     }
 

@@ -4,21 +4,24 @@
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
-    ResourceRequirements, SecretKeySelector, SecurityContext, Volume, VolumeMount,
+    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, PersistentVolumeClaimVolumeSource,
+    PodSpec, PodTemplateSpec, ResourceRequirements, SecretKeySelector, SecurityContext, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::deployment::password_selector;
 use super::{Component, MYSQL_PORT, Names, labels, namespaced, quantities};
 use crate::backup::scripts::{
-    BACKUP_SCRIPT, ENV_BACKUP_DIR, ENV_BACKUP_NAME, ENV_DATABASE, ENV_DATADIR, ENV_HOST,
-    ENV_PASSWORD, ENV_PORT, ENV_RETENTION, ENV_USER, ENV_WIPE_DATADIR, RESTORE_SCRIPT,
+    BACKUP_SCRIPT, ENV_BACKUP_DIR, ENV_BACKUP_NAME, ENV_CLIENT_DIR, ENV_DATABASE, ENV_DATADIR,
+    ENV_HOST, ENV_PASSWORD, ENV_PORT, ENV_RETENTION, ENV_USER, ENV_WIPE_DATADIR, RESTORE_SCRIPT,
 };
 use crate::validate::Instance;
 
 /// Where Jobs mount the backup volume.
 pub const BACKUP_MOUNT: &str = "/backup";
+/// Where Jobs mount the memory-backed directory of the clients' option file.
+pub const CLIENT_MOUNT: &str = "/run/mysql-client";
 /// Where the delete-backup mounts the data volume (the server's data directory).
 pub const DATA_MOUNT: &str = "/var/lib/mysql";
 /// A backup may run this long before Kubernetes stops it.
@@ -70,6 +73,18 @@ fn claim_volume(name: &str, claim: String) -> Volume {
     }
 }
 
+/// A memory-backed `emptyDir`: the option file with the password never touches a disk.
+fn memory_volume(name: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: Some("Memory".into()),
+            size_limit: None,
+        }),
+        ..Volume::default()
+    }
+}
+
 fn mount(name: &str, path: &str) -> VolumeMount {
     VolumeMount {
         name: name.into(),
@@ -95,10 +110,12 @@ fn job(
     component: Component,
     owned: bool,
     script: &str,
-    env: Vec<EnvVar>,
-    volumes: Vec<(Volume, VolumeMount)>,
+    mut env: Vec<EnvVar>,
+    mut volumes: Vec<(Volume, VolumeMount)>,
     deadline: i64,
 ) -> Job {
+    env.push(self::env(ENV_CLIENT_DIR, CLIENT_MOUNT));
+    volumes.push((memory_volume("client"), mount("client", CLIENT_MOUNT)));
     let (volumes, mounts): (Vec<Volume>, Vec<VolumeMount>) = volumes.into_iter().unzip();
     Job {
         metadata: namespaced(instance, name, component, owned),

@@ -170,6 +170,8 @@ struct Volume {
     _root: tempfile::TempDir,
     dir: PathBuf,
     termination_log: PathBuf,
+    /// The Job's memory-backed directory for the clients' option file (`CLIENT_DIR`).
+    client_dir: PathBuf,
 }
 
 impl Volume {
@@ -178,9 +180,12 @@ impl Volume {
         let dir = root.path().join("backup");
         std::fs::create_dir(&dir).expect("backup dir");
         let termination_log = root.path().join("termination-log");
+        let client_dir = root.path().join("client");
+        std::fs::create_dir(&client_dir).expect("client dir");
         Volume {
             dir,
             termination_log,
+            client_dir,
             _root: root,
         }
     }
@@ -265,7 +270,8 @@ fn job(script: &str, db: &Database, volume: &Volume, env: &[(&str, &str)]) -> Co
         .env("BACKUP_DIR", &volume.dir)
         .env("RETENTION", "7")
         .env("TERMINATION_LOG", &volume.termination_log)
-        .env_remove("MYSQL_PWD")
+        .env("CLIENT_DIR", &volume.client_dir)
+        .env_remove("CLIENT_PASSWORD")
         .env_remove("BACKUP_NAME")
         .env_remove("MYSQL_DATADIR")
         .env_remove("WIPE_DATADIR")
@@ -687,12 +693,66 @@ struct User {
     name: String,
 }
 
+impl User {
+    /// A new account with `password` and what a backup of `db` needs.
+    fn for_backups(server: &'static MariaDb, db: &Database, password: &str) -> Self {
+        let user = User {
+            server,
+            name: format!("backup_{}_{}", std::process::id(), rand::random::<u32>()),
+        };
+        let literal = password.replace('\\', "\\\\").replace('\'', "\\'");
+        server
+            .query(&format!(
+                "CREATE USER '{0}'@'%' IDENTIFIED BY '{literal}';
+                 GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT ON `{1}`.* TO '{0}'@'%';",
+                user.name, db.name
+            ))
+            .expect("backup account");
+        user
+    }
+
+    /// The backup script started as this account, `password` in its Job's environment.
+    fn backs_up(&self, db: &Database, volume: &Volume, password: &str) -> Child {
+        job(
+            BACKUP_SCRIPT,
+            db,
+            volume,
+            &[("MYSQL_USER", &self.name), ("CLIENT_PASSWORD", password)],
+        )
+        .spawn()
+        .expect("sh starts")
+    }
+}
+
 impl Drop for User {
     fn drop(&mut self) {
         let _ = self
             .server
             .query(&format!("DROP USER IF EXISTS '{}'@'%'", self.name));
     }
+}
+
+/// The option file escapes `\\` and `"` as the clients read them: an account whose
+/// password has both backs up. (The product refuses such root passwords; the scripts do
+/// not depend on that.)
+#[test]
+fn a_password_with_quote_and_backslash_reaches_the_tools_intact() {
+    let Some(server) = require_mariadb!() else {
+        return;
+    };
+    let db = Database::create(server, "escaped");
+    db.sql("CREATE TABLE t (a INT); INSERT INTO t VALUES (1)");
+    let password = format!(r#"Pw"q\b\\{:08x}$x`y"#, rand::random::<u32>());
+    let user = User::for_backups(server, &db, &password);
+    let volume = Volume::new();
+    let child = user.backs_up(&db, &volume, &password);
+    let run = finish(child, &volume);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    run.backup();
+    // The wrong password is refused: the file is what the tools log in with.
+    let child = user.backs_up(&db, &volume, "not-it");
+    let error = finish(child, &volume).failure(JobKind::Backup);
+    assert!(error.contains("Access denied"), "{error}");
 }
 
 #[test]
@@ -703,32 +763,15 @@ fn the_password_is_not_in_the_process_list_while_the_dump_runs() {
     let db = Database::create(server, "secret");
     db.fill_texts();
     db.fill_big();
-    let user = User {
-        server,
-        name: format!("backup_{}_{}", std::process::id(), rand::random::<u32>()),
-    };
     let password = format!(
         "Pw-{:016x}{:016x}",
         rand::random::<u64>(),
         rand::random::<u64>()
     );
-    server
-        .query(&format!(
-            "CREATE USER '{0}'@'%' IDENTIFIED BY '{password}';
-             GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT ON `{1}`.* TO '{0}'@'%';",
-            user.name, db.name
-        ))
-        .expect("backup account");
+    let user = User::for_backups(server, &db, &password);
     let volume = Volume::new();
 
-    let child = job(
-        BACKUP_SCRIPT,
-        &db,
-        &volume,
-        &[("MYSQL_USER", &user.name), ("MYSQL_PWD", &password)],
-    )
-    .spawn()
-    .expect("sh starts");
+    let child = user.backs_up(&db, &volume, &password);
     let mut child = child;
     let (mut scans, mut dump_seen, mut exposed) = (0, false, Vec::new());
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -742,7 +785,20 @@ fn the_password_is_not_in_the_process_list_while_the_dump_runs() {
             if (cmdline.contains("mysqldump") || cmdline.contains("mariadb-dump"))
                 && cmdline.contains(&db.name)
             {
+                // The running tool: neither its arguments nor its environment hold the
+                // password (no MYSQL_PWD, no CLIENT_PASSWORD); its first option names
+                // the option file.
+                let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                    continue; // it ended meanwhile
+                };
                 dump_seen = true;
+                let environ = String::from_utf8_lossy(&environ);
+                if environ.contains(&password) {
+                    exposed.push(format!("{pid}: environment of {cmdline}"));
+                }
+                assert!(!environ.contains("MYSQL_PWD="), "{cmdline}");
+                let first = cmdline.split(' ').nth(1).unwrap_or_default();
+                assert!(first.starts_with("--defaults-extra-file="), "{cmdline}");
             }
         }
     }
@@ -756,6 +812,19 @@ fn the_password_is_not_in_the_process_list_while_the_dump_runs() {
     for text in [&run.stdout, &run.stderr, &run.termination] {
         assert!(!text.contains(&password));
     }
+    // The option file: the owner's alone, in the Job's memory-backed directory.
+    let option_file = volume.client_dir.join("client.cnf");
+    let mode = std::fs::metadata(&option_file)
+        .expect("option file")
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read_to_string(&option_file).expect("option file"),
+        format!("[client]\npassword=\"{password}\"\n")
+    );
     let sidecar =
         std::fs::read_to_string(volume.path(&catalogue::sidecar_name(&report.backup).unwrap()))
             .unwrap();
@@ -1154,6 +1223,7 @@ impl DataVolume {
             .env("BACKUP_DIR", &volume.dir)
             .env("RETENTION", "7")
             .env("TERMINATION_LOG", &volume.termination_log)
+            .env("CLIENT_DIR", &volume.client_dir)
             .env("TMPDIR", &self.tmp)
             .env("SERVER_TIMEOUT", "60")
             .env_remove("WIPE_DATADIR")
@@ -1164,7 +1234,7 @@ impl DataVolume {
             "MYSQL_HOST",
             "MYSQL_PORT",
             "MYSQL_USER",
-            "MYSQL_PWD",
+            "CLIENT_PASSWORD",
             "BACKUP_NAME",
         ] {
             command.env_remove(var);

@@ -37,6 +37,14 @@ fn seed_cr_prints_the_object_and_every_child_without_a_cluster() {
         "",
     );
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    // The clients read the password from an option file, never MYSQL_PWD (deprecated
+    // since MySQL 8.0).
+    assert!(!run.stdout.contains("MYSQL_PWD"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("--defaults-extra-file="),
+        "{}",
+        run.stdout
+    );
     let docs = documents(&run.stdout);
     assert_eq!(
         kinds(&docs),

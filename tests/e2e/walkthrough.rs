@@ -54,6 +54,42 @@ pub(crate) fn sql(port: u16, database: &str, statement: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The server container's readiness probe, run as the kubelet runs it (`sh -c`, the
+/// container's environment), against the instance's server: it passes with the root
+/// password, fails with another, and leaves no option file behind.
+fn readiness_probe_logs_in_through_an_option_file(port: u16) {
+    let probe = |password: &str| {
+        Command::new("sh")
+            .args(["-c", kubectl_mysql::resources::READY_SCRIPT])
+            .env("MYSQL_ROOT_PASSWORD", password)
+            // The clients' default port: the probe itself says 127.0.0.1 and no port.
+            .env("MYSQL_TCP_PORT", port.to_string())
+            .env_remove("MYSQL_PWD")
+            .output()
+            .expect("sh runs")
+    };
+    let left_behind = || {
+        std::fs::read_dir("/dev/shm")
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("mysql-ready."))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let before = left_behind();
+    let ready = probe(&seed_password());
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+    let wrong = probe("not-the-password");
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("Access denied"));
+    assert_eq!(left_behind(), before, "the probe removes its option file");
+}
+
 pub(crate) const ROWS: &str = "CREATE TABLE test (id SMALLINT UNSIGNED NOT NULL AUTO_INCREMENT, name VARCHAR(20) NOT NULL, PRIMARY KEY (id)) DEFAULT CHARSET=utf8mb4; INSERT INTO test (name) VALUES ('some data'), ('some data-2'), ('Привет');";
 pub(crate) const EXPECTED: &str = "1\tsome data\n2\tsome data-2\n3\tПривет\n";
 
@@ -244,6 +280,7 @@ async fn seed_walkthrough_by_hand_with_the_cli() {
         "60s",
     ]);
     let port = port_of(&node, &ns).await;
+    readiness_probe_logs_in_through_an_option_file(port);
     sql(port, "otus-database", ROWS);
     let backup = cli(&["backup", "mysql-instance", "--wait", "--timeout", "60s"]);
     assert!(
