@@ -73,7 +73,8 @@ fn mysql_container(instance: &Instance) -> Container {
     Container {
         name: "mysql".into(),
         image: Some(instance.image.clone()),
-        image_pull_policy: Some("IfNotPresent".into()),
+        // No imagePullPolicy: Kubernetes' own rule (Always for `:latest` and untagged
+        // images) keeps a node from running a stale cached `latest`.
         env: Some(vec![
             EnvVar {
                 name: "MYSQL_ROOT_PASSWORD".into(),

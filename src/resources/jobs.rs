@@ -133,7 +133,8 @@ fn job(
                     containers: vec![Container {
                         name: component.label().into(),
                         image: Some(instance.image.clone()),
-                        image_pull_policy: Some("IfNotPresent".into()),
+                        // No imagePullPolicy: Kubernetes' own rule (Always for `:latest` and untagged
+                        // images) keeps a node from running a stale cached `latest`.
                         command: Some(vec!["sh".into(), "-c".into(), script.into()]),
                         env: Some(env),
                         volume_mounts: Some(mounts),
@@ -290,6 +291,26 @@ mod tests {
             env_value(&restore, ENV_BACKUP_NAME).and_then(|e| e.value.as_deref()),
             Some("20261123T101500Z")
         );
+    }
+
+    #[test]
+    fn no_pull_policy_is_set_so_kubernetes_own_rule_applies() {
+        let instance = seed_instance();
+        let deployment = crate::resources::deployment(&instance);
+        let server = &deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .expect("pod spec")
+            .containers[0];
+        assert_eq!(server.image_pull_policy, None);
+        for job in [
+            backup_job(&instance, BackupSource::Server, 7),
+            backup_job(&instance, BackupSource::DataVolume, 7),
+            restore_job(&instance, None),
+        ] {
+            assert_eq!(container(&job).image_pull_policy, None);
+        }
     }
 
     #[test]
