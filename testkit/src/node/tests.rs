@@ -179,7 +179,7 @@ async fn a_deployment_becomes_available_and_then_is_left_alone() -> TestResult {
     Api::<Secret>::default_namespaced(client.clone())
         .create(&pp, &secret("db", "password"))
         .await?;
-    Api::<PersistentVolume>::all(client)
+    Api::<PersistentVolume>::all(client.clone())
         .create(&pp, &volume("data", "1Gi", "data"))
         .await?;
     claims
@@ -225,7 +225,17 @@ async fn a_deployment_becomes_available_and_then_is_left_alone() -> TestResult {
     };
     assert!(status_of("deployments") && status_of("persistentvolumeclaims"));
 
-    // Converged: no writes at all, so nothing's resourceVersion moves.
+    // Converged once the root CA publisher has reached every namespace too (the system
+    // namespaces as well): then no writes at all, so nothing's resourceVersion moves.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    eventually("kube-root-ca.crt in every namespace", || async {
+        for ns in namespaces.list(&Default::default()).await.ok()?.items {
+            let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name_any());
+            maps.get_opt("kube-root-ca.crt").await.ok()??;
+        }
+        Some(())
+    })
+    .await;
     let versions = || async {
         let d = deployments.get("mysql").await.ok()?;
         let c = claims.get("data").await.ok()?;
