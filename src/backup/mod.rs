@@ -8,6 +8,7 @@
 //! catalogue in the cluster are built on top of this.
 
 pub mod catalogue;
+pub mod options;
 pub mod scripts;
 
 pub use catalogue::{

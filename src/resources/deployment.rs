@@ -39,7 +39,7 @@ password=
 
 /// Liveness: `mysqladmin ping` answers 0 while the server runs, even when access is
 /// denied, so it needs no password and never restarts a server over credentials.
-const ALIVE_SCRIPT: &str = r#"admin=$(command -v mysqladmin || command -v mariadb-admin) && exec "$admin" --protocol=TCP -h 127.0.0.1 ping"#;
+pub const ALIVE_SCRIPT: &str = r#"admin=$(command -v mysqladmin || command -v mariadb-admin) && exec "$admin" --protocol=TCP -h 127.0.0.1 ping"#;
 
 fn shell_probe(script: &str, period: i32, failures: i32) -> Probe {
     Probe {

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::crd::{GROUP, VERSION};
 use crate::validate::Instance;
 
-pub use deployment::{MYSQL_PORT, READY_SCRIPT, deployment};
+pub use deployment::{ALIVE_SCRIPT, MYSQL_PORT, READY_SCRIPT, deployment};
 pub use jobs::{BackupSource, backup_job, restore_job};
 pub use secret::{credentials_secret, password_secret};
 pub use service::service;
