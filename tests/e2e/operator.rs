@@ -447,24 +447,24 @@ async fn the_same_name_in_two_namespaces_never_collides() {
     first.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_password_secret_fails_cleanly_and_heals_when_created() {
-    let cluster = Cluster::new("op-secret").await;
-    install_crd(&cluster.client).await;
-    let _node = NodeStandIn::start(cluster.client.clone());
-    let running = RunningOperator::start(cluster.client.clone(), &cluster.namespace);
-    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+/// The seed's instance with its password in Secret `secret`, key `key`, created; then
+/// its Degraded condition once it is Failed.
+async fn failed_with_password_secret(
+    mysqls: &Api<MySQL>,
+    secret: &str,
+    key: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
     let mut object = seed_cr();
     object.spec.password = None;
     object.spec.password_secret = Some(kubectl_mysql::crd::SecretKeyReference {
-        name: "db-root".into(),
-        key: "password".into(),
+        name: secret.into(),
+        key: key.into(),
     });
     mysqls
         .create(&PostParams::default(), &object)
         .await
         .expect("create");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Failed, None).await;
+    wait_for_phase(mysqls, "mysql-instance", Phase::Failed, None).await;
     let status = mysqls
         .get("mysql-instance")
         .await
@@ -473,13 +473,28 @@ async fn a_missing_password_secret_fails_cleanly_and_heals_when_created() {
         .expect("status");
     let degraded = status
         .conditions
-        .iter()
+        .into_iter()
         .find(|c| c.type_ == "Degraded")
         .expect("Degraded");
-    assert_eq!(
-        (degraded.status.as_str(), degraded.reason.as_str()),
-        ("True", "SecretNotFound")
-    );
+    assert_eq!(degraded.status, "True");
+    degraded
+}
+
+/// A Secret `name` with `key: value`.
+fn secret_with(name: &str, key: &str, value: &str) -> Secret {
+    serde_json::from_value(json!({"metadata": {"name": name}, "stringData": {key: value}}))
+        .expect("secret")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_password_secret_fails_cleanly_and_heals_when_created() {
+    let cluster = Cluster::new("op-secret").await;
+    install_crd(&cluster.client).await;
+    let _node = NodeStandIn::start(cluster.client.clone());
+    let running = RunningOperator::start(cluster.client.clone(), &cluster.namespace);
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let degraded = failed_with_password_secret(&mysqls, "db-root", "password").await;
+    assert_eq!(degraded.reason, "SecretNotFound");
     assert!(degraded.message.contains("db-root"), "{}", degraded.message);
     // No crash loop: the operator waits for a change instead of hammering the API.
     let server = cluster.server().expect("test API server");
@@ -497,12 +512,11 @@ async fn a_missing_password_secret_fails_cleanly_and_heals_when_created() {
     assert!(writes.iter().all(|w| w.resource == "events"), "{writes:?}");
 
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let secret: Secret = serde_json::from_value(
-        json!({"metadata": {"name": "db-root"}, "stringData": {"password": "s3cret"}}),
-    )
-    .expect("secret");
     secrets
-        .create(&PostParams::default(), &secret)
+        .create(
+            &PostParams::default(),
+            &secret_with("db-root", "password", "s3cret"),
+        )
         .await
         .expect("secret");
     wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
@@ -519,43 +533,17 @@ async fn an_unsafe_password_in_a_secret_fails_the_instance_without_showing_it() 
     install_crd(&cluster.client).await;
     let _node = NodeStandIn::start(cluster.client.clone());
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let unsafe_value = "0tus'P@ss\\word";
-    let secret: Secret = serde_json::from_value(
-        json!({"metadata": {"name": "db-root"}, "stringData": {"root": unsafe_value}}),
-    )
-    .expect("secret");
     secrets
-        .create(&PostParams::default(), &secret)
+        .create(
+            &PostParams::default(),
+            &secret_with("db-root", "root", "0tus'P@ss\\word"),
+        )
         .await
         .expect("secret");
     let running = RunningOperator::start(cluster.client.clone(), &cluster.namespace);
     let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let mut object = seed_cr();
-    object.spec.password = None;
-    object.spec.password_secret = Some(kubectl_mysql::crd::SecretKeyReference {
-        name: "db-root".into(),
-        key: "root".into(),
-    });
-    mysqls
-        .create(&PostParams::default(), &object)
-        .await
-        .expect("create");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Failed, None).await;
-    let status = mysqls
-        .get("mysql-instance")
-        .await
-        .expect("get")
-        .status
-        .expect("status");
-    let degraded = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Degraded")
-        .expect("Degraded");
-    assert_eq!(
-        (degraded.status.as_str(), degraded.reason.as_str()),
-        ("True", "UnsafePassword")
-    );
+    let degraded = failed_with_password_secret(&mysqls, "db-root", "root").await;
+    assert_eq!(degraded.reason, "UnsafePassword");
     assert!(
         degraded.message.contains(r#"Secret "db-root", key "root""#),
         "{}",
@@ -573,20 +561,23 @@ async fn an_unsafe_password_in_a_secret_fails_the_instance_without_showing_it() 
     // The value is in no status and no Event.
     let stored = serde_json::to_string(&mysqls.list(&ListParams::default()).await.expect("list"))
         .expect("json");
-    assert!(!stored.contains("0tus'P@ss"), "{stored}");
+    assert!(
+        !stored.contains("0tus'P@ss"),
+        "the password is in a stored MySQL object"
+    );
     let events: Api<k8s_openapi::api::events::v1::Event> =
         Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let events = serde_json::to_string(&events.list(&ListParams::default()).await.expect("list"))
         .expect("json");
     assert!(events.contains("UnsafePassword"), "{events}");
-    assert!(!events.contains("0tus'P@ss"), "{events}");
+    assert!(!events.contains("0tus'P@ss"), "the password is in an Event");
 
-    let fixed: Secret = serde_json::from_value(
-        json!({"metadata": {"name": "db-root"}, "stringData": {"root": "0tusP@ssword"}}),
-    )
-    .expect("secret");
     secrets
-        .replace("db-root", &PostParams::default(), &fixed)
+        .replace(
+            "db-root",
+            &PostParams::default(),
+            &secret_with("db-root", "root", "0tusP@ssword"),
+        )
         .await
         .expect("fixed");
     wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
