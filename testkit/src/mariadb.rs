@@ -142,13 +142,17 @@ impl MariaDb {
     }
 }
 
+/// The servers use utf8mb4 as MySQL 8's default character set (MariaDB's is latin1), so
+/// the seed's Cyrillic text is stored as it would be on the official image.
+///
 /// Start the server under a small shell watchdog that stops it (and removes the datadir)
 /// as soon as this test process is gone, however the process ends.
 fn spawn_with_watchdog(server: &Path, datadir: &Path, port: u16) -> Result<(), String> {
     const WATCHDOG: &str = r#"
 "$SERVER" --no-defaults --datadir="$DIR/data" --user=root --bind-address=127.0.0.1 \
   --port="$PORT" --socket="$DIR/mysqld.sock" --pid-file="$DIR/mysqld.pid" \
-  --skip-name-resolve --log-error="$DIR/error.log" &
+  --skip-name-resolve --log-error="$DIR/error.log" \
+  --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci &
 srv=$!
 trap 'kill "$srv" 2>/dev/null; wait "$srv"; rm -rf "$DIR"; exit' INT TERM HUP
 while kill -0 "$OWNER" 2>/dev/null && kill -0 "$srv" 2>/dev/null; do sleep 0.2; done
@@ -284,7 +288,8 @@ impl ServerProcess {
         const WATCHDOG: &str = r#"
 "$SERVER" --no-defaults --datadir="$DATA" --user=root --bind-address=127.0.0.1 \
   --port="$PORT" --socket="$RUN/mysqld.sock" --pid-file="$RUN/mysqld.pid" \
-  --skip-name-resolve --log-error="$RUN/error.log" --tmpdir="$RUN/tmp" "$@" &
+  --skip-name-resolve --log-error="$RUN/error.log" --tmpdir="$RUN/tmp" \
+  --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci "$@" &
 srv=$!
 trap 'kill "$srv" 2>/dev/null; wait "$srv"; exit' INT TERM HUP
 while kill -0 "$OWNER" 2>/dev/null && kill -0 "$srv" 2>/dev/null; do sleep 0.2; done
@@ -345,5 +350,19 @@ kill "$srv" 2>/dev/null; wait "$srv"
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_server_defaults_to_utf8mb4_as_mysql_8_does() {
+        let Some(server) = super::shared() else {
+            return;
+        };
+        let answer = server
+            .query("SELECT @@character_set_server, @@collation_server")
+            .expect("query");
+        assert_eq!(answer.trim(), "utf8mb4\tutf8mb4_general_ci");
     }
 }

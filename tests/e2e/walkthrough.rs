@@ -90,7 +90,7 @@ fn readiness_probe_logs_in_through_an_option_file(port: u16) {
     assert_eq!(left_behind(), before, "the probe removes its option file");
 }
 
-pub(crate) const ROWS: &str = "CREATE TABLE test (id SMALLINT UNSIGNED NOT NULL AUTO_INCREMENT, name VARCHAR(20) NOT NULL, PRIMARY KEY (id)) DEFAULT CHARSET=utf8mb4; INSERT INTO test (name) VALUES ('some data'), ('some data-2'), ('Привет');";
+pub(crate) const ROWS: &str = "CREATE TABLE test (id SMALLINT UNSIGNED NOT NULL AUTO_INCREMENT, name VARCHAR(20) NOT NULL, PRIMARY KEY (id)); INSERT INTO test (name) VALUES ('some data'), ('some data-2'), ('Привет');";
 pub(crate) const EXPECTED: &str = "1\tsome data\n2\tsome data-2\n3\tПривет\n";
 
 /// The walkthrough's table, as the server at `port` has it (compare with [`EXPECTED`]).
