@@ -71,6 +71,7 @@ pub const IMAGE_PATTERN: &str = r"^[^\s]+$";
 #[x_kube(
     validation = Rule::new("has(self.password) != has(self.password_secret)").message("exactly one of spec.password or spec.password_secret must be set"),
     validation = Rule::new("(has(self.storage_class) ? self.storage_class : '') == (has(oldSelf.storage_class) ? oldSelf.storage_class : '')").message("spec.storage_class is immutable"),
+    validation = Rule::new("!has(self.pod_security) || has(self.storage_class)").message("spec.pod_security: restricted needs spec.storage_class: the hostPath volume made without one ignores fsGroup, so the server, running as uid 999, could not write its data directory"),
 )]
 pub struct MySQLSpec {
     /// Container image of the MySQL server (any image that honours MYSQL_ROOT_PASSWORD and MYSQL_DATABASE).
@@ -111,6 +112,17 @@ pub struct MySQLSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DNS_SUBDOMAIN_PATTERN), length(max = 253))]
     pub storage_class: Option<String>,
+
+    /// How the server and Job pods run. `restricted`: as uid/gid 999 (the images' mysql user) with runAsNonRoot, every capability dropped and RuntimeDefault seccomp, as the Pod Security "restricted" profile asks. Needs storage_class: a hostPath volume ignores fsGroup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_security: Option<PodSecurity>,
+}
+
+/// A Pod Security Standards profile the instance's pods meet.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PodSecurity {
+    Restricted,
 }
 
 // Written by hand so that `{:?}` of a MySQL object (logs, test failures) never shows the password.
@@ -124,6 +136,7 @@ impl std::fmt::Debug for MySQLSpec {
             .field("storage_size", &self.storage_size)
             .field("backup_retention", &self.backup_retention)
             .field("storage_class", &self.storage_class)
+            .field("pod_security", &self.pod_security)
             .finish()
     }
 }
@@ -385,6 +398,31 @@ mod tests {
             check_object(&cr).expect("a password without ' \" \\ is valid");
         }
         assert!(super::unsafe_password(b"a\\b") && !super::unsafe_password(b"a/b"));
+    }
+
+    #[test]
+    fn restricted_pod_security_needs_a_storage_class() {
+        let mut cr = seed_cr();
+        cr["spec"]["pod_security"] = json!("restricted");
+        assert_eq!(
+            causes_of(&cr),
+            [
+                r#"spec: Invalid value: "object": spec.pod_security: restricted needs spec.storage_class: the hostPath volume made without one ignores fsGroup, so the server, running as uid 999, could not write its data directory"#
+            ]
+        );
+        cr["spec"]["storage_class"] = json!("fast");
+        let checked = check_object(&cr).expect("restricted with a storage class");
+        let mysql: MySQL = serde_json::from_value(checked).expect("typed");
+        assert_eq!(
+            mysql.spec.pod_security,
+            Some(super::PodSecurity::Restricted)
+        );
+        cr["spec"]["pod_security"] = json!("baseline");
+        let causes = causes_of(&cr);
+        assert!(
+            causes[0].starts_with("spec.pod_security: Unsupported value: \"baseline\""),
+            "{causes:?}"
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct Instance {
     pub storage_class: Option<String>,
     /// Verified backups to keep.
     pub backup_retention: u32,
+    /// `Some(Restricted)`: the pods run as uid 999 and meet the "restricted" profile.
+    pub pod_security: Option<crate::crd::PodSecurity>,
 }
 
 /// Where the root password comes from.
@@ -131,6 +133,12 @@ pub fn instance(object: &MySQL, default_namespace: &str) -> Result<Instance, Err
             )));
         }
     }
+    // The CRD says so too (CEL); an object stored under an older CRD gets the same answer.
+    if spec.pod_security.is_some() && spec.storage_class.is_none() {
+        return Err(Error::BadValue(format!(
+            "MySQL {name:?}: spec.pod_security: restricted needs spec.storage_class (a hostPath volume ignores fsGroup)"
+        )));
+    }
     Ok(Instance {
         name,
         namespace,
@@ -141,6 +149,7 @@ pub fn instance(object: &MySQL, default_namespace: &str) -> Result<Instance, Err
         storage_size: spec.storage_size.clone(),
         storage_class: spec.storage_class.clone(),
         backup_retention: spec.backup_retention,
+        pod_security: spec.pod_security,
     })
 }
 

@@ -398,6 +398,7 @@ fn from_flags(args: &CreateArgs, namespace: &str) -> anyhow::Result<Plan> {
         None => (credentials, Some(generate_password())),
     };
     let spec = MySQLSpec {
+        pod_security: None,
         // Empty until the schema defaults it (below), exactly as the API server would.
         image: args.image.clone().unwrap_or_default(),
         database: database.clone(),

@@ -7,12 +7,11 @@
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, PersistentVolumeClaimVolumeSource,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecretKeySelector, SecurityContext, Volume, VolumeMount,
+    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
-use super::{Component, Names, labels, namespaced, quantities, selector_labels};
+use super::{Component, Names, labels, namespaced, quantities, security, selector_labels};
 use crate::crd::DEFAULT_PASSWORD_KEY;
 use crate::validate::{Instance, PasswordSource};
 
@@ -20,8 +19,6 @@ use crate::validate::{Instance, PasswordSource};
 pub const MYSQL_PORT: i32 = 3306;
 /// The data directory of the official mysql and mariadb images.
 const DATA_DIR: &str = "/var/lib/mysql";
-/// uid/gid of the `mysql` user in the official images.
-const MYSQL_GID: i64 = 999;
 
 /// Readiness: a real query over TCP as root. The images' init phase runs a server without
 /// networking, so TCP success means really up. `mysql` or, in newer MariaDB images,
@@ -110,12 +107,9 @@ fn mysql_container(instance: &Instance) -> Container {
             limits: Some(quantities(&[("memory", "1Gi")])),
             ..ResourceRequirements::default()
         }),
-        // The images' entrypoint starts as root to chown the data directory (hostPath
-        // volumes ignore fsGroup) and then drops to the mysql user.
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            ..SecurityContext::default()
-        }),
+        // By default the images' entrypoint starts as root to chown the data directory
+        // (hostPath volumes ignore fsGroup) and then drops to the mysql user.
+        security_context: Some(security::container(instance)),
         ..Container::default()
     }
 }
@@ -152,15 +146,7 @@ pub fn deployment(instance: &Instance) -> Deployment {
                         }),
                         ..Volume::default()
                     }]),
-                    security_context: Some(PodSecurityContext {
-                        fs_group: Some(MYSQL_GID),
-                        fs_group_change_policy: Some("OnRootMismatch".into()),
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".into(),
-                            ..SeccompProfile::default()
-                        }),
-                        ..PodSecurityContext::default()
-                    }),
+                    security_context: Some(security::server_pod(instance)),
                     // Time for InnoDB to shut down cleanly.
                     termination_grace_period_seconds: Some(60),
                     enable_service_links: Some(false),

@@ -5,13 +5,12 @@
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, PersistentVolumeClaimVolumeSource,
-    PodSpec, PodTemplateSpec, ResourceRequirements, SecretKeySelector, SecurityContext, Volume,
-    VolumeMount,
+    PodSpec, PodTemplateSpec, ResourceRequirements, SecretKeySelector, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::deployment::password_selector;
-use super::{Component, MYSQL_PORT, Names, labels, namespaced, quantities};
+use super::{Component, MYSQL_PORT, Names, labels, namespaced, quantities, security};
 use crate::backup::scripts::{
     BACKUP_SCRIPT, ENV_BACKUP_DIR, ENV_BACKUP_NAME, ENV_CLIENT_DIR, ENV_DATABASE, ENV_DATADIR,
     ENV_HOST, ENV_PASSWORD, ENV_PORT, ENV_RETENTION, ENV_USER, ENV_WIPE_DATADIR, RESTORE_SCRIPT,
@@ -144,13 +143,11 @@ fn job(
                             limits: Some(quantities(&[("memory", "1Gi")])),
                             ..ResourceRequirements::default()
                         }),
-                        security_context: Some(SecurityContext {
-                            allow_privilege_escalation: Some(false),
-                            ..SecurityContext::default()
-                        }),
+                        security_context: Some(security::container(instance)),
                         ..Container::default()
                     }],
                     volumes: Some(volumes),
+                    security_context: security::job_pod(instance),
                     ..PodSpec::default()
                 }),
             },
@@ -291,6 +288,43 @@ mod tests {
             env_value(&restore, ENV_BACKUP_NAME).and_then(|e| e.value.as_deref()),
             Some("20261123T101500Z")
         );
+    }
+
+    #[test]
+    fn restricted_pods_pass_the_restricted_profile_and_default_ones_do_not() {
+        let mut instance = crate::resources::fixtures::with_storage_class("fast");
+        instance.pod_security = Some(crate::crd::PodSecurity::Restricted);
+        let pods = |instance: &Instance| {
+            let deployment = crate::resources::deployment(instance);
+            let mut pods = vec![deployment.spec.expect("spec").template.spec.expect("pod")];
+            for job in [
+                backup_job(instance, BackupSource::Server, 7),
+                backup_job(instance, BackupSource::DataVolume, 7),
+                restore_job(instance, None),
+            ] {
+                pods.push(job.spec.expect("spec").template.spec.expect("pod"));
+            }
+            pods
+        };
+        for pod in pods(&instance) {
+            assert_eq!(
+                testkit::pod_security::restricted_violations(&pod),
+                Vec::<String>::new()
+            );
+            let context = pod.security_context.expect("pod context");
+            assert_eq!(
+                (context.run_as_user, context.run_as_group, context.fs_group),
+                (Some(999), Some(999), Some(999))
+            );
+        }
+        // By default the entrypoint starts as root: the profile would refuse it.
+        for pod in pods(&seed_instance()) {
+            let found = testkit::pod_security::restricted_violations(&pod);
+            assert!(
+                found.iter().any(|f| f.contains("runAsNonRoot")),
+                "{found:?}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod deployment;
 mod jobs;
 mod secret;
+mod security;
 mod service;
 mod storage;
 
@@ -282,6 +283,7 @@ pub(crate) mod fixtures {
             storage_size: "1Gi".into(),
             storage_class: None,
             backup_retention: 7,
+            pod_security: None,
         }
     }
 
@@ -400,6 +402,7 @@ mod tests {
             storage_size: "1Gi".into(),
             storage_class: None,
             backup_retention: 7,
+            pod_security: None,
         };
         assert!(!format!("{spec:?}").contains(FIXTURE_PASSWORD));
     }

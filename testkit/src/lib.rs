@@ -6,3 +6,4 @@
 pub mod apiserver;
 pub mod mariadb;
 pub mod node;
+pub mod pod_security;

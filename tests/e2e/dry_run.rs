@@ -334,3 +334,36 @@ fn crd_command_prints_deploy_crd_yaml() {
         std::fs::read_to_string(crate::cli::repo().join("deploy/crd.yaml")).expect("crd.yaml");
     assert_eq!(run.stdout, committed);
 }
+
+/// `spec.pod_security: restricted` (with a storage class): the server pod that
+/// `create --dry-run=client` shows passes the Pod Security "restricted" profile; without
+/// a storage class the CLI refuses it, as the API server's CEL rule would.
+#[test]
+fn restricted_pod_security_prints_pods_the_restricted_profile_admits() {
+    let seed = std::fs::read_to_string(crate::cli::repo().join("deploy/cr.yaml")).expect("cr");
+    let restricted = format!("{seed}  storage_class: fast\n  pod_security: restricted\n");
+    let run = kubectl_mysql(
+        &["create", "-f", "-", "--dry-run=client", "-o", "yaml"],
+        &restricted,
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let docs = documents(&run.stdout);
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    let pod: k8s_openapi::api::core::v1::PodSpec =
+        serde_json::from_value(deployment["spec"]["template"]["spec"].clone()).expect("pod");
+    assert_eq!(
+        testkit::pod_security::restricted_violations(&pod),
+        Vec::<String>::new()
+    );
+    assert_eq!(pod.security_context.and_then(|c| c.run_as_user), Some(999));
+
+    let without_class = format!("{seed}  pod_security: restricted\n");
+    assert_refused(
+        &["create", "-f", "-", "--dry-run=client", "-o", "yaml"],
+        &without_class,
+        "spec.pod_security: restricted needs spec.storage_class",
+    );
+}
