@@ -19,15 +19,11 @@ pub const DEFAULT_IMAGE: &str = "mysql:8.4";
 /// What the official mysql image's entrypoint cannot take in a root password: it pastes
 /// `MYSQL_ROOT_PASSWORD` unescaped into SQL (`'...'`) and an option file (`"..."`). The CRD
 /// refuses them in `spec.password`; a referenced Secret holding one fails the instance.
-pub const UNSAFE_PASSWORD_CHARS: [char; 3] = ['\'', '"', '\\'];
+pub const UNSAFE_PASSWORD_BYTES: &[u8] = b"'\"\\";
 
-/// Whether `password` has a character of [`UNSAFE_PASSWORD_CHARS`].
+/// Whether `password` has a byte of [`UNSAFE_PASSWORD_BYTES`].
 pub fn unsafe_password(password: &[u8]) -> bool {
-    password.iter().any(|b| {
-        UNSAFE_PASSWORD_CHARS
-            .iter()
-            .any(|c| u32::from(*b) == u32::from(*c))
-    })
+    password.iter().any(|b| UNSAFE_PASSWORD_BYTES.contains(b))
 }
 
 /// The key read from a password Secret when the reference names none.

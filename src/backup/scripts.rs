@@ -100,11 +100,22 @@ pub const RESTORE_ENV: &[&str] = &[
     ENV_TERMINATION_LOG,
 ];
 
+/// The shell variable `password` as one argument for an option file's `password="..."`:
+/// `\` and `"` escaped, as MySQL and MariaDB read quoted option values. Shared by the Job
+/// scripts and the readiness probe.
+macro_rules! escaped_password {
+    () => {
+        r#""$(printf '%s' "$password" | sed 's/[\\"]/\\&/g')""#
+    };
+}
+pub(crate) use escaped_password;
+
 /// What both scripts start with: strict mode, reporting, checks of the environment.
 /// A macro so that the scripts are `&'static str` constants built with `concat!`.
 macro_rules! common {
     () => {
-        r#"set -eu
+        concat!(
+            r#"set -eu
 umask 027
 
 json_escape() {
@@ -153,7 +164,9 @@ client_cnf="$CLIENT_DIR/client.cnf"
   umask 077
   printf '[client]\n' >"$client_cnf" || exit 1
   [ -z "$password" ] ||
-    printf 'password="%s"\n' "$(printf '%s' "$password" | sed 's/[\\"]/\\&/g')" >>"$client_cnf" ||
+    printf 'password="%s"\n' "#,
+            escaped_password!(),
+            r#" >>"$client_cnf" ||
     exit 1
 ) || fail "cannot write the clients' option file into $CLIENT_DIR"
 password=
@@ -185,6 +198,7 @@ check_content() {
   return 1
 }
 "#
+        )
     };
 }
 

@@ -100,15 +100,12 @@ pub fn queue(ctx: &Context) -> Vec<ObjectRef<MySQL>> {
 /// How many backup Jobs hold a slot: the operator's cache, or the API in `namespace`.
 pub async fn running(ctx: &Context, namespace: &str) -> Result<usize, Error> {
     if let Some(caches) = ctx.observer.caches() {
+        let backup = backup_job_labels();
         return Ok(caches
             .jobs
             .state()
             .iter()
-            .filter(|j| {
-                backup_job_labels()
-                    .iter()
-                    .all(|(k, v)| j.label(k) == Some(v.as_str()))
-            })
+            .filter(|j| backup.iter().all(|(k, v)| j.label(k) == Some(v.as_str())))
             .filter_map(|j| j.object())
             .filter(holds_slot)
             .count());

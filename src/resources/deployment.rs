@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::{Component, Names, labels, namespaced, quantities, security, selector_labels};
+use crate::backup::scripts::escaped_password;
 use crate::crd::DEFAULT_PASSWORD_KEY;
 use crate::validate::{Instance, PasswordSource};
 
@@ -25,14 +26,18 @@ const DATA_DIR: &str = "/var/lib/mysql";
 /// `mariadb`. The password reaches the client through an option file in `/dev/shm`
 /// (memory; umask 077, `\` and `"` escaped, removed on exit), never its environment or
 /// arguments: `MYSQL_PWD` is deprecated since MySQL 8.0.
-pub const READY_SCRIPT: &str = r#"client=$(command -v mysql || command -v mariadb) || exit 1
+pub const READY_SCRIPT: &str = concat!(
+    r#"client=$(command -v mysql || command -v mariadb) || exit 1
 password=$MYSQL_ROOT_PASSWORD
 unset MYSQL_ROOT_PASSWORD
 cnf=$(umask 077 && mktemp /dev/shm/mysql-ready.XXXXXX) || exit 1
 trap 'rm -f "$cnf"' EXIT
-printf '[client]\npassword="%s"\n' "$(printf '%s' "$password" | sed 's/[\\"]/\\&/g')" >"$cnf" || exit 1
+printf '[client]\npassword="%s"\n' "#,
+    escaped_password!(),
+    r#" >"$cnf" || exit 1
 password=
-"$client" --defaults-extra-file="$cnf" --protocol=TCP -h 127.0.0.1 -uroot -e 'SELECT 1'"#;
+"$client" --defaults-extra-file="$cnf" --protocol=TCP -h 127.0.0.1 -uroot -e 'SELECT 1'"#
+);
 
 /// Liveness: `mysqladmin ping` answers 0 while the server runs, even when access is
 /// denied, so it needs no password and never restarts a server over credentials.
