@@ -27,10 +27,12 @@
 //! what differs, so a converged cluster gets no writes. Writes are merge patches (status
 //! through `/status`) under the manager `kube-controller-manager`, as the real controllers'.
 
+mod images;
 mod jobs;
 #[cfg(test)]
 mod mysql_tests;
 mod pods;
+mod replicas;
 mod servers;
 #[cfg(test)]
 mod tests;
@@ -46,7 +48,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, PodSpec, Secret,
+    ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, PodSpec, Secret,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -87,6 +89,8 @@ struct Node {
     held: Mutex<HashSet<Key>>,
     servers: Mutex<servers::Servers>,
     jobs: Mutex<jobs::Runs>,
+    /// What a tag pulls now.
+    registry: Mutex<images::Registry>,
     /// Jobs run a made-up report after this long instead of their script.
     simulated_jobs: Option<Duration>,
 }
@@ -160,6 +164,7 @@ impl NodeStandIn {
             held: Mutex::default(),
             servers: Mutex::default(),
             jobs: Mutex::default(),
+            registry: Mutex::default(),
             simulated_jobs: match mode {
                 Mode::SimulatedJobs(runtime) => Some(runtime),
                 _ => None,
@@ -171,7 +176,9 @@ impl NodeStandIn {
         let (secrets, t4) = cache(Api::all(client.clone()), &node);
         let (namespaces, t5) = cache(Api::all(client.clone()), &node);
         let (root_cas, t6) = cache_selected(Api::all(client.clone()), &node, ROOT_CA);
-        let mut tasks = vec![t1, t2, t3, t4, t5, t6];
+        let replicated = watcher::Config::default().labels(replicas::TEMPLATE_HASH);
+        let (server_pods, t7) = cache_with(Api::all(client.clone()), &node, replicated);
+        let mut tasks = vec![t1, t2, t3, t4, t5, t6, t7];
         let jobs = (mode != Mode::Plain).then(|| {
             let (jobs, task) = cache(Api::all(client.clone()), &node);
             tasks.push(task);
@@ -185,6 +192,7 @@ impl NodeStandIn {
             secrets,
             namespaces,
             root_cas,
+            server_pods,
             jobs,
             servers: mode == Mode::Mysql,
             node: node.clone(),
@@ -218,6 +226,17 @@ impl NodeStandIn {
     /// The local directory standing in for a hostPath volume's `path`.
     pub fn local_path(&self, host_path: &str) -> PathBuf {
         self.node.local_path(host_path)
+    }
+
+    /// Point the tag `image` at MySQL `version` from now on (`mysql:latest` moves, or a
+    /// node's cache lags): pods that start later pull it; running ones keep their digest.
+    pub fn retag(&self, image: &str, version: &str) {
+        lock(&self.node.registry).retag(image, version);
+    }
+
+    /// The MySQL version that last ran on a local data directory (see `images.rs`).
+    pub fn data_version(&self, datadir: &Path) -> Option<String> {
+        images::built_by(datadir)
     }
 
     /// The output (stdout and stderr) of a Job pod's process so far, as `kubectl logs`
@@ -284,6 +303,8 @@ struct Cluster {
     namespaces: Store<Namespace>,
     /// The `kube-root-ca.crt` ConfigMaps.
     root_cas: Store<ConfigMap>,
+    /// The Deployments' pods (labelled `pod-template-hash`).
+    server_pods: Store<Pod>,
     /// Present where Jobs are run.
     jobs: Option<Store<Job>>,
     /// MySQL Deployments get real local servers.
@@ -300,6 +321,7 @@ impl Cluster {
         let _ = self.secrets.wait_until_ready().await;
         let _ = self.namespaces.wait_until_ready().await;
         let _ = self.root_cas.wait_until_ready().await;
+        let _ = self.server_pods.wait_until_ready().await;
         if let Some(jobs) = &self.jobs {
             let _ = jobs.wait_until_ready().await;
         }
@@ -481,15 +503,21 @@ impl Cluster {
         }
     }
 
-    /// The Deployment controller: the status it writes once the pod is ready (or not).
+    /// The Deployment controller, with its pod's (see `replicas.rs`): the status it writes
+    /// once the pod is ready (or not).
     async fn roll_out(&self, deployment: &Deployment) -> Outcome {
         let (Some(namespace), Some(spec)) = (deployment.namespace(), deployment.spec.as_ref())
         else {
             return Ok(());
         };
+        let pod = self.replicate(deployment).await?;
+        let template = spec.template.spec.as_ref();
+        let can_start = pod.is_some() && template.is_none_or(|p| self.pod_can_start(&namespace, p));
+        let pulled = pod.as_ref().filter(|_| can_start).map(|p| self.pulled(p));
         // Before the deletion check: a deleted MySQL Deployment's server is stopped there.
         let serving = self.servers && servers::is_mysql(deployment);
-        let server_ready = serving && self.serve(deployment).await;
+        let version = pulled.as_ref().and_then(|p| p.version.clone());
+        let server_ready = serving && self.serve(deployment, version).await;
         if deployment.metadata.deletion_timestamp.is_some() {
             return Ok(());
         }
@@ -497,10 +525,11 @@ impl Cluster {
         let wanted = spec.replicas.unwrap_or(1);
         let key = (namespace.clone(), name.clone());
         let held = lock(&self.node.held).contains(&key);
-        let pod = spec.template.spec.as_ref();
-        let ready = !held
-            && pod.is_none_or(|p| self.pod_can_start(&namespace, p))
-            && (!serving || server_ready);
+        let ready = !held && can_start && (!serving || server_ready);
+        // The pod says it first, as the kubelet does before the controllers see it.
+        if let Some(pod) = &pod {
+            self.report(pod, pulled.as_ref(), ready).await?;
+        }
         let ready = if ready { wanted } else { 0 };
         // Already says so: nothing to write (most passes, with many Deployments).
         let status = deployment.status.as_ref();

@@ -22,7 +22,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::pods::{self, NotReady};
-use super::{Cluster, Key, Node, lock};
+use super::replicas::{pod_identity, template_hash};
+use super::{Cluster, Key, Node, images, lock};
 use crate::mariadb::{self, Programs, ServerProcess};
 
 /// Where the official images keep their data.
@@ -39,8 +40,9 @@ pub(super) struct Servers {
 }
 
 struct Server {
-    /// The Deployment's uid: a re-created Deployment gets a new server (on the same data).
-    uid: String,
+    /// The Deployment's uid and template hash: a re-created Deployment, or a new template
+    /// (a new image), gets a new server (on the same data).
+    identity: String,
     datadir: PathBuf,
     state: State,
     /// Kept here, not in the task, so that dropping the stand-in can stop it.
@@ -95,7 +97,7 @@ pub(super) fn leaving(node: &Node, dirs: &[PathBuf]) -> Vec<(Key, String, bool)>
             dirs.iter()
                 .any(|d| d.starts_with(&s.datadir) || s.datadir.starts_with(d))
         })
-        .map(|(key, s)| (key.clone(), s.uid.clone(), s.state == State::Stopping))
+        .map(|(key, s)| (key.clone(), s.identity.clone(), s.state == State::Stopping))
         .collect()
 }
 
@@ -118,11 +120,13 @@ pub(super) fn close(node: &Node) {
 }
 
 impl Cluster {
-    /// Start, keep or stop a MySQL Deployment's server; whether it answers.
-    pub(super) async fn serve(&self, deployment: &Deployment) -> bool {
-        let (Some(namespace), Some(uid)) = (deployment.namespace(), deployment.uid()) else {
+    /// Start, keep or stop a MySQL Deployment's server, as MySQL `version` (the image its
+    /// pod pulled; `None` while it cannot start); whether it answers.
+    pub(super) async fn serve(&self, deployment: &Deployment, version: Option<String>) -> bool {
+        let Some(namespace) = deployment.namespace() else {
             return false;
         };
+        let identity = pod_identity(deployment);
         let key = (namespace.clone(), deployment.name_any());
         let replicas = deployment
             .spec
@@ -133,7 +137,7 @@ impl Cluster {
         {
             let mut servers = lock(&self.node.servers);
             if let Some(server) = servers.map.get_mut(&key) {
-                if server.uid == uid && wanted {
+                if server.identity == identity && wanted {
                     return matches!(server.state, State::Ready(_));
                 }
                 server.begin_stop();
@@ -143,6 +147,9 @@ impl Cluster {
                 return false;
             }
         }
+        let Some(version) = version else {
+            return false;
+        };
         let (Some(pod), Some(container)) = (
             deployment
                 .spec
@@ -155,7 +162,7 @@ impl Cluster {
         if !self.pod_can_start(&namespace, pod) {
             return false;
         }
-        let pod_name = format!("{}-{}", key.1, &uid[..uid.len().min(8)]);
+        let pod_name = format!("{}-{}", key.1, template_hash(deployment));
         let scratch = self.node.root.join("pods").join(&namespace).join(&pod_name);
         let mounts = pods::mounts(
             &self.client,
@@ -194,6 +201,7 @@ impl Cluster {
             run_dir: scratch.join("run"),
             password: value("MYSQL_ROOT_PASSWORD").unwrap_or_default(),
             database: value("MYSQL_DATABASE").unwrap_or_default(),
+            version,
         };
         let mut servers = lock(&self.node.servers);
         if servers.closed || servers.map.contains_key(&key) {
@@ -202,7 +210,7 @@ impl Cluster {
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(lifecycle(self.node.clone(), key.clone(), start, stopped));
         let server = Server {
-            uid,
+            identity,
             datadir,
             state: State::Starting,
             process: None,
@@ -220,7 +228,7 @@ impl Cluster {
             let exists = self
                 .deployments
                 .get(&ObjectRef::new(name).within(namespace));
-            if exists.is_none_or(|d| d.uid().as_deref() != Some(&server.uid)) {
+            if exists.is_none_or(|d| pod_identity(&d) != server.identity) {
                 server.begin_stop();
             }
         }
@@ -304,6 +312,9 @@ struct Start {
     run_dir: PathBuf,
     password: String,
     database: String,
+    /// The MySQL version of the pod's image: what the server reports, and what decides
+    /// whether it may boot on the datadir.
+    version: String,
 }
 
 impl Start {
@@ -315,7 +326,7 @@ impl Start {
         std::fs::create_dir_all(&self.datadir).map_err(made)?;
         std::fs::create_dir_all(&self.run_dir).map_err(made)?;
         let init_file = self.run_dir.join("init.sql");
-        let mut extra = Vec::new();
+        let mut extra = vec![format!("--version={}", self.version)];
         // The official entrypoint's test: no `mysql` schema directory means a new datadir.
         if !self.datadir.join("mysql").is_dir() {
             if self.password.is_empty() {
@@ -325,6 +336,7 @@ impl Start {
             std::fs::write(&init_file, self.init_sql()).map_err(made)?;
             extra.push(format!("--init-file={}", init_file.display()));
         }
+        images::boot(&self.datadir, &self.version)?;
         let port = mariadb::free_port()?;
         let process =
             ServerProcess::spawn(&programs.server, &self.datadir, &self.run_dir, port, &extra)?;

@@ -323,3 +323,114 @@ async fn hold_keeps_a_deployment_unready_until_released() -> TestResult {
     .await;
     Ok(())
 }
+
+/// The Deployment's one pod, once it is Ready.
+async fn ready_pod(client: &Client, app: &str) -> Option<k8s_openapi::api::core::v1::Pod> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::default_namespaced(client.clone());
+    let list = pods
+        .list(&kube::api::ListParams::default().labels(&format!("app={app}")))
+        .await
+        .ok()?;
+    let [pod] = list.items.as_slice() else {
+        return None;
+    };
+    let ready = pod.status.as_ref()?.conditions.as_ref()?;
+    ready
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+        .then(|| pod.clone())
+}
+
+fn image_id(pod: &k8s_openapi::api::core::v1::Pod) -> String {
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.clone());
+    statuses.unwrap_or_default()[0].image_id.clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deployment_runs_one_pod_that_keeps_the_digest_it_pulled() -> TestResult {
+    let (_server, client, node) = cluster().await?;
+    let pp = PostParams::default();
+    Api::<Secret>::default_namespaced(client.clone())
+        .create(&pp, &secret("db", "password"))
+        .await?;
+    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
+    let mut latest = deployment("mysql", "db", None);
+    latest
+        .spec
+        .as_mut()
+        .expect("spec")
+        .template
+        .spec
+        .as_mut()
+        .expect("pod")
+        .containers[0]
+        .image = Some("mysql:latest".into());
+    deployments.create(&pp, &latest).await?;
+
+    let pod = eventually("a ready pod", || ready_pod(&client, "mysql")).await;
+    let labels = pod.labels();
+    let hash = labels
+        .get("pod-template-hash")
+        .expect("pod-template-hash")
+        .clone();
+    assert!(
+        pod.name_any().starts_with(&format!("mysql-{hash}-")),
+        "{}",
+        pod.name_any()
+    );
+    let owner = &pod.owner_references()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("Deployment", Some(true))
+    );
+    let status = pod.status.clone().expect("status");
+    assert_eq!(status.phase.as_deref(), Some("Running"));
+    let container = &status.container_statuses.expect("container statuses")[0];
+    assert_eq!(container.image, "docker.io/library/mysql:latest");
+    let pulled = container.image_id.clone();
+    assert!(
+        pulled.starts_with("docker.io/library/mysql@sha256:") && pulled.len() == 95,
+        "{pulled}"
+    );
+
+    // `latest` moves: the running pod keeps its digest; a new pod pulls the new one.
+    node.retag("mysql:latest", "9.6.0");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let same = eventually("the pod", || ready_pod(&client, "mysql")).await;
+    assert_eq!(
+        (same.name_any(), image_id(&same)),
+        (pod.name_any(), pulled.clone())
+    );
+
+    // A new template (here an annotation) replaces the pod: Recreate, one at a time.
+    let patch =
+        json!({"spec": {"template": {"metadata": {"annotations": {"restartedAt": "now"}}}}});
+    deployments
+        .patch("mysql", &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    let replaced = eventually("a new ready pod", || async {
+        ready_pod(&client, "mysql")
+            .await
+            .filter(|p| p.name_any() != pod.name_any())
+    })
+    .await;
+    assert_ne!(replaced.labels().get("pod-template-hash"), Some(&hash));
+    assert_ne!(
+        image_id(&replaced),
+        pulled,
+        "the new pod pulled what latest is now"
+    );
+
+    // Deleted, the Deployment takes its pod with it.
+    deployments.delete("mysql", &Default::default()).await?;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::default_namespaced(client.clone());
+    eventually("no pod", || async {
+        let list = pods.list(&Default::default()).await.ok()?;
+        list.items.is_empty().then_some(())
+    })
+    .await;
+    Ok(())
+}

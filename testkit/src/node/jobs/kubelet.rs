@@ -31,7 +31,8 @@ use tokio::time::Instant;
 use super::{Counts, End, Interrupt, Log, NODE_NAME, Runner, wait};
 use crate::mariadb::{free_port, send_signal};
 use crate::node::pods::{self, Mount, NotReady};
-use crate::node::{Node, lock, now, servers};
+use crate::node::replicas::pod_identity;
+use crate::node::{Node, images, lock, now, servers};
 
 /// The command a simulated Job runs instead of its own: wait, then report.
 fn simulated_command() -> Vec<String> {
@@ -118,6 +119,8 @@ struct Prepared {
     argv: Vec<String>,
     env: Vec<(String, String)>,
     dir: PathBuf,
+    /// The process's PATH.
+    path: String,
 }
 
 impl Runner {
@@ -153,7 +156,12 @@ impl Runner {
         let prepared = self
             .prepare(job, &pods, &pod_name, &scratch, deadline, cancel)
             .await;
-        let Prepared { argv, env, dir } = match prepared {
+        let Prepared {
+            argv,
+            env,
+            dir,
+            path,
+        } = match prepared {
             Ok(prepared) => prepared,
             Err(Blocked::Interrupted(interrupt)) => {
                 return interrupted(&pods, &pod_name, interrupt).await;
@@ -172,7 +180,7 @@ impl Runner {
                 command
                     .args(&argv[1..])
                     .env_clear()
-                    .env("PATH", search_path())
+                    .env("PATH", path)
                     .env("HOME", &scratch)
                     .env("HOSTNAME", &pod_name)
                     .envs(env)
@@ -315,20 +323,67 @@ impl Runner {
             _ => scratch.to_path_buf(),
         };
         std::fs::create_dir_all(scratch).map_err(|e| Blocked::Config(e.to_string()))?;
-        Ok(Prepared { argv, env, dir })
+        let path = self.image_binaries(container, &dirs, scratch)?;
+        Ok(Prepared {
+            argv,
+            env,
+            dir,
+            path,
+        })
+    }
+
+    /// The PATH of the container: the local tools, unless the image's mysqld would refuse
+    /// a data directory it mounts (one made by a newer MySQL release series, see
+    /// `images.rs`); then `mysqld` and `mariadbd` are stand-ins that fail as mysqld does,
+    /// writing its error where `--log-error` says. A newer image upgrades the directory.
+    fn image_binaries(
+        &self,
+        container: &k8s_openapi::api::core::v1::Container,
+        dirs: &[PathBuf],
+        scratch: &Path,
+    ) -> Result<String, Blocked> {
+        let image = container.image.clone().unwrap_or_default();
+        let Some(version) = lock(&self.node.registry).pull(&image).version else {
+            return Ok(search_path());
+        };
+        let datadirs = dirs.iter().filter(|d| d.join("mysql").is_dir());
+        let Some(refusal) = datadirs
+            .filter_map(|d| images::boot(d, &version).err())
+            .next()
+        else {
+            return Ok(search_path());
+        };
+        let bin = scratch.join("bin");
+        let script = format!(
+            "#!/bin/sh\n# mysqld {version}, as the node stand-in plays it: it refuses this data directory.\n\
+             log=\nfor arg; do case $arg in --log-error=*) log=${{arg#--log-error=}};; esac; done\n\
+             msg='{refusal}'\n\
+             if [ -n \"$log\" ]; then printf '%s\\n' \"$msg\" >>\"$log\"; else printf '%s\\n' \"$msg\" >&2; fi\n\
+             exit 1\n"
+        );
+        let made =
+            |e: std::io::Error| Blocked::Config(format!("cannot make {}: {e}", bin.display()));
+        std::fs::create_dir_all(&bin).map_err(made)?;
+        for name in ["mysqld", "mariadbd"] {
+            let file = bin.join(name);
+            std::fs::write(&file, &script).map_err(made)?;
+            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .map_err(made)?;
+        }
+        Ok(format!("{}:{}", bin.display(), search_path()))
     }
 
     /// Whether a local server that is going away (its Deployment deleted, replaced or
     /// scaled to 0) still has one of `dirs`: the volume is not free until it has stopped.
     async fn volumes_busy(&self, dirs: &[PathBuf]) -> bool {
-        for ((namespace, name), uid, stopping) in servers::leaving(&self.node, dirs) {
+        for ((namespace, name), identity, stopping) in servers::leaving(&self.node, dirs) {
             if stopping {
                 return true;
             }
             let api: Api<Deployment> = Api::namespaced(self.client.clone(), &namespace);
             let staying = api.get_opt(&name).await.ok().flatten().is_some_and(|d| {
                 let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                d.uid().as_deref() == Some(uid.as_str())
+                pod_identity(&d) == identity
                     && d.metadata.deletion_timestamp.is_none()
                     && replicas > 0
             });
