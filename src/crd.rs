@@ -73,6 +73,9 @@ pub struct MySQLSpec {
     /// Container image of the MySQL server (any image that honours MYSQL_ROOT_PASSWORD and MYSQL_DATABASE).
     #[serde(default = "default_image")]
     #[schemars(regex(pattern = IMAGE_PATTERN), length(max = 512))]
+    #[x_kube(
+        validation = Rule::new(crate::image::downgrade_rule()).message("spec.image goes back to an older MySQL release series, which MySQL cannot run on data a newer one wrote (\"Downgrade is not supported\"); restore a backup into a new instance of the older version instead"),
+    )]
     pub image: String,
 
     /// Name of the database to create. Immutable.
@@ -172,6 +175,9 @@ pub struct MySQLStatus {
     /// The backup the last restore loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_restore: Option<String>,
+    /// The exact image the server runs, by digest (its pod's imageID); the Jobs run it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// Lifecycle phase of an instance.
@@ -495,6 +501,56 @@ mod tests {
             schema.validate(&old, Some(&old)).is_empty(),
             "an unchanged object stays valid"
         );
+    }
+
+    #[test]
+    fn an_image_change_to_an_older_release_series_is_refused_at_admission() {
+        let schema = mysql_schema().expect("schema");
+        let change = |from: &str, to: &str| -> Vec<String> {
+            let mut old = seed_cr();
+            old["spec"]["image"] = json!(from);
+            let old = schema.with_defaults(&old);
+            let mut new = old.clone();
+            new["spec"]["image"] = json!(to);
+            schema
+                .validate(&new, Some(&old))
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        for (from, to) in [
+            ("mysql:9.7", "mysql:8.4"),
+            ("mysql:8.4", "mysql:8.0"),
+            ("mysql:9.7.0", "mysql:9.6.1-oracle"),
+            ("mysql:9", "mysql:8.4"),
+            (
+                "registry.local:5000/db/mysql:9.7",
+                "registry.local:5000/db/mysql:8.4",
+            ),
+        ] {
+            let causes = change(from, to);
+            assert_eq!(causes.len(), 1, "{from} -> {to}: {causes:?}");
+            assert!(
+                causes[0].starts_with("spec.image: Invalid value: \"string\": spec.image goes back to an older MySQL release series"),
+                "{from} -> {to}: {causes:?}"
+            );
+        }
+        for (from, to) in [
+            ("mysql:8.4", "mysql:9.7"),
+            ("mysql:8.4.8", "mysql:8.4.3"),
+            ("mysql:9", "mysql:9.6"),
+            ("mysql:latest", "mysql:8.4"),
+            ("mysql:8.4", "mysql:latest"),
+            ("mysql@sha256:0123", "mysql:8.0"),
+            ("mysql:9.7", "mysql:9.7"),
+            ("registry.local:5000/mysql", "mysql:8.0"),
+        ] {
+            assert_eq!(change(from, to), Vec::<String>::new(), "{from} -> {to}");
+        }
+        // On create there is no old image: any version is fine.
+        let mut cr = seed_cr();
+        cr["spec"]["image"] = json!("mysql:5.7");
+        check_object(&cr).expect("any image on create");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod cli;
 pub mod crd;
 pub mod error;
+pub mod image;
 pub mod input;
 pub mod install;
 pub mod manifest;

@@ -29,6 +29,18 @@ pub struct Instance {
     pub backup_retention: u32,
     /// `Some(Restricted)`: the pods run as uid 999 and meet the "restricted" profile.
     pub pod_security: Option<crate::crd::PodSecurity>,
+    /// The image the server runs, by digest (`status.image`), once it has run: the Jobs
+    /// use it, so that a moved tag or a node's stale cache never puts another version of
+    /// mysqld on the data.
+    pub server_image: Option<String>,
+}
+
+impl Instance {
+    /// The image of the backup and restore Jobs: the server's own, or the spec's before
+    /// the server has run.
+    pub fn job_image(&self) -> &str {
+        self.server_image.as_deref().unwrap_or(&self.image)
+    }
 }
 
 /// Where the root password comes from.
@@ -62,6 +74,8 @@ impl fmt::Debug for Instance {
             .field("storage_size", &self.storage_size)
             .field("storage_class", &self.storage_class)
             .field("backup_retention", &self.backup_retention)
+            .field("pod_security", &self.pod_security)
+            .field("server_image", &self.server_image)
             .finish()
     }
 }
@@ -150,6 +164,7 @@ pub fn instance(object: &MySQL, default_namespace: &str) -> Result<Instance, Err
         storage_class: spec.storage_class.clone(),
         backup_retention: spec.backup_retention,
         pod_security: spec.pod_security,
+        server_image: object.status.as_ref().and_then(|s| s.image.clone()),
     })
 }
 

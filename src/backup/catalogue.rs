@@ -209,6 +209,9 @@ pub struct BackupReport {
     /// dump (a re-created instance starts from this backup, never from stale files).
     #[serde(default)]
     pub wiped: bool,
+    /// The server's version, as the dump's header says (`9.7.0`, `10.11.6-MariaDB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
 }
 
 impl BackupReport {

@@ -444,6 +444,8 @@ fi
 [ "$gzip_rc" = 0 ] || fail "gzip could not write $partial (status ${gzip_rc:-unknown}): $(last_error "$out")"
 
 check_content "$partial" || fail "the new dump failed verification: $why"
+# The server's version, from the dump's header: a change of image compares release series.
+server_version=$(gzip -dc "$partial" 2>/dev/null | head -n 20 | sed -n 's/^-- Server version[[:space:]]*//p' | head -n 1)
 size=$(wc -c <"$partial" | tr -d ' ')
 sha256=$(sha256sum <"$partial" | cut -d ' ' -f 1)
 sync "$partial" 2>/dev/null || true
@@ -485,7 +487,7 @@ if [ -n "$MYSQL_DATADIR" ]; then
   source_fields=",\"source\":\"datadir\",\"wiped\":$wiped"
 fi
 
-report "{\"op\":\"backup\",\"ok\":true,\"backup\":\"$name\",\"size\":$size,\"sha256\":\"$sha256\",\"verified\":true,\"database\":\"$MYSQL_DATABASE\",\"created\":\"$created\",\"retained\":$kept,\"pruned\":[$pruned]$source_fields}"
+report "{\"op\":\"backup\",\"ok\":true,\"backup\":\"$name\",\"size\":$size,\"sha256\":\"$sha256\",\"verified\":true,\"database\":\"$MYSQL_DATABASE\",\"created\":\"$created\",\"retained\":$kept,\"pruned\":[$pruned],\"server_version\":\"$(json_escape "$server_version")\"$source_fields}"
 "#
 );
 

@@ -14,17 +14,19 @@ pub mod observe;
 pub mod ondemand;
 pub mod pool;
 mod status;
+pub mod upgrade;
 
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::Api;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource, ResourceExt};
 
 use crate::crd::{MySQL, Phase};
 use crate::error::Error;
+use crate::image;
 use crate::resources::{self, FIELD_MANAGER};
 use crate::validate::{self, Instance, PasswordSource};
 
@@ -32,6 +34,7 @@ pub use apply::{Applier, ApplyCount, contains, keep_claim_binding};
 pub use lifecycle::{FINALIZER, SKIP_BACKUP};
 pub use observe::{Caches, Observer};
 pub use status::{Observed, RestoreState, desired_status};
+pub use upgrade::Upgrade;
 
 /// What one reconcile needs: a client, an Event recorder, where to read the cluster
 /// from, and how many backups may run at once.
@@ -103,7 +106,7 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
     lifecycle::ensure_finalizer(ctx, mysql).await?;
 
     // validate (pure): an invalid spec waits for the next change, it is not retried.
-    let instance = match validate::instance(mysql, &namespace) {
+    let mut instance = match validate::instance(mysql, &namespace) {
         Ok(instance) => instance,
         Err(e) => {
             let observed = Observed::failed("InvalidSpec", &e.to_string());
@@ -116,13 +119,60 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
         return finish(mysql, ctx, observed, 0).await;
     }
 
+    // A new spec.image on a running server: backed up first; until then (or when it is
+    // refused) the Deployment keeps the image it runs.
+    let upgrade = upgrade::step(ctx, mysql, &instance).await?;
+    let held = match &upgrade {
+        Upgrade::Hold { running, .. } => Some(Instance {
+            image: running.clone(),
+            ..instance.clone()
+        }),
+        _ => None,
+    };
+
     // build (pure) and apply what differs.
-    let children = resources::children(&instance);
+    let children = resources::children(held.as_ref().unwrap_or(&instance));
     let mut applier = Applier::new(ctx, &namespace);
     applier.converge(&children).await?;
+    let mut pre_upgrade_backup = None;
+    match upgrade {
+        Upgrade::Apply => {}
+        Upgrade::Hold { observed, .. } => {
+            let before = mysql.status.as_ref().and_then(|s| s.message.clone());
+            let step = observed.waiting_for.clone();
+            let outcome = finish(mysql, ctx, observed, applier.count.written).await?;
+            if outcome.status_written && step.is_some() && before != step {
+                let note = step.unwrap_or_default();
+                publish(ctx, mysql, EventType::Normal, "Upgrading", "Upgrade", note).await;
+            }
+            return Ok(outcome);
+        }
+        Upgrade::Roll { from, backup, job } => {
+            jobs::delete_job(ctx, &job).await?;
+            let note = format!(
+                "backed up to {backup}; rolling the server from {from} to {}",
+                instance.image
+            );
+            publish(ctx, mysql, EventType::Normal, "Upgrading", "Upgrade", note).await;
+            pre_upgrade_backup = Some(backup);
+        }
+    }
     let deployment: Option<Deployment> = applier.deployment.clone();
     let mut observed = Observed::from_deployment(&instance, deployment.as_ref());
+    observed.new_backup = pre_upgrade_backup;
     if observed.phase == Phase::Ready {
+        // The image the server runs, pinned: the status records it, the Jobs run it.
+        let pods: Vec<Pod> = (ctx.observer)
+            .list(
+                &ctx.client,
+                &namespace,
+                &resources::selector_labels(&instance),
+            )
+            .await?;
+        observed.image = image::running_image(&pods, resources::SERVER_CONTAINER);
+        if let Some(running) = &observed.image {
+            instance.server_image = Some(running.clone());
+        }
         let recorded = RestoreState::recorded(&mysql.status.clone().unwrap_or_default());
         let (restore, failure) = lifecycle::restore_step(ctx, &instance, recorded).await?;
         if let RestoreState::Running(_) = restore {

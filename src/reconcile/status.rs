@@ -31,6 +31,9 @@ pub struct Observed {
     pub restore: RestoreState,
     /// A backup made by this pass (kept in the status until the next one).
     pub new_backup: Option<String>,
+    /// The image the server runs, by digest, seen with the Deployment available (so it is
+    /// written with the Ready status, not in a write of its own).
+    pub image: Option<String>,
 }
 
 /// The restore-on-create decision, kept in the `Restored` condition.
@@ -70,6 +73,7 @@ impl Observed {
             waiting_for: None,
             restore: RestoreState::Undecided,
             new_backup: None,
+            image: None,
         }
     }
 
@@ -95,6 +99,7 @@ impl Observed {
             }),
             restore: RestoreState::Undecided,
             new_backup: None,
+            image: None,
         }
     }
 }
@@ -244,6 +249,7 @@ pub fn desired_status(
             RestoreState::Done(backup) => Some(backup.clone()),
             _ => current.last_restore.clone(),
         },
+        image: observed.image.clone().or_else(|| current.image.clone()),
     }
 }
 
@@ -305,6 +311,7 @@ mod tests {
             waiting_for: None,
             restore: RestoreState::NotNeeded,
             new_backup: None,
+            image: None,
         };
         let first = desired_status(&mysql(), &MySQLStatus::default(), &observed, &t1);
         assert_eq!(

@@ -18,6 +18,8 @@ use crate::validate::{Instance, PasswordSource};
 
 /// The port MySQL listens on, in the container and on the Service.
 pub const MYSQL_PORT: i32 = 3306;
+/// The name of the server's container (its status carries the running image).
+pub const SERVER_CONTAINER: &str = "mysql";
 /// The data directory of the official mysql and mariadb images.
 const DATA_DIR: &str = "/var/lib/mysql";
 
@@ -73,7 +75,7 @@ pub fn password_selector(instance: &Instance) -> SecretKeySelector {
 
 fn mysql_container(instance: &Instance) -> Container {
     Container {
-        name: "mysql".into(),
+        name: SERVER_CONTAINER.into(),
         image: Some(instance.image.clone()),
         // No imagePullPolicy: Kubernetes' own rule (Always for `:latest` and untagged
         // images) keeps a node from running a stale cached `latest`.

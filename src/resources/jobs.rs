@@ -131,7 +131,7 @@ fn job(
                     enable_service_links: Some(false),
                     containers: vec![Container {
                         name: component.label().into(),
-                        image: Some(instance.image.clone()),
+                        image: Some(instance.job_image().to_string()),
                         // No imagePullPolicy: Kubernetes' own rule (Always for `:latest` and untagged
                         // images) keeps a node from running a stale cached `latest`.
                         command: Some(vec!["sh".into(), "-c".into(), script.into()]),
@@ -325,6 +325,33 @@ mod tests {
                 "{found:?}"
             );
         }
+    }
+
+    #[test]
+    fn jobs_run_the_servers_pinned_image_once_it_has_run() {
+        let mut instance = seed_instance();
+        assert_eq!(
+            container(&restore_job(&instance, None)).image.as_deref(),
+            Some("mysql:latest")
+        );
+        let pinned = format!("docker.io/library/mysql@sha256:{}", "b".repeat(64));
+        instance.server_image = Some(pinned.clone());
+        for job in [
+            backup_job(&instance, BackupSource::Server, 7),
+            backup_job(&instance, BackupSource::DataVolume, 7),
+            restore_job(&instance, None),
+        ] {
+            assert_eq!(container(&job).image.as_deref(), Some(pinned.as_str()));
+        }
+        // The server itself follows the spec: a new spec.image is an upgrade, not pinned.
+        let deployment = crate::resources::deployment(&instance);
+        let server = &deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .expect("pod")
+            .containers[0];
+        assert_eq!(server.image.as_deref(), Some("mysql:latest"));
     }
 
     #[test]

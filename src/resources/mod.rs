@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::crd::{GROUP, VERSION};
 use crate::validate::Instance;
 
-pub use deployment::{ALIVE_SCRIPT, MYSQL_PORT, READY_SCRIPT, deployment};
+pub use deployment::{ALIVE_SCRIPT, MYSQL_PORT, READY_SCRIPT, SERVER_CONTAINER, deployment};
 pub use jobs::{BackupSource, backup_job, restore_job};
 pub use secret::{credentials_secret, password_secret};
 pub use service::service;
@@ -284,6 +284,7 @@ pub(crate) mod fixtures {
             storage_class: None,
             backup_retention: 7,
             pod_security: None,
+            server_image: None,
         }
     }
 

@@ -15,4 +15,5 @@ mod quiet;
 mod replay;
 mod status;
 mod tour;
+mod versions;
 mod walkthrough;

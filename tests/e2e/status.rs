@@ -156,6 +156,9 @@ async fn status_table_lists_instances_and_all_namespaces() {
     cluster.cleanup().await;
 }
 
+/// What the server of an instance runs, by digest (`status.image`).
+const RUNNING_IMAGE: &str = "docker.io/library/mysql@sha256:9f1c0a6e1b2d3c4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_detail_shows_children_conditions_and_events() {
     let cluster = Cluster::new("status-detail").await;
@@ -186,6 +189,7 @@ async fn status_detail_shows_children_conditions_and_events() {
                 "phase": "Provisioning",
                 "message": "creating the children of shop",
                 "observedGeneration": 1,
+                "image": RUNNING_IMAGE,
                 "conditions": [{
                     "type": "Ready", "status": "False", "reason": "DeploymentUnavailable",
                     "message": "the server is not ready yet",
@@ -220,6 +224,7 @@ async fn status_detail_shows_children_conditions_and_events() {
         "Phase:              Provisioning",
         "Message:            creating the children of shop",
         "Image:              mysql:latest",
+        &format!("Running image:      {RUNNING_IMAGE}"),
         "Database:           otus-database",
         "Storage:            1Gi, hostPath volume",
         "Generation:         1, observed 1",
@@ -547,6 +552,7 @@ fn assert_text_is_in_json(text: &str, report: &Value) {
         ("Phase", &["phase"]),
         ("Message", &["message"]),
         ("Image", &["image"]),
+        ("Running image", &["runningImage"]),
         ("Database", &["database"]),
         ("Storage", &["storageSize", "storageClass"]),
         (
@@ -899,6 +905,7 @@ async fn status_list_as_json_yaml_and_wide() {
         ("database", json!("otus-database")),
         ("storageSize", json!("1Gi")),
         ("image", json!("mysql:latest")),
+        ("runningImage", Value::Null),
         ("storageClass", Value::Null),
         ("lastBackup", json!("20240101T000000Z.sql.gz")),
         ("message", json!("alpha created without restore-job")),

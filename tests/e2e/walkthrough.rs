@@ -158,15 +158,20 @@ pub(crate) async fn only_backups_remain(client: &Client, ns: &str) {
 
 /// A cluster with the CRD, the node stand-in running real servers, and (optionally) the
 /// operator; the seed's instance created, Ready, with the walkthrough's rows in it.
-struct Scene {
-    cluster: Cluster,
-    node: NodeStandIn,
-    operator: Option<crate::operator::RunningOperator>,
-    mysqls: Api<MySQL>,
+pub(crate) struct Scene {
+    pub(crate) cluster: Cluster,
+    pub(crate) node: NodeStandIn,
+    pub(crate) operator: Option<crate::operator::RunningOperator>,
+    pub(crate) mysqls: Api<MySQL>,
 }
 
 impl Scene {
-    async fn with_rows(prefix: &str) -> Self {
+    pub(crate) async fn with_rows(prefix: &str) -> Self {
+        Self::with_rows_on(prefix, None).await
+    }
+
+    /// [`Scene::with_rows`], the seed's instance running `image` (the seed's own if `None`).
+    pub(crate) async fn with_rows_on(prefix: &str, image: Option<&str>) -> Self {
         let cluster = Cluster::new(prefix).await;
         install_crd(&cluster.client).await;
         let node = NodeStandIn::start_with_mysql(cluster.client.clone());
@@ -181,30 +186,38 @@ impl Scene {
             operator,
             mysqls,
         };
-        scene.create_ready().await;
+        let mut cr = seed_cr();
+        if let Some(image) = image {
+            cr.spec.image = image.to_string();
+        }
+        scene.create_ready_from(cr).await;
         sql(scene.port().await, "otus-database", ROWS);
         scene
     }
 
     /// Apply deploy/cr.yaml and wait until the instance is Ready.
     async fn create_ready(&self) {
+        self.create_ready_from(seed_cr()).await;
+    }
+
+    async fn create_ready_from(&self, cr: MySQL) {
         self.mysqls
-            .create(&PostParams::default(), &seed_cr())
+            .create(&PostParams::default(), &cr)
             .await
             .expect("apply deploy/cr.yaml");
         wait_for_phase(&self.mysqls, "mysql-instance", Phase::Ready, None).await;
     }
 
-    async fn port(&self) -> u16 {
+    pub(crate) async fn port(&self) -> u16 {
         port_of(&self.node, &self.cluster.namespace).await
     }
 
     /// The walkthrough's table, as the current server has it.
-    async fn rows(&self) -> String {
+    pub(crate) async fn rows(&self) -> String {
         rows_of(self.port().await)
     }
 
-    async fn finish(mut self) {
+    pub(crate) async fn finish(mut self) {
         if let Some(operator) = self.operator.take() {
             operator.stop().await;
         }

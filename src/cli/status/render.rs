@@ -170,6 +170,7 @@ pub fn detail(report: &StatusReport, now: Timestamp, wide: bool, style: Style) -
     field("Phase", style.phase(&m.phase));
     field("Message", or_none(m.message.as_deref()));
     field("Image", m.image.clone());
+    field("Running image", or_none(m.running_image.as_deref()));
     field("Database", m.database.clone());
     field(
         "Storage",

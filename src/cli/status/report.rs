@@ -34,7 +34,10 @@ pub struct InstanceReport {
     /// What the operator last did.
     pub message: Option<String>,
     pub database: String,
+    /// `spec.image`: what the server should run.
     pub image: String,
+    /// `status.image`: what it runs, by digest; `null` before it has run.
+    pub running_image: Option<String>,
     pub storage_size: String,
     /// `null`: hostPath volumes made by hand (no storage class).
     pub storage_class: Option<String>,
@@ -187,6 +190,7 @@ impl InstanceReport {
             message: status.message,
             database: spec.database.clone(),
             image: spec.image.clone(),
+            running_image: status.image,
             storage_size: spec.storage_size.clone(),
             storage_class: spec.storage_class.clone(),
             password,

@@ -85,6 +85,7 @@ fn simulated_report(job: &Job, env: &[(String, String)]) -> String {
                 DumpSource::Server
             },
             wiped: value("WIPE_DATADIR") == "true",
+            server_version: None,
         })
     }
     .unwrap_or_default();
