@@ -15,9 +15,10 @@ use super::progress::Progress;
 use super::{CLI_REPORTER, Failure, GlobalArgs, kubeconfig};
 use crate::crd::{DEFAULT_PASSWORD_KEY, MySQL, MySQLSpec, Phase, SecretKeyReference};
 use crate::input::parse_mysqls;
+use crate::reconcile::lifecycle::delete_backup_job;
 use crate::reconcile::{Context, reconcile};
 use crate::resources::FIELD_MANAGER;
-use crate::resources::{Names, children, password_secret};
+use crate::resources::{Names, children, password_secret, restore_job};
 use crate::validate::{Instance, check_object, instance};
 
 /// Length of a generated root password (alphanumeric: about 143 bits).
@@ -144,6 +145,10 @@ pub async fn run(global: &GlobalArgs, args: CreateArgs) -> anyhow::Result<()> {
                 objects.extend(plan.documents()?);
             }
             let out = match args.output {
+                Some(ObjectFormat::Yaml) => {
+                    let later: String = plans.iter().map(later_jobs).collect();
+                    render(&objects, ObjectFormat::Yaml) + &later
+                }
                 Some(format) => render(&objects, format),
                 None => objects
                     .iter()
@@ -167,6 +172,34 @@ pub async fn run(global: &GlobalArgs, args: CreateArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The Jobs the operator makes later for `plan` (the restore once the server is up, the
+/// backup on delete), as YAML comments: applying the stream must not run them.
+fn later_jobs(plan: &Plan) -> String {
+    let jobs = [
+        restore_job(&plan.instance, None),
+        delete_backup_job(&plan.instance),
+    ];
+    let values: Vec<Value> = jobs
+        .iter()
+        .filter_map(|j| serde_json::to_value(j).ok())
+        .collect();
+    let mut out = String::from(
+        "# The operator makes these Jobs later (applying this stream does not):\n\
+         # restore-*-job once the server is up, when a verified backup exists;\n\
+         # backup-*-job on delete, from the data volume (`kubectl mysql backup` makes one from the server).\n\
+         # Their image is the server's: its pod's image by digest (status.image), once it has run.\n",
+    );
+    for line in crate::manifest::to_yaml_stream(&values).lines() {
+        let pinned = line.trim_start().starts_with("image: ");
+        out.push_str(&format!("# {line}"));
+        if pinned {
+            out.push_str("  # until the server runs; then status.image, the digest its pod runs");
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Every API call of `create` gives up after this long.

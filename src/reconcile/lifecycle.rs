@@ -177,15 +177,7 @@ pub async fn finalize(
         });
         match state {
             JobState::Missing => {
-                let mut job = backup_job(
-                    instance,
-                    BackupSource::DataVolume,
-                    instance.backup_retention,
-                );
-                job.metadata
-                    .annotations
-                    .get_or_insert_with(Default::default)
-                    .insert(BACKUP_SOURCE.into(), "data-volume".into());
+                let job = delete_backup_job(instance);
                 return Ok(match pool::start(ctx, mysql, &job).await? {
                     pool::Slot::Taken => {
                         Deletion::InProgress(progress(BACKING_UP, Phase::BackingUp))
@@ -247,6 +239,21 @@ pub async fn finalize(
     }
     remove_finalizer(ctx, mysql).await?;
     Ok(Deletion::Done { backup })
+}
+
+/// The delete-backup: from the data volume (the server stopped), which it empties once
+/// the dump is verified.
+pub fn delete_backup_job(instance: &Instance) -> k8s_openapi::api::batch::v1::Job {
+    let mut job = backup_job(
+        instance,
+        BackupSource::DataVolume,
+        instance.backup_retention,
+    );
+    job.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(BACKUP_SOURCE.into(), "data-volume".into());
+    job
 }
 
 /// Whether the instance is to be deleted without a backup (`delete --skip-backup`).

@@ -78,6 +78,53 @@ fn seed_cr_prints_the_object_and_every_child_without_a_cluster() {
     let deployment = serde_json::to_string(&docs[5]).expect("json");
     assert!(!deployment.contains(SEED_PASSWORD));
     assert!(deployment.contains("secretKeyRef"));
+    // No pull policy anywhere: Kubernetes' own rule (Always for `latest`) applies.
+    assert!(!run.stdout.contains("imagePullPolicy"), "{}", run.stdout);
+
+    // The Jobs the operator makes later follow, as comments (applying the stream must not
+    // run them), saying that their image is the running server's.
+    let (_, later) = run
+        .stdout
+        .split_once("# The operator makes these Jobs later")
+        .expect("the Jobs the operator makes later");
+    let uncommented: Vec<&str> = later
+        .lines()
+        .skip_while(|l| !l.starts_with("# ---"))
+        .map(|l| {
+            l.strip_prefix("# ")
+                .unwrap_or_else(|| panic!("not a comment: {l:?}"))
+        })
+        .collect();
+    let jobs = documents(&uncommented.join("\n"));
+    assert_eq!(
+        kinds(&jobs),
+        [
+            "Job/restore-mysql-instance-job",
+            "Job/backup-mysql-instance-job"
+        ]
+    );
+    for job in &jobs {
+        let container = &job["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["image"], "mysql:latest", "before the server runs");
+        assert!(container.get("imagePullPolicy").is_none(), "{container}");
+    }
+    let image_lines: Vec<&str> = (later.lines())
+        .filter(|l| {
+            l.trim_start_matches('#')
+                .trim_start()
+                .starts_with("image: ")
+        })
+        .collect();
+    assert_eq!(image_lines.len(), 2, "{later}");
+    for line in image_lines {
+        assert!(
+            line.ends_with("image: mysql:latest  # until the server runs; then status.image, the digest its pod runs"),
+            "{line}"
+        );
+    }
+    assert!(
+        later.contains("Their image is the server's: its pod's image by digest (status.image)")
+    );
 }
 
 #[test]
