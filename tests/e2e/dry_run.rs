@@ -83,19 +83,10 @@ fn seed_cr_prints_the_object_and_every_child_without_a_cluster() {
 
     // The Jobs the operator makes later follow, as comments (applying the stream must not
     // run them), saying that their image is the running server's.
-    let (_, later) = run
-        .stdout
+    let jobs = later_jobs(&run.stdout);
+    let (_, later) = (run.stdout)
         .split_once("# The operator makes these Jobs later")
         .expect("the Jobs the operator makes later");
-    let uncommented: Vec<&str> = later
-        .lines()
-        .skip_while(|l| !l.starts_with("# ---"))
-        .map(|l| {
-            l.strip_prefix("# ")
-                .unwrap_or_else(|| panic!("not a comment: {l:?}"))
-        })
-        .collect();
-    let jobs = documents(&uncommented.join("\n"));
     assert_eq!(
         kinds(&jobs),
         [
@@ -125,6 +116,22 @@ fn seed_cr_prints_the_object_and_every_child_without_a_cluster() {
     assert!(
         later.contains("Their image is the server's: its pod's image by digest (status.image)")
     );
+}
+
+/// The Jobs printed, as comments, after the objects of a `-o yaml` stream.
+fn later_jobs(stream: &str) -> Vec<Value> {
+    let (_, later) = stream
+        .split_once("# The operator makes these Jobs later")
+        .expect("the Jobs the operator makes later");
+    let uncommented: Vec<&str> = later
+        .lines()
+        .skip_while(|l| !l.starts_with("# ---"))
+        .map(|l| {
+            l.strip_prefix("# ")
+                .unwrap_or_else(|| panic!("not a comment: {l:?}"))
+        })
+        .collect();
+    documents(&uncommented.join("\n"))
 }
 
 #[test]
@@ -406,6 +413,38 @@ fn restricted_pod_security_prints_pods_the_restricted_profile_admits() {
         Vec::<String>::new()
     );
     assert_eq!(pod.security_context.and_then(|c| c.run_as_user), Some(999));
+    // The Jobs the operator makes later run as restricted too.
+    for job in later_jobs(&run.stdout) {
+        let pod: k8s_openapi::api::core::v1::PodSpec =
+            serde_json::from_value(job["spec"]["template"]["spec"].clone()).expect("pod");
+        let name = &job["metadata"]["name"];
+        assert_eq!(
+            testkit::pod_security::restricted_violations(&pod),
+            Vec::<String>::new(),
+            "{name}"
+        );
+    }
+
+    // Without it the pods run as the images expect (root, which chowns the volume and
+    // drops to uid 999): a namespace that enforces "restricted" refuses them.
+    let default = kubectl_mysql(
+        &["create", "-f", "-", "--dry-run=client", "-o", "yaml"],
+        &format!("{seed}  storage_class: fast\n"),
+    );
+    let docs = documents(&default.stdout);
+    let deployment = (docs.iter().find(|d| d["kind"] == "Deployment")).expect("a Deployment");
+    let pod: k8s_openapi::api::core::v1::PodSpec =
+        serde_json::from_value(deployment["spec"]["template"]["spec"].clone()).expect("pod");
+    let refused = testkit::pod_security::restricted_violations(&pod);
+    for reason in [
+        "runAsNonRoot is not true",
+        "capabilities do not drop ALL",
+    ] {
+        assert!(
+            refused.iter().any(|r| r.ends_with(reason)),
+            "{reason:?} not in {refused:?}"
+        );
+    }
 
     let without_class = format!("{seed}  pod_security: restricted\n");
     assert_refused(
