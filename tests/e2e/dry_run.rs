@@ -171,6 +171,12 @@ fn flags_print_the_same_objects_with_a_generated_password_secret() {
     let password = docs[0]["data"]["password"]
         .as_str()
         .expect("generated password");
+    let decoded: k8s_openapi::ByteString =
+        serde_json::from_value(docs[0]["data"]["password"].clone()).expect("base64");
+    assert!(
+        decoded.0.len() >= 20 && decoded.0.iter().all(u8::is_ascii_alphanumeric),
+        "a generated password is long and alphanumeric (no ' \" or \\ for the entrypoint)"
+    );
     let second = documents(&kubectl_mysql(&args, "").stdout);
     assert_ne!(
         Some(password),
