@@ -442,10 +442,7 @@ fn restricted_pod_security_prints_pods_the_restricted_profile_admits() {
     let pod: k8s_openapi::api::core::v1::PodSpec =
         serde_json::from_value(deployment["spec"]["template"]["spec"].clone()).expect("pod");
     let refused = testkit::pod_security::restricted_violations(&pod);
-    for reason in [
-        "runAsNonRoot is not true",
-        "capabilities do not drop ALL",
-    ] {
+    for reason in ["runAsNonRoot is not true", "capabilities do not drop ALL"] {
         assert!(
             refused.iter().any(|r| r.ends_with(reason)),
             "{reason:?} not in {refused:?}"
