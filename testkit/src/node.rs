@@ -27,6 +27,7 @@
 //! what differs, so a converged cluster gets no writes. Writes are merge patches (status
 //! through `/status`) under the manager `kube-controller-manager`, as the real controllers'.
 
+mod entrypoint;
 mod images;
 mod jobs;
 #[cfg(test)]
@@ -221,6 +222,12 @@ impl NodeStandIn {
     /// (`start_with_mysql` only). Connect as root with the Deployment's password.
     pub fn server_port(&self, namespace: &str, deployment: &str) -> Option<u16> {
         servers::ready_port(&self.node, &(namespace.into(), deployment.into()))
+    }
+
+    /// Why the local server of a MySQL Deployment failed (`start_with_mysql` only): as a
+    /// pod's last state would say, without the password.
+    pub fn server_failure(&self, namespace: &str, deployment: &str) -> Option<String> {
+        servers::failure(&self.node, &(namespace.into(), deployment.into()))
     }
 
     /// The local directory standing in for a hostPath volume's `path`.

@@ -16,7 +16,8 @@ use crate::mariadb::{Programs, query_tcp};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const PASSWORD: &str = "s3cret 'quoted' \\ Pa55";
+/// With the characters the official image's entrypoint can take (not ' " or \\).
+const PASSWORD: &str = "s3cret p@ss#w0rd! $ Pa55";
 
 async fn cluster() -> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::error::Error>> {
     let server = TestApiServer::start().await?;
@@ -49,19 +50,34 @@ const SERVER_START: Duration = Duration::from_secs(90);
 
 /// A validated instance, built the way the product builds one from a `MySQL` object.
 fn instance(name: &str) -> Instance {
+    instance_with(name, PASSWORD)
+}
+
+/// [`instance`] with another root password (the CRD's rules are not applied here).
+fn instance_with(name: &str, password: &str) -> Instance {
     let object: MySQL = from(json!({
         "apiVersion": "otus.homework/v1",
         "kind": "MySQL",
         "metadata": {"name": name, "namespace": "default"},
-        "spec": {"image": "mariadb:11", "database": "shop", "password": PASSWORD, "storage_size": "1Gi"},
+        "spec": {"image": "mariadb:11", "database": "shop", "password": password, "storage_size": "1Gi"},
     }));
     kubectl_mysql::validate::instance(&object, "default").expect("a valid instance")
 }
 
 /// Everything the operator would create for `instance`, created as it is built.
 async fn create_children(client: &Client, instance: &Instance) -> TestResult {
+    create_children_with(client, instance, |_| {}).await
+}
+
+/// [`create_children`], the Deployment changed by `edit` first.
+async fn create_children_with(
+    client: &Client,
+    instance: &Instance,
+    edit: impl FnOnce(&mut Deployment),
+) -> TestResult {
     let pp = PostParams::default();
-    let c = children(instance);
+    let mut c = children(instance);
+    edit(&mut c.deployment);
     let ns = &instance.namespace;
     if let Some(secret) = &c.secret {
         Api::<Secret>::namespaced(client.clone(), ns)
@@ -512,5 +528,154 @@ async fn the_products_backup_and_restore_jobs_run_against_the_local_server() -> 
         "SELECT id, IFNULL(name, 'NULL') FROM items ORDER BY id",
     )?;
     assert_eq!(rows, "1\tünïcödé\n2\tNULL\n");
+    Ok(())
+}
+
+/// Every file under `dir` that holds `needle` (the stand-in's volumes and pods' scratch).
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_holding(&path, needle));
+        } else if std::fs::read(&path)
+            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// SQL through a server's socket as root without a password.
+fn sql_as_root_on_socket(socket: &Path, sql: &str) -> Result<String, String> {
+    let programs = Programs::find()?;
+    let out = std::process::Command::new(&programs.client)
+        .args(["--no-defaults", "--batch", "--skip-column-names", "-uroot"])
+        .arg(format!("--socket={}", socket.display()))
+        .args(["-e", sql])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The official entrypoint's first start: root@localhost and root@'%' (MYSQL_ROOT_HOST's
+/// default) with the password and no other account, the database in utf8mb4 as MySQL 8's
+/// default, and no file left holding the password; MYSQL_ROOT_HOST names the other host.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_start_sets_up_root_and_the_database_as_the_official_entrypoint_does() -> TestResult
+{
+    let Some(_) = crate::mariadb::shared() else {
+        return Ok(());
+    };
+    let (_server, client, node) = cluster().await?;
+    let shop = instance("shop");
+    create_children(&client, &shop).await?;
+    let local = instance("local");
+    create_children_with(&client, &local, |deployment| {
+        let pod = deployment
+            .spec
+            .as_mut()
+            .and_then(|s| s.template.spec.as_mut());
+        let container = &mut pod.expect("pod").containers[0];
+        container.env.get_or_insert_with(Vec::new).push(from(
+            json!({"name": "MYSQL_ROOT_HOST", "value": "127.0.0.1"}),
+        ));
+    })
+    .await?;
+
+    let port = serving(&client, &node, "shop").await;
+    let accounts = "SELECT CONCAT(User, '@', Host) FROM mysql.user ORDER BY User, Host";
+    assert_eq!(
+        sql(port, PASSWORD, accounts)?,
+        "mariadb.sys@localhost\nroot@%\nroot@localhost\n"
+    );
+    let charset = "SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'";
+    assert_eq!(sql(port, PASSWORD, charset)?, "utf8mb4\n");
+    let port = serving(&client, &node, "local").await;
+    assert_eq!(
+        sql(port, PASSWORD, accounts)?,
+        "mariadb.sys@localhost\nroot@127.0.0.1\nroot@localhost\n"
+    );
+    let holding = files_holding(&node.node.root, PASSWORD.as_bytes());
+    assert!(
+        holding.is_empty(),
+        "files holding the password: {holding:?}"
+    );
+    Ok(())
+}
+
+/// A `'` in the password: the entrypoint's setup breaks half-way, as in the official
+/// image, and the data directory is left initialised but without the password, without
+/// root@'%' and without the database, so no later start can fix it (the CRD and the
+/// operator refuse such a password for this reason).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quote_in_the_password_breaks_the_first_start_for_good() -> TestResult {
+    let Some(_) = crate::mariadb::shared() else {
+        return Ok(());
+    };
+    let (_server, client, node) = cluster().await?;
+    let broken = instance_with("broken", "it's-broken");
+    create_children(&client, &broken).await?;
+    let why = eventually("the first start failed", SERVER_START, || async {
+        node.server_failure("default", "broken")
+    })
+    .await;
+    assert!(why.contains("ERROR 1064 (42000) at line 4"), "{why}");
+    assert!(
+        !why.contains("it's-broken"),
+        "the password is never shown: {why}"
+    );
+    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
+    assert!(
+        (deployments.get("broken").await?.status)
+            .and_then(|s| s.available_replicas)
+            .is_none(),
+        "never available"
+    );
+
+    // What the next start finds: initialised, so the entrypoint skips its setup.
+    deployments
+        .delete("broken", &DeleteParams::default())
+        .await?;
+    eventually("the server gone", SERVER_START, || async {
+        node.server_failure("default", "broken")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let datadir = node.local_path(&Names::new(&broken).data_host_path());
+    assert!(datadir.join("mysql").is_dir(), "the system tables exist");
+    let programs = Programs::find()?;
+    let run = tempfile::tempdir()?;
+    let _server = crate::mariadb::ServerProcess::spawn(
+        &programs.server,
+        &datadir,
+        run.path(),
+        0,
+        &["--skip-networking".into()],
+    )?;
+    let socket = run.path().join("mysqld.sock");
+    let accounts = eventually("the server on the socket", SERVER_START, || async {
+        sql_as_root_on_socket(
+            &socket,
+            "SELECT CONCAT(User, '@', Host) FROM mysql.user ORDER BY User, Host",
+        )
+        .ok()
+    })
+    .await;
+    assert_eq!(
+        accounts, "mariadb.sys@localhost\nroot@localhost\n",
+        "root without a password, no root@'%'"
+    );
+    let databases = sql_as_root_on_socket(&socket, "SHOW DATABASES LIKE 'shop'")?;
+    assert_eq!(databases, "", "no database");
     Ok(())
 }

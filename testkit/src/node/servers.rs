@@ -2,10 +2,11 @@
 //!
 //! A Deployment whose pod template has a container reading `MYSQL_ROOT_PASSWORD` gets a
 //! real `mariadbd` on the local directory of the volume mounted at `/var/lib/mysql`,
-//! listening on a free 127.0.0.1 port. A first start on a datadir without system tables
-//! does what the official images' entrypoint does: install them, create `MYSQL_DATABASE`
-//! and give root@localhost and root@'%' the password. A datadir holding data starts as it
-//! is, which is how data survives a re-created Deployment. The server is stopped cleanly
+//! listening on a free 127.0.0.1 port, reporting the version of its pod's image. A first
+//! start on a datadir without system tables does what the official mysql image's
+//! entrypoint does, faults included (`entrypoint.rs`). A datadir holding data starts as
+//! it is, which is how data survives a re-created Deployment; one a newer MySQL release
+//! series wrote refuses to boot (`images.rs`). The server is stopped cleanly
 //! (SIGTERM, then waited for) when its Deployment is deleted, replaced or scaled to 0, so a
 //! later Job may use the datadir, and when the stand-in is dropped.
 
@@ -23,7 +24,7 @@ use tokio::task::JoinHandle;
 
 use super::pods::{self, NotReady};
 use super::replicas::{pod_identity, template_hash};
-use super::{Cluster, Key, Node, images, lock};
+use super::{Cluster, Key, Node, entrypoint, images, lock};
 use crate::mariadb::{self, Programs, ServerProcess};
 
 /// Where the official images keep their data.
@@ -83,6 +84,14 @@ pub(super) fn is_mysql(deployment: &Deployment) -> bool {
 pub(super) fn ready_port(node: &Node, key: &Key) -> Option<u16> {
     match lock(&node.servers).map.get(key)?.state {
         State::Ready(port) => Some(port),
+        _ => None,
+    }
+}
+
+/// Why a Deployment's server failed to start or stopped, if it did.
+pub(super) fn failure(node: &Node, key: &Key) -> Option<String> {
+    match &lock(&node.servers).map.get(key)?.state {
+        State::Failed(why) => Some(why.clone()),
         _ => None,
     }
 }
@@ -201,6 +210,7 @@ impl Cluster {
             run_dir: scratch.join("run"),
             password: value("MYSQL_ROOT_PASSWORD").unwrap_or_default(),
             database: value("MYSQL_DATABASE").unwrap_or_default(),
+            root_host: value("MYSQL_ROOT_HOST").unwrap_or_else(|| "%".into()),
             version,
         };
         let mut servers = lock(&self.node.servers);
@@ -312,6 +322,8 @@ struct Start {
     run_dir: PathBuf,
     password: String,
     database: String,
+    /// `MYSQL_ROOT_HOST`: the host of the root account the entrypoint adds (`%`).
+    root_host: String,
     /// The MySQL version of the pod's image: what the server reports, and what decides
     /// whether it may boot on the datadir.
     version: String,
@@ -325,16 +337,15 @@ impl Start {
         let made = |e: std::io::Error| format!("cannot make {}: {e}", self.datadir.display());
         std::fs::create_dir_all(&self.datadir).map_err(made)?;
         std::fs::create_dir_all(&self.run_dir).map_err(made)?;
-        let init_file = self.run_dir.join("init.sql");
-        let mut extra = vec![format!("--version={}", self.version)];
+        let extra = vec![format!("--version={}", self.version)];
         // The official entrypoint's test: no `mysql` schema directory means a new datadir.
         if !self.datadir.join("mysql").is_dir() {
-            if self.password.is_empty() {
-                return Err("Database is uninitialized and MYSQL_ROOT_PASSWORD is empty".into());
-            }
-            mariadb::install_db(&programs.install_db, &self.datadir)?;
-            std::fs::write(&init_file, self.init_sql()).map_err(made)?;
-            extra.push(format!("--init-file={}", init_file.display()));
+            let env = entrypoint::Environment {
+                password: self.password.clone(),
+                database: self.database.clone(),
+                root_host: self.root_host.clone(),
+            };
+            entrypoint::first_start(&programs, &self.datadir, &self.run_dir, &env, &extra)?;
         }
         images::boot(&self.datadir, &self.version)?;
         let port = mariadb::free_port()?;
@@ -350,7 +361,7 @@ impl Start {
             }
         }
         let started = Instant::now();
-        let answer = loop {
+        loop {
             let answer = mariadb::query_tcp(
                 &programs.client,
                 port,
@@ -360,7 +371,7 @@ impl Start {
                 "SELECT 1",
             );
             if answer.as_deref().is_ok_and(|out| out.trim() == "1") {
-                break Ok(port);
+                return Ok(port);
             }
             let running = (lock(&node.servers).map.get_mut(key))
                 .and_then(|s| s.process.as_mut())
@@ -370,39 +381,15 @@ impl Start {
                     std::fs::read_to_string(self.run_dir.join("error.log")).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(5).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
-                break Err(format!("mariadbd exited: {}", tail.join("\n")));
+                return Err(format!("mariadbd exited: {}", tail.join("\n")));
             }
             if started.elapsed() > START_LIMIT {
-                break Err(format!(
+                return Err(format!(
                     "no answer within {START_LIMIT:?}: {}",
                     answer.err().unwrap_or_default()
                 ));
             }
             std::thread::sleep(Duration::from_millis(100));
-        };
-        // It holds the password and ran once.
-        let _ = std::fs::remove_file(&init_file);
-        answer
-    }
-
-    /// The official entrypoint's setup of a new datadir: only root remains, with the
-    /// password for local and remote logins, and the database exists.
-    fn init_sql(&self) -> String {
-        let password = self.password.replace('\\', "\\\\").replace('\'', "\\'");
-        let mut sql = vec![
-            "DELETE FROM mysql.global_priv WHERE User NOT IN ('root', 'mariadb.sys') OR Host NOT IN ('localhost');".to_string(),
-            "DELETE FROM mysql.proxies_priv WHERE Host NOT IN ('localhost');".to_string(),
-            format!("SET PASSWORD FOR 'root'@'localhost' = PASSWORD('{password}');"),
-            format!("CREATE USER 'root'@'%' IDENTIFIED BY '{password}';"),
-            "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;".to_string(),
-        ];
-        if !self.database.is_empty() {
-            let database = self.database.replace('`', "``");
-            sql.push(format!("CREATE DATABASE IF NOT EXISTS `{database}`;"));
         }
-        // Last: it reloads the privileges the DELETEs changed (root@127.0.0.1 without a
-        // password would win over root@'%'), and no statement after it runs from an init file.
-        sql.push("FLUSH PRIVILEGES;".to_string());
-        sql.join("\n") + "\n"
     }
 }
