@@ -87,6 +87,9 @@ fn jittered(after: Duration) -> Duration {
     Duration::from_millis(after.as_millis() as u64 - tenth + shift)
 }
 
+/// When to look again at an instance whose pass came before the caches had listed.
+const CACHES_FILLING: Duration = Duration::from_millis(100);
+
 /// How long a pass waits for the caches to show its own writes.
 const CATCH_UP: Duration = Duration::from_secs(5);
 
@@ -103,11 +106,13 @@ async fn reconcile_one(mysql: Arc<MySQL>, state: Arc<State>) -> Result<Action, E
         mysql.name_any()
     );
     // A pass on half-filled caches would take a child not listed yet for a missing one
-    // and apply it again: wait until every cache has listed once.
-    if let Some(caches) = state.ctx.observer.caches() {
-        while !all_ready(caches) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    // and apply it again: come back once every cache has listed. Not waited for here: the
+    // caches fill only while the Controller polls its streams, and a shutdown stops that
+    // while it waits for the passes in flight (a pass waiting here never ended).
+    if let Some(caches) = state.ctx.observer.caches()
+        && !all_ready(caches)
+    {
+        return Ok(Action::requeue(CACHES_FILLING));
     }
     let started = std::time::Instant::now();
     let ctx = state.ctx.for_pass();
