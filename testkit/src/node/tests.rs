@@ -13,12 +13,12 @@ async fn cluster() -> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::
     Ok((server, client, node))
 }
 
-/// Poll `probe` until it gives a value, for at most 10 s.
+/// Poll `probe` until it gives a value, for at most 60 s (a loaded CI machine).
 async fn eventually<T, F: Future<Output = Option<T>>>(
     what: &str,
     mut probe: impl FnMut() -> F,
 ) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(value) = probe().await {
             return value;
