@@ -38,7 +38,7 @@ mod servers;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
@@ -49,7 +49,8 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, PodSpec, Secret,
+    ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec,
+    Secret,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -72,6 +73,41 @@ fn as_controller() -> PatchParams {
 
 type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
+/// The pod a controller (`owner`, as an owner reference's apiVersion, kind, name, uid)
+/// creates from its pod template, on the stand-in's node; `labels` are added to the
+/// template's and the API server completes the name from `generate_name`.
+fn controlled_pod(
+    template: Option<&PodTemplateSpec>,
+    generate_name: String,
+    namespace: Option<String>,
+    labels: &[(&str, &str)],
+    owner: [&str; 4],
+) -> Pod {
+    let template = template.cloned().unwrap_or_default();
+    let meta = template.metadata.unwrap_or_default();
+    let mut all_labels = meta.labels.unwrap_or_default();
+    for (key, value) in labels {
+        all_labels.insert(key.to_string(), value.to_string());
+    }
+    let mut spec = serde_json::to_value(template.spec.unwrap_or_default()).unwrap_or_default();
+    spec["nodeName"] = json!(jobs::NODE_NAME);
+    let [api_version, kind, name, uid] = owner;
+    serde_json::from_value(json!({
+        "metadata": {
+            "generateName": generate_name,
+            "namespace": namespace,
+            "labels": all_labels,
+            "annotations": meta.annotations,
+            "ownerReferences": [{
+                "apiVersion": api_version, "kind": kind, "name": name, "uid": uid,
+                "controller": true, "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": spec,
+    }))
+    .unwrap_or_default()
+}
+
 /// The ConfigMap kube-controller-manager puts into every namespace.
 const ROOT_CA: &str = "kube-root-ca.crt";
 /// A namespaced object: (namespace, name).
@@ -92,6 +128,9 @@ struct Node {
     jobs: Mutex<jobs::Runs>,
     /// What a tag pulls now.
     registry: Mutex<images::Registry>,
+    /// The ReplicaSet controller's expectations: the pod created for a Deployment's pod
+    /// identity that the pod cache may not show yet.
+    created: Mutex<HashMap<String, String>>,
     /// Jobs run a made-up report after this long instead of their script.
     simulated_jobs: Option<Duration>,
 }
@@ -166,6 +205,7 @@ impl NodeStandIn {
             servers: Mutex::default(),
             jobs: Mutex::default(),
             registry: Mutex::default(),
+            created: Mutex::default(),
             simulated_jobs: match mode {
                 Mode::SimulatedJobs(runtime) => Some(runtime),
                 _ => None,

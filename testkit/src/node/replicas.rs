@@ -57,19 +57,24 @@ impl Cluster {
         let wanted = deployment.metadata.deletion_timestamp.is_none() && replicas > 0;
         let hash = template_hash(deployment);
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
-        let owned: Vec<Pod> = (self.server_pods.state().into_iter())
+        let mut owned: Vec<Pod> = (self.server_pods.state().into_iter())
             .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
             .filter(|p| p.owner_references().iter().any(|o| o.uid == uid))
             .map(|p| (*p).clone())
             .collect();
-        let mut current = None;
-        let mut leaving = false;
+        // The one kept is a ready one, then the oldest (the ReplicaSet controller deletes
+        // unready and newer pods first).
+        owned.sort_by_key(|p| (!is_ready(p), p.creation_timestamp(), p.name_any()));
+        let identity = pod_identity(deployment);
+        let (mut current, mut leaving) = (None, false);
         for pod in owned {
-            if wanted && pod.labels().get(TEMPLATE_HASH) == Some(&hash) {
+            // One pod of the current template is kept; any other goes (a second one is
+            // the ReplicaSet controller's scale-down).
+            if wanted && pod.labels().get(TEMPLATE_HASH) == Some(&hash) && current.is_none() {
                 current = Some(pod);
                 continue;
             }
-            leaving = true;
+            leaving |= pod.labels().get(TEMPLATE_HASH) != Some(&hash) || !wanted;
             if pod.metadata.deletion_timestamp.is_none() {
                 match api.delete(&pod.name_any(), &DeleteParams::default()).await {
                     Err(kube::Error::Api(s)) if s.is_not_found() => {}
@@ -79,12 +84,29 @@ impl Cluster {
                 }
             }
         }
+        let expected = lock(&self.node.created).get(&identity).cloned();
+        if let Some(pod) = &current {
+            // The cache shows what was created: the expectation is met.
+            if expected.as_deref() == Some(pod.name_any().as_str()) {
+                lock(&self.node.created).remove(&identity);
+            }
+        }
         if current.is_some() || !wanted || leaving {
             return Ok(current);
+        }
+        // Created on an earlier pass but not in the cache yet: that one, not a second.
+        if let Some(name) = expected {
+            match api.get_opt(&name).await? {
+                Some(pod) => return Ok(Some(pod)),
+                None => {
+                    lock(&self.node.created).remove(&identity);
+                }
+            }
         }
         let created = api
             .create(&PostParams::default(), &pod_for(deployment, &hash))
             .await?;
+        lock(&self.node.created).insert(identity, created.name_any());
         Ok(Some(created))
     }
 
@@ -179,30 +201,21 @@ impl Cluster {
     }
 }
 
-/// The pod the ReplicaSet controller creates from the template (the API server completes
-/// the name).
+/// The pod the ReplicaSet controller creates from the template.
 fn pod_for(deployment: &Deployment, hash: &str) -> Pod {
     let name = deployment.name_any();
-    let template = (deployment.spec.as_ref())
-        .map(|s| s.template.clone())
-        .unwrap_or_default();
-    let meta = template.metadata.unwrap_or_default();
-    let mut labels = meta.labels.unwrap_or_default();
-    labels.insert(TEMPLATE_HASH.into(), hash.into());
-    let mut spec = serde_json::to_value(template.spec.unwrap_or_default()).unwrap_or_default();
-    spec["nodeName"] = json!(super::jobs::NODE_NAME);
-    serde_json::from_value(json!({
-        "metadata": {
-            "generateName": format!("{name}-{hash}-"),
-            "namespace": deployment.namespace(),
-            "labels": labels,
-            "annotations": meta.annotations,
-            "ownerReferences": [{
-                "apiVersion": "apps/v1", "kind": "Deployment", "name": name,
-                "uid": deployment.uid(), "controller": true, "blockOwnerDeletion": true,
-            }],
-        },
-        "spec": spec,
-    }))
-    .unwrap_or_default()
+    let uid = deployment.uid().unwrap_or_default();
+    super::controlled_pod(
+        deployment.spec.as_ref().map(|s| &s.template),
+        format!("{name}-{hash}-"),
+        deployment.namespace(),
+        &[(TEMPLATE_HASH, hash)],
+        ["apps/v1", "Deployment", &name, &uid],
+    )
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    (pod.status.as_ref())
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }

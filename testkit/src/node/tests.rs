@@ -434,3 +434,37 @@ async fn a_deployment_runs_one_pod_that_keeps_the_digest_it_pulled() -> TestResu
     .await;
     Ok(())
 }
+
+/// A second pod of the Deployment's current template (two passes that both created one,
+/// before the pod cache showed the first) is scaled away; the ready one stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_pod_of_the_same_template_is_removed() -> TestResult {
+    let (_server, client, _node) = cluster().await?;
+    let pp = PostParams::default();
+    Api::<Secret>::default_namespaced(client.clone())
+        .create(&pp, &secret("db", "password"))
+        .await?;
+    Api::<Deployment>::default_namespaced(client.clone())
+        .create(&pp, &deployment("mysql", "db", None))
+        .await?;
+    let first = eventually("a ready pod", || ready_pod(&client, "mysql")).await;
+
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::default_namespaced(client.clone());
+    let mut twin = first.clone();
+    twin.metadata = kube::api::ObjectMeta {
+        generate_name: first.metadata.generate_name.clone(),
+        labels: first.metadata.labels.clone(),
+        owner_references: first.metadata.owner_references.clone(),
+        ..Default::default()
+    };
+    twin.status = None;
+    let twin = pods.create(&pp, &twin).await?;
+    eventually("the twin gone", || async {
+        let list = pods.list(&Default::default()).await.ok()?;
+        let names: Vec<String> = list.items.iter().map(|p| p.name_any()).collect();
+        (names == [first.name_any()]).then_some(())
+    })
+    .await;
+    assert_ne!(twin.name_any(), first.name_any());
+    Ok(())
+}

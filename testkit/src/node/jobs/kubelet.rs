@@ -28,7 +28,7 @@ use tokio::process::Child;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Counts, End, Interrupt, Log, NODE_NAME, Runner, wait};
+use super::{Counts, End, Interrupt, Log, Runner, wait};
 use crate::mariadb::{free_port, send_signal};
 use crate::node::pods::{self, Mount, NotReady};
 use crate::node::replicas::pod_identity;
@@ -541,39 +541,22 @@ fn container_status(job: &Job, running: bool, state: Value) -> Value {
     })
 }
 
-/// The pod the Job controller creates for one attempt (the API server completes the name).
+/// The pod the Job controller creates for one attempt.
 fn pod_for(job: &Job) -> Pod {
     let name = job.name_any();
     let uid = job.uid().unwrap_or_default();
-    let template = (job.spec.as_ref())
-        .map(|s| s.template.clone())
-        .unwrap_or_default();
-    let meta = template.metadata.unwrap_or_default();
-    let mut labels = meta.labels.unwrap_or_default();
-    for (key, value) in [
-        ("batch.kubernetes.io/controller-uid", &uid),
-        ("batch.kubernetes.io/job-name", &name),
-        ("controller-uid", &uid),
-        ("job-name", &name),
-    ] {
-        labels.insert(key.into(), value.clone());
-    }
-    let mut spec = serde_json::to_value(template.spec.unwrap_or_default()).unwrap_or_default();
-    spec["nodeName"] = json!(NODE_NAME);
-    serde_json::from_value(json!({
-        "metadata": {
-            "generateName": format!("{name}-"),
-            "namespace": job.namespace(),
-            "labels": labels,
-            "annotations": meta.annotations,
-            "ownerReferences": [{
-                "apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid,
-                "controller": true, "blockOwnerDeletion": true,
-            }],
-        },
-        "spec": spec,
-    }))
-    .unwrap_or_default()
+    super::super::controlled_pod(
+        job.spec.as_ref().map(|s| &s.template),
+        format!("{name}-"),
+        job.namespace(),
+        &[
+            ("batch.kubernetes.io/controller-uid", &uid),
+            ("batch.kubernetes.io/job-name", &name),
+            ("controller-uid", &uid),
+            ("job-name", &name),
+        ],
+        ["batch/v1", "Job", &name, &uid],
+    )
 }
 
 /// The file's content, or with FallbackToLogsOnError, after a failure with an empty file,
