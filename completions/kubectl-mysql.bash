@@ -175,7 +175,7 @@ _kubectl__mysql() {
             return 0
             ;;
         kubectl__subcmd__mysql__subcmd__create)
-            opts="-f -o -n -h -V --filename --database --storage-size --image --storage-class --password-secret --password-stdin --generate-password --dry-run --output --wait --timeout --namespace --context --kubeconfig --help --version"
+            opts="-f -o -n -h -V --filename --database --storage-size --image --storage-class --backup-schedule --backup-timezone --password-secret --password-stdin --generate-password --dry-run --output --wait --timeout --namespace --context --kubeconfig --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -202,6 +202,14 @@ _kubectl__mysql() {
                     return 0
                     ;;
                 --storage-class)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backup-schedule)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backup-timezone)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -43,6 +43,8 @@ complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l d
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l storage-size -d 'Size of the data volume, e.g. 1Gi' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l image -d 'MySQL server image [default: mysql:8.4]' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l storage-class -d 'StorageClass for dynamic provisioning (default: a hostPath volume)' -r
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l backup-schedule -d 'Back up on this CronJob schedule, e.g. "0 3 * * *" or @daily (see the CRD\'s spec.backup_schedule)' -r
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l backup-timezone -d 'IANA time zone of --backup-schedule [default: Etc/UTC]' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l password-secret -d 'Use the password in this existing Secret (key "password")' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l dry-run -d 'Only print what would be created: "client" touches nothing and needs no cluster' -r -f -a "none\t''
 client\t''

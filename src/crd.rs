@@ -59,14 +59,17 @@ pub const IMAGE_PATTERN: &str = r"^[^\s]+$";
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase"),
     printcolumn(name = "Database", type_ = "string", json_path = ".spec.database", description = "Database created in the server"),
     printcolumn(name = "Storage", type_ = "string", json_path = ".spec.storage_size", description = "Size of the data volume"),
+    printcolumn(name = "Last Backup", type_ = "string", json_path = ".status.lastBackup", priority = 1, description = "The newest backup this instance made"),
     printcolumn(name = "Message", type_ = "string", json_path = ".status.message", priority = 1, description = "What the operator last did"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("self.metadata.name.size() <= 51").message("metadata.name must be at most 51 characters: Job names backup-<name>-job and restore-<name>-job must fit in 63"),
+    validation = Rule::new("!has(self.spec.backup_schedule) || self.metadata.name.size() <= 40").message("metadata.name must be at most 40 characters with spec.backup_schedule: the CronJob backup-<name>-cron must fit in the 52 characters Kubernetes allows a CronJob"),
     validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter): it names the Service"),
 )]
 #[x_kube(
     validation = Rule::new("has(self.password) != has(self.password_secret)").message("exactly one of spec.password or spec.password_secret must be set"),
     validation = Rule::new("(has(self.storage_class) ? self.storage_class : '') == (has(oldSelf.storage_class) ? oldSelf.storage_class : '')").message("spec.storage_class is immutable"),
+    validation = Rule::new("!has(self.backup_timezone) || has(self.backup_schedule)").message("spec.backup_timezone needs spec.backup_schedule: it is the time zone of that schedule"),
     validation = Rule::new("!has(self.pod_security) || has(self.storage_class)").message("spec.pod_security: restricted needs spec.storage_class: the hostPath volume made without one ignores fsGroup, so the server, running as uid 999, could not write its data directory"),
 )]
 pub struct MySQLSpec {
@@ -112,6 +115,16 @@ pub struct MySQLSpec {
     #[schemars(regex(pattern = DNS_SUBDOMAIN_PATTERN), length(max = 253))]
     pub storage_class: Option<String>,
 
+    /// When to back up on a schedule, as a CronJob says it: five fields (minute hour day-of-month month day-of-week, e.g. "0 3 * * *") or @hourly, @daily, @weekly, @monthly, @yearly. The backups enter the catalogue, and backup_retention applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = crate::schedule::schedule_pattern()), length(max = 128))]
+    pub backup_schedule: Option<String>,
+
+    /// The IANA time zone of backup_schedule, e.g. Europe/Moscow; Etc/UTC when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = crate::schedule::TIMEZONE_PATTERN), length(max = 64))]
+    pub backup_timezone: Option<String>,
+
     /// How the server and Job pods run. `restricted`: as uid/gid 999 (the images' mysql user) with runAsNonRoot, every capability dropped and RuntimeDefault seccomp, as the Pod Security "restricted" profile asks. Needs storage_class: a hostPath volume ignores fsGroup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_security: Option<PodSecurity>,
@@ -136,6 +149,8 @@ impl std::fmt::Debug for MySQLSpec {
             .field("backup_retention", &self.backup_retention)
             .field("storage_class", &self.storage_class)
             .field("pod_security", &self.pod_security)
+            .field("backup_schedule", &self.backup_schedule)
+            .field("backup_timezone", &self.backup_timezone)
             .finish()
     }
 }
@@ -287,7 +302,17 @@ mod tests {
             .flatten()
             .map(|c| c.name.as_str())
             .collect();
-        assert_eq!(columns, ["Phase", "Database", "Storage", "Message", "Age"]);
+        assert_eq!(
+            columns,
+            [
+                "Phase",
+                "Database",
+                "Storage",
+                "Last Backup",
+                "Message",
+                "Age"
+            ]
+        );
     }
 
     /// Kubernetes refuses a non-structural schema: every node needs a type (or

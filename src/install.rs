@@ -166,7 +166,19 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
             &["deployments"],
             &["list", "watch", "patch", "delete"],
         ),
-        rule("batch", &["jobs"], &["list", "watch", "create", "delete"]),
+        // patch: a finished scheduled backup's Job is marked once recorded.
+        rule(
+            "batch",
+            &["jobs"],
+            &["list", "watch", "create", "patch", "delete"],
+        ),
+        // The scheduled backups: applied, suspended before the delete-backup, removed
+        // with the schedule.
+        rule(
+            "batch",
+            &["cronjobs"],
+            &["list", "watch", "patch", "delete"],
+        ),
         // create only: a recorder lives for one pass, which publishes an Event once, so
         // none becomes a series (a patch).
         rule("events.k8s.io", &["events"], &["create"]),

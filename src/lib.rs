@@ -15,6 +15,7 @@ pub mod operator;
 pub mod quantity;
 pub mod reconcile;
 pub mod resources;
+pub mod schedule;
 pub mod schema;
 pub mod validate;
 

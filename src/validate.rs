@@ -29,6 +29,8 @@ pub struct Instance {
     pub backup_retention: u32,
     /// `Some(Restricted)`: the pods run as uid 999 and meet the "restricted" profile.
     pub pod_security: Option<crate::crd::PodSecurity>,
+    /// Scheduled backups: the checked cron expression and its time zone.
+    pub backup_schedule: Option<BackupSchedule>,
     /// The image the server runs, by digest (`status.image`), once it has run: the Jobs
     /// use it, so that a moved tag or a node's stale cache never puts another version of
     /// mysqld on the data.
@@ -41,6 +43,14 @@ impl Instance {
     pub fn job_image(&self) -> &str {
         self.server_image.as_deref().unwrap_or(&self.image)
     }
+}
+
+/// A backup schedule that Kubernetes will take for a CronJob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupSchedule {
+    pub cron: String,
+    /// An IANA name ([`crate::schedule::DEFAULT_TIMEZONE`] when the spec names none).
+    pub timezone: String,
 }
 
 /// Where the root password comes from.
@@ -75,6 +85,7 @@ impl fmt::Debug for Instance {
             .field("storage_class", &self.storage_class)
             .field("backup_retention", &self.backup_retention)
             .field("pod_security", &self.pod_security)
+            .field("backup_schedule", &self.backup_schedule)
             .field("server_image", &self.server_image)
             .finish()
     }
@@ -153,6 +164,20 @@ pub fn instance(object: &MySQL, default_namespace: &str) -> Result<Instance, Err
             "MySQL {name:?}: spec.pod_security: restricted needs spec.storage_class (a hostPath volume ignores fsGroup)"
         )));
     }
+    let backup_schedule = match &spec.backup_schedule {
+        None => None,
+        Some(cron) => {
+            let timezone = spec.backup_timezone.as_deref();
+            crate::schedule::Schedule::parse(cron, timezone)
+                .map_err(|e| Error::BadValue(format!("MySQL {name:?}: {e}")))?;
+            Some(BackupSchedule {
+                cron: cron.clone(),
+                timezone: timezone
+                    .unwrap_or(crate::schedule::DEFAULT_TIMEZONE)
+                    .to_string(),
+            })
+        }
+    };
     Ok(Instance {
         name,
         namespace,
@@ -164,6 +189,7 @@ pub fn instance(object: &MySQL, default_namespace: &str) -> Result<Instance, Err
         storage_class: spec.storage_class.clone(),
         backup_retention: spec.backup_retention,
         pod_security: spec.pod_security,
+        backup_schedule,
         server_image: object.status.as_ref().and_then(|s| s.image.clone()),
     })
 }

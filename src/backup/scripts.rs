@@ -152,6 +152,37 @@ esac
 command -v gzip >/dev/null 2>&1 || fail "gzip is not installed in this image"
 command -v sha256sum >/dev/null 2>&1 || fail "sha256sum is not installed in this image"
 
+# One Job at a time on an instance's backup volume: its backups (on demand, scheduled, on
+# delete, before an upgrade) and its restores. mkdir is atomic on every filesystem; the
+# lock names its holder and the holder's EXIT trap removes it. A holder killed outright
+# (SIGKILL, a lost node) leaves it behind: no Job of the product runs longer than its
+# deadline (at most 3600 s) plus the grace period, so a lock older than 3660 s is stale
+# and taken over (renamed away first, so two takers cannot both win).
+lock_dir="$BACKUP_DIR/.lock"
+locked=""
+release_lock() {
+  if [ -n "$locked" ]; then
+    rm -rf "$lock_dir" || true
+    locked=""
+  fi
+}
+trap release_lock EXIT
+if ! mkdir "$lock_dir" 2>/dev/null; then
+  [ -d "$lock_dir" ] || fail "cannot create the lock $lock_dir: is the backup volume writable by uid $(id -u)?"
+  since=$(stat -c %Y "$lock_dir" 2>/dev/null || date +%s)
+  age=$(($(date +%s) - since))
+  holder=$(cat "$lock_dir/holder" 2>/dev/null || true)
+  if [ "$age" -gt 3660 ]; then
+    printf '%s: taking over a stale lock of %s (%ss old)\n' "$op" "${holder:-an unknown Job}" "$age" >&2
+    mv "$lock_dir" "$lock_dir.stale.$$" 2>/dev/null && rm -rf "$lock_dir.stale.$$"
+    mkdir "$lock_dir" 2>/dev/null || fail "the backup volume is busy: another Job took it over just now; try again"
+  else
+    fail "the backup volume is busy: ${holder:-another Job} has held it for ${age}s (a backup and a restore of one instance never run at once); try again once it ends (a scheduled backup runs again at its next time)"
+  fi
+fi
+locked=1
+printf '%s by pod %s\n' "$op" "${HOSTNAME:-$(hostname 2>/dev/null || echo unknown)}" >"$lock_dir/holder" || true
+
 # The password reaches the tools through an option file, never their environment or
 # arguments: out of the environment before any command runs, then written (umask 077, \
 # and " escaped) into a memory-backed directory; each tool names it as its first option.
@@ -379,6 +410,7 @@ cleanup() {
   if [ -n "$tmp" ]; then
     rm -rf "$tmp" || true
   fi
+  release_lock
   true
 }
 trap cleanup EXIT

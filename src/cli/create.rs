@@ -36,6 +36,9 @@ const GENERATED_PASSWORD_LEN: usize = 24;
   # A password typed on stdin (never on the command line)
   printf '%s' \"$PASSWORD\" | kubectl mysql create mysql-instance --database otus-database --storage-size 1Gi --password-stdin --wait
 
+  # A backup every night at 03:00 Moscow time, kept 7 deep (a CronJob backup-<name>-cron)
+  kubectl mysql create mysql-instance --database otus-database --storage-size 1Gi --backup-schedule \"0 3 * * *\" --backup-timezone Europe/Moscow
+
   # Print every object that would be created, touching nothing (no cluster needed)
   kubectl mysql create -f deploy/cr.yaml --dry-run=client -o yaml")]
 pub struct CreateArgs {
@@ -71,6 +74,19 @@ pub struct CreateArgs {
     /// StorageClass for dynamic provisioning (default: a hostPath volume)
     #[arg(long, value_name = "CLASS", conflicts_with = "filename")]
     storage_class: Option<String>,
+
+    /// Back up on this CronJob schedule, e.g. "0 3 * * *" or @daily (see the CRD's spec.backup_schedule)
+    #[arg(long, value_name = "CRON", conflicts_with = "filename")]
+    backup_schedule: Option<String>,
+
+    /// IANA time zone of --backup-schedule [default: Etc/UTC]
+    #[arg(
+        long,
+        value_name = "ZONE",
+        conflicts_with = "filename",
+        requires = "backup_schedule"
+    )]
+    backup_timezone: Option<String>,
 
     #[command(flatten)]
     password: PasswordArgs,
@@ -443,6 +459,8 @@ fn from_flags(args: &CreateArgs, namespace: &str) -> anyhow::Result<Plan> {
         storage_size: storage_size.clone(),
         storage_class: args.storage_class.clone(),
         backup_retention: crate::crd::DEFAULT_RETENTION,
+        backup_schedule: args.backup_schedule.clone(),
+        backup_timezone: args.backup_timezone.clone(),
     };
     let mut raw = serde_json::to_value(MySQL {
         metadata: ObjectMeta {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use futures::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Service,
 };
@@ -239,6 +239,8 @@ pub async fn run(
     let (config_maps, config_map_stream) =
         cache(api::<Compact<ConfigMap>>(&client, &scope), Some(&managed));
     let (jobs, job_stream) = cache(api::<Compact<Job>>(&client, &scope), Some(&managed));
+    let (cron_jobs, cron_job_stream) =
+        cache(api::<Compact<CronJob>>(&client, &scope), Some(&managed));
     let (pods, pod_stream) = cache(api::<Compact<Pod>>(&client, &scope), Some(&managed));
     let caches = Arc::new(Caches {
         mysqls: mysqls.clone(),
@@ -249,6 +251,7 @@ pub async fn run(
         secrets,
         config_maps,
         jobs,
+        cron_jobs,
         pods,
         backup_pool: tokio::sync::Mutex::new(()),
     });
@@ -316,6 +319,7 @@ pub async fn run(
         .owns_stream(deployment_stream)
         .owns_stream(service_stream)
         .owns_stream(secret_stream)
+        .owns_stream(cron_job_stream)
         .watches_stream(claim_stream, |c| owner_instance(&c))
         .watches_stream(volume_stream, |v| owner_instance(&v))
         .watches_stream(job_stream, job_owners)
@@ -365,6 +369,7 @@ fn all_ready(caches: &Caches) -> bool {
         && ready(&caches.secrets)
         && ready(&caches.config_maps)
         && ready(&caches.jobs)
+        && ready(&caches.cron_jobs)
         && ready(&caches.pods)
 }
 

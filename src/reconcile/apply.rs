@@ -2,9 +2,10 @@
 //! the cluster already holds what we would apply, so a converged instance costs reads only.
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::PersistentVolume;
 use kube::ResourceExt;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -13,7 +14,7 @@ use super::observe::Cached;
 
 use crate::error::Error;
 use crate::quantity;
-use crate::resources::{Children, FIELD_MANAGER};
+use crate::resources::{Children, FIELD_MANAGER, Wanted};
 
 /// Whether `current` already holds everything in `desired`: every field of `desired` is
 /// in `current` with the same value (lists item by item, quantities by value: the server
@@ -102,6 +103,51 @@ impl Applier {
         self.ensure(&children.service, |_, _| {}).await?;
         let deployment = self.ensure(&children.deployment, |_, _| {}).await?;
         self.deployment = Some(deployment);
+        match &children.backup_cron {
+            Wanted::Present(cron) => {
+                self.ensure(cron, |_, _| {}).await?;
+            }
+            Wanted::Absent(name) => self.remove::<CronJob>(name).await?,
+        }
+        Ok(())
+    }
+
+    /// Delete the product's object `name` of kind `K` if there is one (with what it made:
+    /// a CronJob's finished Jobs). Another manager's object of that name is left alone.
+    async fn remove<K: Cached>(&mut self, name: &str) -> Result<(), Error> {
+        let namespace = Some(self.namespace.as_str());
+        let observer = &self.ctx.observer;
+        let current: Option<K> = observer.get(&self.ctx.client, namespace, name).await?;
+        let Some(current) = current.filter(|c| {
+            c.meta().deletion_timestamp.is_none()
+                && c.labels()
+                    .get("app.kubernetes.io/managed-by")
+                    .map(String::as_str)
+                    == Some(FIELD_MANAGER)
+        }) else {
+            return Ok(());
+        };
+        let what = format!("{}/{name}", K::kind(&()));
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            preconditions: Some(Preconditions {
+                uid: current.uid(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match K::api(&self.ctx.client, namespace)
+            .delete(name, &params)
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => return Ok(()),
+            Err(e) => return Err(Error::api(format!("delete {what}"), e)),
+        }
+        observer.wrote::<K>(namespace, name, current.resource_version(), None);
+        tracing::info!(object = %what, "deleted");
+        self.count.written += 1;
+        self.count.names.push(format!("-{what}"));
         Ok(())
     }
 

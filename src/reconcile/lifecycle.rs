@@ -10,7 +10,7 @@ use serde_json::json;
 use super::jobs::{JobState, create_job, delete_job, job_state};
 use super::observe::Cached;
 use super::status::{Observed, RestoreState};
-use super::{Context, catalogue, pool};
+use super::{Context, catalogue, pool, scheduled};
 use crate::backup::{JobReport, latest_verified};
 use crate::crd::{MySQL, Phase};
 use crate::error::Error;
@@ -23,8 +23,7 @@ pub const FINALIZER: &str = "otus.homework/backup";
 pub const SKIP_BACKUP: &str = "otus.homework/skip-backup";
 /// What a deleting instance says while its delete-backup runs.
 pub const BACKING_UP: &str = "backing up the data volume";
-/// On a backup Job: `server` (on demand) or `data-volume` (the delete-backup).
-pub const BACKUP_SOURCE: &str = "otus.homework/backup-source";
+pub use crate::resources::BACKUP_SOURCE;
 
 /// Replace the finalizer list with a JSON patch whose `test` fails if someone changed the
 /// list meanwhile (the way kube-rs's finalizer helper does it).
@@ -148,7 +147,16 @@ pub async fn finalize(
     let client = &ctx.client;
     let observer = &ctx.observer;
     let mut backup = None;
+    // No scheduled run may start from now on; one already going ends first, while the
+    // server it reads from still runs.
+    scheduled::suspend(ctx, instance).await?;
     if !skips_backup(mysql) {
+        if let Some(run) = scheduled::running(ctx, instance).await? {
+            return Ok(Deletion::InProgress(progress(
+                &format!("waiting for the scheduled backup {run} to end"),
+                Phase::Deleting,
+            )));
+        }
         let deployment: Option<Deployment> =
             observer.get(client, Some(&ns), &names.server()).await?;
         if let Some(d) = deployment {

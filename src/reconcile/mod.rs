@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod observe;
 pub mod ondemand;
 pub mod pool;
+pub mod scheduled;
 mod status;
 pub mod upgrade;
 
@@ -157,6 +158,8 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
             pre_upgrade_backup = Some(backup);
         }
     }
+    // Scheduled runs that ended since the last pass enter the catalogue.
+    let scheduled_backup = scheduled::record_finished(ctx, mysql, &instance).await?;
     let deployment: Option<Deployment> = applier.deployment.clone();
     let mut observed = Observed::from_deployment(&instance, deployment.as_ref());
     observed.new_backup = pre_upgrade_backup;
@@ -205,6 +208,7 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
             );
         }
     }
+    observed.new_backup = observed.new_backup.max(scheduled_backup);
     let count = applier.count;
     if count.written > 0 {
         publish(

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Service,
 };
@@ -49,6 +49,7 @@ pub struct Caches {
     pub secrets: Store<Compact<Secret>>,
     pub config_maps: Store<Compact<ConfigMap>>,
     pub jobs: Store<Compact<Job>>,
+    pub cron_jobs: Store<Compact<CronJob>>,
     pub pods: Store<Compact<Pod>>,
     /// Held while a backup slot is counted and taken, so two passes never take the last
     /// one at once.
@@ -237,6 +238,7 @@ cached!(
     Secret => secrets,
     ConfigMap => config_maps,
     Job => jobs,
+    CronJob => cron_jobs,
     Pod => pods,
 );
 

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::jobs::{JobState, create_job, delete_job, job_state};
 use super::lifecycle::BACKUP_SOURCE;
-use super::{Context, catalogue, pool};
+use super::{Context, catalogue, pool, scheduled};
 use crate::backup::JobReport;
 use crate::crd::MySQL;
 use crate::error::Error;
@@ -49,6 +49,10 @@ pub async fn start(
             (_, Some(old)) => finished.push(old),
             (_, None) => {}
         }
+    }
+    // A run of the backup schedule holds the backup volume as much as these do.
+    if let Some(run) = scheduled::running(ctx, instance).await? {
+        return Ok(Start::Busy(run));
     }
     let job: Job = match operation {
         Operation::Backup => {

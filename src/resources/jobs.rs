@@ -2,7 +2,7 @@
 //! with everything they read from the environment. Jobs never hang the product: each has
 //! a deadline and a retry limit.
 
-use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, PersistentVolumeClaimVolumeSource,
     PodSpec, PodTemplateSpec, ResourceRequirements, SecretKeySelector, Volume, VolumeMount,
@@ -29,6 +29,16 @@ pub const BACKUP_DEADLINE_SECONDS: i64 = 1800;
 pub const RESTORE_DEADLINE_SECONDS: i64 = 3600;
 /// Retries of a failed Job pod before the Job fails.
 pub const JOB_RETRIES: i32 = 2;
+/// On a backup Job: `server` (on demand), `scheduled` (the CronJob's), `data-volume` (the
+/// delete-backup) or `pre-upgrade`.
+pub const BACKUP_SOURCE: &str = "otus.homework/backup-source";
+/// [`BACKUP_SOURCE`] of the Jobs the backup CronJob starts.
+pub const SCHEDULED: &str = "scheduled";
+/// How late a scheduled backup may still start (an operator or controller down longer
+/// skips that run; the next tick is on time).
+pub const SCHEDULE_STARTING_DEADLINE_SECONDS: i64 = 300;
+/// Finished scheduled Jobs kept for `kubectl mysql status`, succeeded and failed each.
+pub const SCHEDULE_HISTORY: i32 = 3;
 
 /// Where a backup reads the database from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +201,44 @@ pub fn backup_job(instance: &Instance, source: BackupSource, retention: u32) -> 
         volumes,
         BACKUP_DEADLINE_SECONDS,
     )
+}
+
+/// `backup-<name>-cron`: the backup Job of [`backup_job`] (from the server, the same
+/// script and retention) on the instance's schedule, kept by the cluster's own CronJob
+/// controller. Owned by the instance. A run never overlaps another backup or a restore of
+/// the instance (`Forbid` here, and the scripts' lock on the backup volume). `None`
+/// without a schedule.
+pub fn backup_cron_job(instance: &Instance) -> Option<CronJob> {
+    let schedule = instance.backup_schedule.as_ref()?;
+    let names = Names::new(instance);
+    let job = backup_job(instance, BackupSource::Server, instance.backup_retention);
+    let mut metadata = job.metadata;
+    metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(BACKUP_SOURCE.into(), SCHEDULED.into());
+    Some(CronJob {
+        metadata: namespaced(instance, names.backup_cron(), Component::Backup, true),
+        spec: Some(CronJobSpec {
+            schedule: schedule.cron.clone(),
+            time_zone: Some(schedule.timezone.clone()),
+            concurrency_policy: Some("Forbid".into()),
+            starting_deadline_seconds: Some(SCHEDULE_STARTING_DEADLINE_SECONDS),
+            successful_jobs_history_limit: Some(SCHEDULE_HISTORY),
+            failed_jobs_history_limit: Some(SCHEDULE_HISTORY),
+            // Owned here: the deletion sets it true before the delete-backup.
+            suspend: Some(false),
+            job_template: JobTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: metadata.labels,
+                    annotations: metadata.annotations,
+                    ..ObjectMeta::default()
+                }),
+                spec: job.spec,
+            },
+        }),
+        ..CronJob::default()
+    })
 }
 
 /// `restore-<name>-job`: load the named backup (or the latest verified one) into the

@@ -12,6 +12,7 @@ mod storage;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde_json::Value;
@@ -20,7 +21,7 @@ use crate::crd::{GROUP, VERSION};
 use crate::validate::Instance;
 
 pub use deployment::{ALIVE_SCRIPT, MYSQL_PORT, READY_SCRIPT, SERVER_CONTAINER, deployment};
-pub use jobs::{BackupSource, backup_job, restore_job};
+pub use jobs::{BACKUP_SOURCE, BackupSource, SCHEDULED, backup_cron_job, backup_job, restore_job};
 pub use secret::{credentials_secret, password_secret};
 pub use service::service;
 pub use storage::{Volume, persistent_volume, persistent_volume_claim};
@@ -74,6 +75,10 @@ impl Names {
     }
     pub fn backup_job(&self) -> String {
         format!("backup-{}-job", self.name)
+    }
+    /// The CronJob of scheduled backups; its Jobs are `backup-<name>-cron-<minutes>`.
+    pub fn backup_cron(&self) -> String {
+        format!("backup-{}-cron", self.name)
     }
     pub fn restore_job(&self) -> String {
         format!("restore-{}-job", self.name)
@@ -203,6 +208,16 @@ pub struct Children {
     pub deployment: Deployment,
     pub backup_pv: Option<PersistentVolume>,
     pub backup_pvc: PersistentVolumeClaim,
+    /// The scheduled backups; with no schedule, none may exist.
+    pub backup_cron: Wanted<CronJob>,
+}
+
+/// A child that exists only for some specs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Wanted<K> {
+    Present(K),
+    /// This name must not hold one (the spec stopped asking for it).
+    Absent(String),
 }
 
 /// Build every child of an instance.
@@ -216,6 +231,10 @@ pub fn children(instance: &Instance) -> Children {
         deployment: deployment(instance),
         backup_pv: (!storage_class).then(|| persistent_volume(instance, Volume::Backup)),
         backup_pvc: persistent_volume_claim(instance, Volume::Backup),
+        backup_cron: match backup_cron_job(instance) {
+            Some(cron) => Wanted::Present(cron),
+            None => Wanted::Absent(Names::new(instance).backup_cron()),
+        },
     }
 }
 
@@ -258,6 +277,9 @@ impl Children {
             push(serde_json::to_value(pv));
         }
         push(serde_json::to_value(&self.backup_pvc));
+        if let Wanted::Present(cron) = &self.backup_cron {
+            push(serde_json::to_value(cron));
+        }
         out
     }
 }
@@ -284,6 +306,7 @@ pub(crate) mod fixtures {
             storage_class: None,
             backup_retention: 7,
             pod_security: None,
+            backup_schedule: None,
             server_image: None,
         }
     }
@@ -404,6 +427,8 @@ mod tests {
             storage_class: None,
             backup_retention: 7,
             pod_security: None,
+            backup_schedule: None,
+            backup_timezone: None,
         };
         assert!(!format!("{spec:?}").contains(FIXTURE_PASSWORD));
     }
