@@ -453,6 +453,61 @@ mod tests {
         assert_eq!(claims, ["backup-mysql-instance-pvc", "mysql-instance-pvc"]);
     }
 
+    fn scheduled(cron: &str, zone: Option<&str>) -> Instance {
+        let mut instance = seed_instance();
+        instance.backup_schedule = Some(crate::validate::BackupSchedule {
+            cron: cron.into(),
+            timezone: zone.unwrap_or(crate::schedule::DEFAULT_TIMEZONE).into(),
+        });
+        instance
+    }
+
+    #[test]
+    fn the_schedule_runs_the_on_demand_backup_byte_for_byte_and_never_overlaps() {
+        assert_eq!(backup_cron_job(&seed_instance()), None, "no schedule, no CronJob");
+        let instance = scheduled("0 3 * * *", Some("Europe/Moscow"));
+        let cron = backup_cron_job(&instance).expect("a CronJob");
+        assert_eq!(
+            cron.metadata.name.as_deref(),
+            Some("backup-mysql-instance-cron")
+        );
+        let owner = &cron.metadata.owner_references.as_ref().expect("owned")[0];
+        assert_eq!((owner.kind.as_str(), owner.controller), ("MySQL", Some(true)));
+        let spec = cron.spec.expect("spec");
+        assert_eq!(spec.schedule, "0 3 * * *");
+        assert_eq!(spec.time_zone.as_deref(), Some("Europe/Moscow"));
+        assert_eq!(spec.concurrency_policy.as_deref(), Some("Forbid"));
+        assert_eq!(
+            spec.starting_deadline_seconds,
+            Some(SCHEDULE_STARTING_DEADLINE_SECONDS)
+        );
+        assert_eq!(
+            (
+                spec.successful_jobs_history_limit,
+                spec.failed_jobs_history_limit
+            ),
+            (Some(3), Some(3))
+        );
+        assert_eq!(spec.suspend, Some(false));
+        // The Job the CronJob starts is the on-demand backup's, byte for byte.
+        let on_demand = backup_job(&instance, BackupSource::Server, instance.backup_retention);
+        assert_eq!(spec.job_template.spec, on_demand.spec);
+        let template = spec.job_template.metadata.expect("template metadata");
+        assert_eq!(template.labels, on_demand.metadata.labels);
+        assert_eq!(
+            template
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(BACKUP_SOURCE))
+                .map(String::as_str),
+            Some(SCHEDULED)
+        );
+        // What the template's Jobs are named: within the 63 characters of a label value.
+        let longest = "a".repeat(40);
+        let run = format!("backup-{longest}-cron-{}", 99_999_999);
+        assert!(run.len() <= 63, "{run}");
+    }
+
     #[test]
     fn only_the_restore_job_is_owned() {
         let owned = |job: &Job| {

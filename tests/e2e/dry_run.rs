@@ -456,3 +456,88 @@ fn restricted_pod_security_prints_pods_the_restricted_profile_admits() {
         "spec.pod_security: restricted needs spec.storage_class",
     );
 }
+
+/// `--backup-schedule`: the dry run shows the CronJob that keeps it, whose Jobs are the
+/// on-demand backup's; schedules and zones Kubernetes would refuse are refused first,
+/// each with one line naming the field and a working example.
+#[test]
+fn a_backup_schedule_prints_its_cron_job_and_bad_ones_are_refused() {
+    let flags = |extra: &[&str]| {
+        let mut args = vec![
+            "create",
+            "shop",
+            "--database",
+            "shop",
+            "--storage-size",
+            "1Gi",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let args = flags(&["--backup-schedule", "0 3 * * *", "--backup-timezone", "Europe/Moscow"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = kubectl_mysql(&args, "");
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let docs = documents(&run.stdout);
+    let cron = docs
+        .iter()
+        .find(|d| d["kind"] == "CronJob")
+        .expect("a CronJob");
+    assert_eq!(cron["apiVersion"], "batch/v1");
+    assert_eq!(cron["metadata"]["name"], "backup-shop-cron");
+    assert_eq!(cron["spec"]["schedule"], "0 3 * * *");
+    assert_eq!(cron["spec"]["timeZone"], "Europe/Moscow");
+    assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
+    let mysql = docs.iter().find(|d| d["kind"] == "MySQL").expect("MySQL");
+    assert_eq!(mysql["spec"]["backup_schedule"], "0 3 * * *");
+    let script = &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][2];
+    assert_eq!(
+        script.as_str(),
+        Some(kubectl_mysql::backup::BACKUP_SCRIPT)
+    );
+
+    // Without a schedule there is no CronJob.
+    let plain = flags(&[]);
+    let plain: Vec<&str> = plain.iter().map(String::as_str).collect();
+    let run = kubectl_mysql(&plain, "");
+    assert!(!kinds(&documents(&run.stdout)).contains(&"CronJob".to_string()));
+
+    for (extra, said) in [
+        (
+            vec!["--backup-schedule", "0 25 * * *"],
+            "spec.backup_schedule \"0 25 * * *\" is not a cron expression",
+        ),
+        (
+            vec!["--backup-schedule", "@every 1h"],
+            "spec.backup_schedule",
+        ),
+        (
+            vec!["--backup-schedule", "@daily", "--backup-timezone", "Mars/Olympus"],
+            "spec.backup_timezone \"Mars/Olympus\" is not a time zone of the IANA database",
+        ),
+    ] {
+        let args = flags(&extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_refused(&args, "", said);
+    }
+    // The CronJob's name must fit in 52 characters: a long instance name cannot have one.
+    let long = "a".repeat(41);
+    assert_refused(
+        &[
+            "create",
+            &long,
+            "--database",
+            "shop",
+            "--storage-size",
+            "1Gi",
+            "--backup-schedule",
+            "@daily",
+            "--dry-run=client",
+        ],
+        "",
+        "metadata.name must be at most 40 characters with spec.backup_schedule",
+    );
+}

@@ -13,6 +13,7 @@ mod operator;
 mod plugin;
 mod quiet;
 mod replay;
+mod schedule;
 mod status;
 mod tour;
 mod versions;

@@ -172,6 +172,15 @@ impl Scene {
 
     /// [`Scene::with_rows`], the seed's instance running `image` (the seed's own if `None`).
     pub(crate) async fn with_rows_on(prefix: &str, image: Option<&str>) -> Self {
+        let mut cr = seed_cr();
+        if let Some(image) = image {
+            cr.spec.image = image.to_string();
+        }
+        Self::with_rows_from(prefix, cr).await
+    }
+
+    /// [`Scene::with_rows`] for the instance `cr` (named as the seed's).
+    pub(crate) async fn with_rows_from(prefix: &str, cr: MySQL) -> Self {
         let cluster = Cluster::new(prefix).await;
         install_crd(&cluster.client).await;
         let node = NodeStandIn::start_with_mysql(cluster.client.clone());
@@ -186,10 +195,6 @@ impl Scene {
             operator,
             mysqls,
         };
-        let mut cr = seed_cr();
-        if let Some(image) = image {
-            cr.spec.image = image.to_string();
-        }
         scene.create_ready_from(cr).await;
         sql(scene.port().await, "otus-database", ROWS);
         scene

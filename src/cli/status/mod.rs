@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, Namespace, PersistentVolume, PersistentVolumeClaim, Secret, Service,
 };
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use serde::Serialize;
 
 use super::{Failure, GlobalArgs, kubeconfig};
@@ -29,10 +29,12 @@ use crate::backup::BackupEntry;
 use crate::crd::MySQL;
 use crate::error::{api_cause, innermost_cause};
 use crate::reconcile::catalogue::CATALOGUE_KEY;
-use crate::resources::Names;
+use crate::reconcile::scheduled::RECORDED;
+use crate::resources::{BACKUP_SOURCE, Names, SCHEDULED};
 use render::Style;
 use report::{
-    ChildReport, ErrorReport, InstanceList, InstanceReport, JobReport, StatusReport, VolumeReport,
+    ChildReport, ErrorReport, InstanceList, InstanceReport, JobReport, ScheduleReport, StatusReport,
+    VolumeReport,
 };
 
 /// How many of the newest events the detail view shows.
@@ -392,6 +394,9 @@ impl Reader {
             }),
             Err(()) => Vec::new(),
         };
+        let schedule = self
+            .schedule(&mysql, &names, &mut job_reports, &mut errors)
+            .await;
         let conditions = mysql.status.map(|s| s.conditions).unwrap_or_default();
         Ok(StatusReport {
             instance,
@@ -399,9 +404,64 @@ impl Reader {
             volumes,
             backups,
             jobs: job_reports,
+            schedule,
             conditions,
             events,
             errors,
+        })
+    }
+
+    /// The schedule, its CronJob and its runs (read only when the spec has a schedule);
+    /// the runs join `jobs`.
+    async fn schedule(
+        &self,
+        mysql: &MySQL,
+        names: &Names,
+        jobs: &mut Vec<JobReport>,
+        errors: &mut Vec<ErrorReport>,
+    ) -> Option<ScheduleReport> {
+        let cron = mysql.spec.backup_schedule.clone()?;
+        let namespace = mysql.namespace().unwrap_or_default();
+        let time_zone = (mysql.spec.backup_timezone.clone())
+            .unwrap_or_else(|| crate::schedule::DEFAULT_TIMEZONE.into());
+        let cron_name = names.backup_cron();
+        let cron_jobs: Api<CronJob> = Api::namespaced(self.client.clone(), &namespace);
+        let job_api: Api<Job> = Api::namespaced(self.client.clone(), &namespace);
+        let selector = format!(
+            "app.kubernetes.io/instance={},app.kubernetes.io/component=backup",
+            mysql.name_any()
+        );
+        let params = ListParams::default().labels(&selector);
+        let (read, listed) = tokio::join!(
+            call(self.timeout, cron_jobs.get_opt(&cron_name)),
+            call(self.timeout, job_api.list(&params)),
+        );
+        let cron_job = self.checked(errors, format!("CronJob {cron_name}"), read);
+        let suspended = matches!(&cron_job, Ok(Some(c)) if c.spec.as_ref().and_then(|s| s.suspend) == Some(true));
+        let mut runs: Vec<Job> = match self.checked(errors, "Jobs".into(), listed) {
+            Ok(list) => list.items,
+            Err(()) => Vec::new(),
+        };
+        runs.retain(|j| j.annotations().get(BACKUP_SOURCE).map(String::as_str) == Some(SCHEDULED));
+        runs.sort_by_key(|j| j.creation_timestamp().map(|t| t.0));
+        jobs.extend(runs.iter().map(|j| JobReport::of("scheduled backup", j)));
+        let next_run = crate::schedule::Schedule::parse(&cron, Some(&time_zone))
+            .ok()
+            .filter(|_| !suspended)
+            .and_then(|s| s.next_after(Timestamp::now()))
+            .map(|t| t.to_string());
+        let last = runs.last();
+        Some(ScheduleReport {
+            schedule: cron,
+            time_zone,
+            cron_job: cron_name,
+            cron_job_exists: cron_job.ok().map(|c| c.is_some()),
+            suspended,
+            next_run,
+            last_run: last.map(|j| JobReport::of("scheduled backup", j)),
+            last_backup: last
+                .and_then(|j| j.annotations().get(RECORDED).cloned())
+                .filter(|r| r != "failed"),
         })
     }
 

@@ -7,7 +7,7 @@ use comfy_table::{Cell, Color, Table, presets};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 
-use super::report::{EventReport, InstanceReport, StatusReport, parse_time};
+use super::report::{EventReport, InstanceReport, ScheduleReport, StatusReport, parse_time};
 
 /// How cells are decorated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,6 +194,11 @@ pub fn detail(report: &StatusReport, now: Timestamp, wide: bool, style: Style) -
     );
     field("Backup retention", m.backup_retention.to_string());
     field("Last backup", or_none(m.last_backup.as_deref()));
+    if let Some(schedule) = &report.schedule {
+        for (label, value) in schedule_fields(schedule, now) {
+            field(label, value);
+        }
+    }
     field("Last restore", or_none(m.last_restore.as_deref()));
     field(
         "Generation",
@@ -382,6 +387,48 @@ fn event_row(e: &EventReport, now: Timestamp, wide: bool) -> Vec<String> {
     row
 }
 
+/// "Backup schedule", "Next backup" and "Last scheduled" of the detail view.
+fn schedule_fields(s: &ScheduleReport, now: Timestamp) -> Vec<(&'static str, String)> {
+    let keeper = match s.cron_job_exists {
+        Some(true) => format!("CronJob {}", s.cron_job),
+        Some(false) => format!("CronJob {} not made yet", s.cron_job),
+        None => format!("CronJob {} could not be read", s.cron_job),
+    };
+    let next = match (&s.next_run, s.suspended) {
+        (_, true) => "none: suspended (the instance is being deleted)".to_string(),
+        (Some(at), false) => match parse_time(Some(at)) {
+            Some(t) if t > now => format!("{at} (in {})", human_duration((t - now).get_seconds())),
+            _ => at.clone(),
+        },
+        (None, false) => "<unknown>".into(),
+    };
+    let last = match &s.last_run {
+        None => "<none yet>".to_string(),
+        Some(run) => {
+            let when = run
+                .completion_time
+                .as_deref()
+                .or(run.start_time.as_deref())
+                .map(|t| format!(", {} ago", age(parse_time(Some(t)), now)))
+                .unwrap_or_default();
+            match (run.state.as_str(), &s.last_backup) {
+                ("succeeded", Some(backup)) => format!("{} succeeded{when}: backup {backup}", run.name),
+                ("failed", _) => format!(
+                    "{} failed{when}: {}",
+                    run.name,
+                    run.message.as_deref().or(run.reason.as_deref()).unwrap_or("see its pod's log")
+                ),
+                (state, _) => format!("{} {state}{when}", run.name),
+            }
+        }
+    };
+    vec![
+        ("Backup schedule", format!("{} ({}), {keeper}", s.schedule, s.time_zone)),
+        ("Next backup", next),
+        ("Last scheduled", last),
+    ]
+}
+
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
 }
@@ -463,7 +510,7 @@ fn human_duration(seconds: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::{ChildReport, ErrorReport, JobReport};
+    use super::super::report::{ChildReport, ErrorReport, JobReport, ScheduleReport};
     use super::*;
     use crate::backup::BackupEntry;
     use crate::crd::MySQL;
@@ -556,6 +603,7 @@ mod tests {
                 created: "2024-01-01T00:00:00Z".into(),
             }],
             jobs: vec![JobReport::unknown("backup", "backup-one-job")],
+            schedule: None,
             conditions: serde_json::from_value(json!([{
                 "type": "Ready", "status": "True", "reason": "Converged",
                 "message": "all children in place", "lastTransitionTime": "2024-01-01T00:59:00Z"}]))
@@ -567,6 +615,45 @@ mod tests {
                 message: "forbidden".into(),
             }],
         }
+    }
+
+    #[test]
+    fn the_schedule_says_when_it_runs_next_and_how_the_last_run_ended() {
+        let now: Timestamp = "2026-12-05T10:15:00Z".parse().expect("time");
+        let mut run = JobReport::unknown("scheduled backup", "backup-one-cron-29420100");
+        run.state = "succeeded".into();
+        run.completion_time = Some("2026-12-05T10:00:30Z".into());
+        let mut schedule = ScheduleReport {
+            schedule: "0 3 * * *".into(),
+            time_zone: "Europe/Moscow".into(),
+            cron_job: "backup-one-cron".into(),
+            cron_job_exists: Some(true),
+            suspended: false,
+            next_run: Some("2026-12-06T00:00:00Z".into()),
+            last_run: Some(run.clone()),
+            last_backup: Some("20261205T100001Z.sql.gz".into()),
+        };
+        let mut report = report();
+        report.schedule = Some(schedule.clone());
+        let shown = detail(&report, now, false, Style::PLAIN);
+        for line in [
+            "Backup schedule:    0 3 * * * (Europe/Moscow), CronJob backup-one-cron",
+            "Next backup:        2026-12-06T00:00:00Z (in 13h)",
+            "Last scheduled:     backup-one-cron-29420100 succeeded, 14m ago: backup 20261205T100001Z.sql.gz",
+        ] {
+            assert!(shown.contains(line), "{line:?} in\n{shown}");
+        }
+        run.state = "failed".into();
+        run.message = Some("the backup volume is busy".into());
+        schedule.last_run = Some(run);
+        schedule.last_backup = None;
+        schedule.suspended = true;
+        let [_, next, last] = schedule_fields(&schedule, now).try_into().expect("three");
+        assert_eq!(next.1, "none: suspended (the instance is being deleted)");
+        assert_eq!(
+            last.1,
+            "backup-one-cron-29420100 failed, 14m ago: the backup volume is busy"
+        );
     }
 
     #[test]

@@ -75,8 +75,11 @@ pub struct StatusReport {
     pub volumes: Vec<VolumeReport>,
     /// The backup catalogue, newest first.
     pub backups: Vec<BackupEntry>,
-    /// The backup and restore Jobs that exist.
+    /// The backup and restore Jobs that exist (scheduled runs too).
     pub jobs: Vec<JobReport>,
+    /// Scheduled backups; `null` without `spec.backup_schedule`.
+    #[serde(default)]
+    pub schedule: Option<ScheduleReport>,
     pub conditions: Vec<Condition>,
     /// The newest events of the instance, oldest first.
     pub events: Vec<EventReport>,
@@ -127,6 +130,25 @@ pub struct JobReport {
     pub message: Option<String>,
     pub start_time: Option<String>,
     pub completion_time: Option<String>,
+}
+
+/// The backup schedule: when it runs next and how its last run ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleReport {
+    /// The cron expression.
+    pub schedule: String,
+    pub time_zone: String,
+    /// The CronJob that keeps it; `cronJobExists` false while the operator has not made it.
+    pub cron_job: String,
+    pub cron_job_exists: Option<bool>,
+    /// Set when the deletion suspended it.
+    pub suspended: bool,
+    /// RFC 3339; `null` when suspended.
+    pub next_run: Option<String>,
+    /// The newest run, with the backup it recorded (once the operator has).
+    pub last_run: Option<JobReport>,
+    pub last_backup: Option<String>,
 }
 
 /// An event of the instance (repeats folded into `count`, as the API server does).

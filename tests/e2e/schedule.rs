@@ -1,0 +1,139 @@
+//! Scheduled backups: the instance's CronJob, kept by the cluster's CronJob controller
+//! (the node stand-in plays it, on the wall clock), runs the backup script against the
+//! real MariaDB server; the operator records each run into the catalogue and the status,
+//! and retention applies to them as to any backup.
+
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+use kubectl_mysql::backup::BackupEntry;
+use kubectl_mysql::reconcile::catalogue::CATALOGUE_KEY;
+use kubectl_mysql::reconcile::scheduled::RECORDED;
+use serde_json::json;
+
+use crate::cluster::seed_cr;
+use crate::plugin::Plugin;
+use crate::walkthrough::Scene;
+
+/// The catalogue as the cluster records it, newest first.
+async fn catalogue(maps: &Api<ConfigMap>) -> Vec<BackupEntry> {
+    let map = maps.get_opt("mysql-instance-backups").await.ok().flatten();
+    map.and_then(|m| m.data)
+        .and_then(|d| d.get(CATALOGUE_KEY).cloned())
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_enter_the_catalogue_and_retention_prunes_them() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let mut cr = seed_cr();
+    cr.spec.backup_schedule = Some("* * * * *".into());
+    cr.spec.backup_retention = 2;
+    let scene = Scene::with_rows_from("sched", cr).await;
+    let ns = scene.cluster.namespace.clone();
+    let client = scene.cluster.client.clone();
+    let plugin = Plugin::new(Some(&scene.cluster));
+
+    // An on-demand backup first; a scheduled run may hold the volume at that moment, and
+    // then the CLI says so and is tried again.
+    let mut on_demand = None;
+    for _ in 0..60 {
+        let run = plugin.kubectl(&["mysql", "backup", "mysql-instance", "--wait"], "");
+        if run.code == Some(0) {
+            on_demand = Some(run.stdout);
+            break;
+        }
+        assert!(
+            run.stderr.contains("is still running"),
+            "only a running scheduled backup may hold it up: {}",
+            run.stderr
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let on_demand = on_demand.expect("an on-demand backup");
+    let on_demand = on_demand
+        .split_whitespace()
+        .nth(1)
+        .expect("backup NAME (...)")
+        .to_string();
+
+    // Two scheduled runs after it: with retention 2 the on-demand one is pruned.
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    let entries = loop {
+        let entries = catalogue(&maps).await;
+        if entries.len() == 2 && entries.iter().all(|e| e.name > on_demand) {
+            break entries;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "two scheduled backups after {on_demand}: {entries:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert!(entries.iter().all(|e| e.verified));
+
+    // Each run was recorded once, and the status names the newest backup.
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let runs: Vec<Job> = (jobs.list(&ListParams::default()).await.expect("jobs").items)
+        .into_iter()
+        .filter(|j| (j.metadata.name.as_deref()).is_some_and(|n| n.starts_with("backup-mysql-instance-cron-")))
+        .collect();
+    let recorded: Vec<String> = runs
+        .iter()
+        .filter_map(|j| j.metadata.annotations.as_ref()?.get(RECORDED).cloned())
+        .collect();
+    for entry in &entries {
+        assert!(recorded.contains(&entry.name), "{} in {recorded:?}", entry.name);
+    }
+    let newest = entries[0].name.clone();
+    let mut last_backup = None;
+    for _ in 0..100 {
+        let status = scene.mysqls.get("mysql-instance").await.expect("get").status;
+        last_backup = status.and_then(|s| s.last_backup);
+        if last_backup.as_deref() >= Some(newest.as_str()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(last_backup.as_deref() >= Some(newest.as_str()), "{last_backup:?}");
+
+    // What a person sees: the schedule, the next run and the last one; LAST BACKUP in -o wide.
+    let status = plugin.ok(&["mysql", "status", "mysql-instance"], "").stdout;
+    assert!(
+        status.contains("Backup schedule:    * * * * * (Etc/UTC), CronJob backup-mysql-instance-cron"),
+        "{status}"
+    );
+    assert!(status.contains("Next backup:"), "{status}");
+    assert!(status.contains("Last scheduled:     backup-mysql-instance-cron-"), "{status}");
+    let wide = plugin.ok(&["get", "mysqls", "-o", "wide"], "").stdout;
+    assert!(wide.lines().next().is_some_and(|h| h.contains("LAST BACKUP")), "{wide}");
+
+    // Without the schedule, the CronJob goes.
+    scene
+        .mysqls
+        .patch(
+            "mysql-instance",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"backup_schedule": null}})),
+        )
+        .await
+        .expect("patch");
+    let crons: Api<CronJob> = Api::namespaced(client.clone(), &ns);
+    let mut gone = false;
+    for _ in 0..300 {
+        if crons.get_opt("backup-mysql-instance-cron").await.expect("get").is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the CronJob is removed with the schedule");
+    scene.finish().await;
+}
