@@ -464,7 +464,11 @@ mod tests {
 
     #[test]
     fn the_schedule_runs_the_on_demand_backup_byte_for_byte_and_never_overlaps() {
-        assert_eq!(backup_cron_job(&seed_instance()), None, "no schedule, no CronJob");
+        assert_eq!(
+            backup_cron_job(&seed_instance()),
+            None,
+            "no schedule, no CronJob"
+        );
         let instance = scheduled("0 3 * * *", Some("Europe/Moscow"));
         let cron = backup_cron_job(&instance).expect("a CronJob");
         assert_eq!(
@@ -472,7 +476,10 @@ mod tests {
             Some("backup-mysql-instance-cron")
         );
         let owner = &cron.metadata.owner_references.as_ref().expect("owned")[0];
-        assert_eq!((owner.kind.as_str(), owner.controller), ("MySQL", Some(true)));
+        assert_eq!(
+            (owner.kind.as_str(), owner.controller),
+            ("MySQL", Some(true))
+        );
         let spec = cron.spec.expect("spec");
         assert_eq!(spec.schedule, "0 3 * * *");
         assert_eq!(spec.time_zone.as_deref(), Some("Europe/Moscow"));

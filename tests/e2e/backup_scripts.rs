@@ -1613,3 +1613,80 @@ fn a_delete_backup_of_an_empty_or_foreign_data_directory_fails_clearly_and_touch
     let version = report.server_version.expect("the server's version");
     assert!(version.contains("MariaDB"), "{version}");
 }
+
+/// Backups and restores of one instance take turns on its backup volume, whoever started
+/// them (on demand, the schedule, the deletion): a run that finds another holding it fails
+/// at once, names the holder, and touches nothing, not even the holder's partial file. A
+/// lock left by a holder killed outright (SIGKILL, a lost node) is taken over once it is
+/// older than any Job may run.
+#[test]
+fn one_job_at_a_time_holds_the_backup_volume() {
+    let Some(server) = require_mariadb!() else {
+        return;
+    };
+    let db = Database::create(server, "turns");
+    db.fill_big();
+    let volume = Volume::new();
+    let holder = job(
+        BACKUP_SCRIPT,
+        &db,
+        &volume,
+        &[("HOSTNAME", "backup-db-cron-29420100-x7k2p")],
+    )
+    .spawn()
+    .expect("sh starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !volume.files().iter().any(|f| f.ends_with(".partial")) {
+        assert!(Instant::now() < deadline, "no partial file appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let during = volume.files();
+    for (script, op) in [
+        (BACKUP_SCRIPT, JobKind::Backup),
+        (RESTORE_SCRIPT, JobKind::Restore),
+    ] {
+        let error = run(script, &db, &volume, &[]).failure(op);
+        assert!(
+            error.starts_with("the backup volume is busy: backup by pod backup-db-cron-29420100-x7k2p has held it for "),
+            "{error}"
+        );
+        assert!(error.contains("try again once it ends"), "{error}");
+        assert_eq!(volume.files(), during, "the busy run touched nothing");
+    }
+    let made = finish(holder, &volume).backup();
+    assert_eq!(
+        volume.files(),
+        [
+            catalogue::sidecar_name(&made.backup).expect("sidecar"),
+            made.backup.clone()
+        ],
+        "the holder's lock went with it"
+    );
+
+    // Killed outright, a holder leaves its lock. A fresh one still holds...
+    let lock = volume.path(".lock");
+    std::fs::create_dir(&lock).expect("lock");
+    std::fs::write(lock.join("holder"), "restore by pod restore-db-job-q8z4w\n").expect("holder");
+    let error = run(BACKUP_SCRIPT, &db, &volume, &[]).failure(JobKind::Backup);
+    assert!(
+        error.starts_with("the backup volume is busy: restore by pod restore-db-job-q8z4w"),
+        "{error}"
+    );
+    // ...one older than the longest Job deadline and its grace period is taken over.
+    let aged = Command::new("touch")
+        .args(["-d", "62 minutes ago"])
+        .arg(&lock)
+        .status()
+        .expect("touch runs");
+    assert!(aged.success());
+    let taken = run(BACKUP_SCRIPT, &db, &volume, &[]);
+    taken.backup();
+    assert!(
+        taken
+            .stderr
+            .contains("backup: taking over a stale lock of restore by pod restore-db-job-q8z4w ("),
+        "{}",
+        taken.stderr
+    );
+    assert!(!lock.exists(), "released after the run");
+}

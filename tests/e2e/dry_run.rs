@@ -477,7 +477,12 @@ fn a_backup_schedule_prints_its_cron_job_and_bad_ones_are_refused() {
         args.extend_from_slice(extra);
         args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
     };
-    let args = flags(&["--backup-schedule", "0 3 * * *", "--backup-timezone", "Europe/Moscow"]);
+    let args = flags(&[
+        "--backup-schedule",
+        "0 3 * * *",
+        "--backup-timezone",
+        "Europe/Moscow",
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = kubectl_mysql(&args, "");
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
@@ -493,11 +498,9 @@ fn a_backup_schedule_prints_its_cron_job_and_bad_ones_are_refused() {
     assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
     let mysql = docs.iter().find(|d| d["kind"] == "MySQL").expect("MySQL");
     assert_eq!(mysql["spec"]["backup_schedule"], "0 3 * * *");
-    let script = &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][2];
-    assert_eq!(
-        script.as_str(),
-        Some(kubectl_mysql::backup::BACKUP_SCRIPT)
-    );
+    let script =
+        &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][2];
+    assert_eq!(script.as_str(), Some(kubectl_mysql::backup::BACKUP_SCRIPT));
 
     // Without a schedule there is no CronJob.
     let plain = flags(&[]);
@@ -515,7 +518,12 @@ fn a_backup_schedule_prints_its_cron_job_and_bad_ones_are_refused() {
             "spec.backup_schedule",
         ),
         (
-            vec!["--backup-schedule", "@daily", "--backup-timezone", "Mars/Olympus"],
+            vec![
+                "--backup-schedule",
+                "@daily",
+                "--backup-timezone",
+                "Mars/Olympus",
+            ],
             "spec.backup_timezone \"Mars/Olympus\" is not a time zone of the IANA database",
         ),
     ] {

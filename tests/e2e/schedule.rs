@@ -83,37 +83,62 @@ async fn scheduled_backups_enter_the_catalogue_and_retention_prunes_them() {
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
     let runs: Vec<Job> = (jobs.list(&ListParams::default()).await.expect("jobs").items)
         .into_iter()
-        .filter(|j| (j.metadata.name.as_deref()).is_some_and(|n| n.starts_with("backup-mysql-instance-cron-")))
+        .filter(|j| {
+            (j.metadata.name.as_deref())
+                .is_some_and(|n| n.starts_with("backup-mysql-instance-cron-"))
+        })
         .collect();
     let recorded: Vec<String> = runs
         .iter()
         .filter_map(|j| j.metadata.annotations.as_ref()?.get(RECORDED).cloned())
         .collect();
     for entry in &entries {
-        assert!(recorded.contains(&entry.name), "{} in {recorded:?}", entry.name);
+        assert!(
+            recorded.contains(&entry.name),
+            "{} in {recorded:?}",
+            entry.name
+        );
     }
     let newest = entries[0].name.clone();
     let mut last_backup = None;
     for _ in 0..100 {
-        let status = scene.mysqls.get("mysql-instance").await.expect("get").status;
+        let status = scene
+            .mysqls
+            .get("mysql-instance")
+            .await
+            .expect("get")
+            .status;
         last_backup = status.and_then(|s| s.last_backup);
         if last_backup.as_deref() >= Some(newest.as_str()) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(last_backup.as_deref() >= Some(newest.as_str()), "{last_backup:?}");
+    assert!(
+        last_backup.as_deref() >= Some(newest.as_str()),
+        "{last_backup:?}"
+    );
 
     // What a person sees: the schedule, the next run and the last one; LAST BACKUP in -o wide.
     let status = plugin.ok(&["mysql", "status", "mysql-instance"], "").stdout;
     assert!(
-        status.contains("Backup schedule:    * * * * * (Etc/UTC), CronJob backup-mysql-instance-cron"),
+        status.contains(
+            "Backup schedule:    * * * * * (Etc/UTC), CronJob backup-mysql-instance-cron"
+        ),
         "{status}"
     );
     assert!(status.contains("Next backup:"), "{status}");
-    assert!(status.contains("Last scheduled:     backup-mysql-instance-cron-"), "{status}");
+    assert!(
+        status.contains("Last scheduled:     backup-mysql-instance-cron-"),
+        "{status}"
+    );
     let wide = plugin.ok(&["get", "mysqls", "-o", "wide"], "").stdout;
-    assert!(wide.lines().next().is_some_and(|h| h.contains("LAST BACKUP")), "{wide}");
+    assert!(
+        wide.lines()
+            .next()
+            .is_some_and(|h| h.contains("LAST BACKUP")),
+        "{wide}"
+    );
 
     // Without the schedule, the CronJob goes.
     scene
@@ -128,7 +153,12 @@ async fn scheduled_backups_enter_the_catalogue_and_retention_prunes_them() {
     let crons: Api<CronJob> = Api::namespaced(client.clone(), &ns);
     let mut gone = false;
     for _ in 0..300 {
-        if crons.get_opt("backup-mysql-instance-cron").await.expect("get").is_none() {
+        if crons
+            .get_opt("backup-mysql-instance-cron")
+            .await
+            .expect("get")
+            .is_none()
+        {
             gone = true;
             break;
         }

@@ -33,8 +33,8 @@ use crate::reconcile::scheduled::RECORDED;
 use crate::resources::{BACKUP_SOURCE, Names, SCHEDULED};
 use render::Style;
 use report::{
-    ChildReport, ErrorReport, InstanceList, InstanceReport, JobReport, ScheduleReport, StatusReport,
-    VolumeReport,
+    ChildReport, ErrorReport, InstanceList, InstanceReport, JobReport, ScheduleReport,
+    StatusReport, VolumeReport,
 };
 
 /// How many of the newest events the detail view shows.

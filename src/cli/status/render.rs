@@ -412,18 +412,26 @@ fn schedule_fields(s: &ScheduleReport, now: Timestamp) -> Vec<(&'static str, Str
                 .map(|t| format!(", {} ago", age(parse_time(Some(t)), now)))
                 .unwrap_or_default();
             match (run.state.as_str(), &s.last_backup) {
-                ("succeeded", Some(backup)) => format!("{} succeeded{when}: backup {backup}", run.name),
+                ("succeeded", Some(backup)) => {
+                    format!("{} succeeded{when}: backup {backup}", run.name)
+                }
                 ("failed", _) => format!(
                     "{} failed{when}: {}",
                     run.name,
-                    run.message.as_deref().or(run.reason.as_deref()).unwrap_or("see its pod's log")
+                    run.message
+                        .as_deref()
+                        .or(run.reason.as_deref())
+                        .unwrap_or("see its pod's log")
                 ),
                 (state, _) => format!("{} {state}{when}", run.name),
             }
         }
     };
     vec![
-        ("Backup schedule", format!("{} ({}), {keeper}", s.schedule, s.time_zone)),
+        (
+            "Backup schedule",
+            format!("{} ({}), {keeper}", s.schedule, s.time_zone),
+        ),
         ("Next backup", next),
         ("Last scheduled", last),
     ]
