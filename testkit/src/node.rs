@@ -15,6 +15,11 @@
 //!     available only once that server answers with the password.
 //!   - **Job controller and kubelet** (`jobs.rs`): each Job's container command runs as a
 //!     local process, recorded as a Pod; the Job's status is written as the controller does.
+//!   - **CronJob controller** (`cronjobs.rs`): Jobs made from each CronJob's template at
+//!     its scheduled times (wall clock), its concurrency policy, status and history.
+//!
+//!   With [`NodeStandIn::start_simulating_jobs`], Jobs and CronJobs are played the same way,
+//!   but a Job's process only waits and prints a made-up report.
 //!
 //! Volumes are local directories: a hostPath `/x/y` is `<root>/x/y` under the stand-in's
 //! temp root ([`NodeStandIn::local_path`]); provisioned volumes live under the root already.
@@ -22,11 +27,16 @@
 //! - **Root CA publisher**: each namespace gets the ConfigMap `kube-root-ca.crt`, as
 //!   kube-controller-manager puts it there (so no test can assume an empty namespace).
 //!
-//! Level-triggered: reflectors cache claims, volumes, Deployments and Secrets (and Jobs);
-//! any change wakes one loop that reconciles every object from the caches and writes only
-//! what differs, so a converged cluster gets no writes. Writes are merge patches (status
-//! through `/status`) under the manager `kube-controller-manager`, as the real controllers'.
+//! Level-triggered: reflectors cache claims, volumes, Deployments and Secrets (and Jobs
+//! and CronJobs); any change wakes one loop that reconciles every object from the caches
+//! and writes only what differs, so a converged cluster gets no writes. The loop also
+//! wakes at the next scheduled time of a CronJob, which no change announces. Writes are
+//! merge patches (status through `/status`) under the manager `kube-controller-manager`,
+//! as the real controllers'.
 
+#[cfg(test)]
+mod cronjob_tests;
+mod cronjobs;
 mod entrypoint;
 mod images;
 mod jobs;
@@ -47,7 +57,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec,
     Secret,
@@ -220,11 +230,14 @@ impl NodeStandIn {
         let replicated = watcher::Config::default().labels(replicas::TEMPLATE_HASH);
         let (server_pods, t7) = cache_with(Api::all(client.clone()), &node, replicated);
         let mut tasks = vec![t1, t2, t3, t4, t5, t6, t7];
-        let jobs = (mode != Mode::Plain).then(|| {
-            let (jobs, task) = cache(Api::all(client.clone()), &node);
-            tasks.push(task);
-            jobs
-        });
+        let (jobs, cron_jobs) = if mode == Mode::Plain {
+            (None, None)
+        } else {
+            let (jobs, jobs_task) = cache(Api::all(client.clone()), &node);
+            let (cron_jobs, cron_jobs_task) = cache::<CronJob>(Api::all(client.clone()), &node);
+            tasks.extend([jobs_task, cron_jobs_task]);
+            (Some(jobs), Some(cronjobs::CronJobs::new(cron_jobs)))
+        };
         let cluster = Cluster {
             client,
             claims,
@@ -235,6 +248,7 @@ impl NodeStandIn {
             root_cas,
             server_pods,
             jobs,
+            cron_jobs,
             servers: mode == Mode::Mysql,
             node: node.clone(),
         };
@@ -354,6 +368,8 @@ struct Cluster {
     server_pods: Store<Pod>,
     /// Present where Jobs are run.
     jobs: Option<Store<Job>>,
+    /// Present where Jobs are run: CronJobs start them.
+    cron_jobs: Option<cronjobs::CronJobs>,
     /// MySQL Deployments get real local servers.
     servers: bool,
     node: Arc<Node>,
@@ -372,14 +388,32 @@ impl Cluster {
         if let Some(jobs) = &self.jobs {
             let _ = jobs.wait_until_ready().await;
         }
-        let wake = &self.node.wake;
+        if let Some(cron_jobs) = &self.cron_jobs {
+            let _ = cron_jobs.cache.wait_until_ready().await;
+        }
+        let retry = Duration::from_millis(500);
         loop {
-            match self.reconcile_all().await {
-                Ok(()) => wake.notified().await,
+            let outcome = self.reconcile_all().await;
+            // No change announces a CronJob's scheduled time: the loop wakes for it.
+            let next_run = (self.cron_jobs.as_ref())
+                .and_then(|c| self.next_cron_run(c))
+                .map(|t| {
+                    let wait = t.duration_since(jiff::Timestamp::now());
+                    Duration::try_from(wait).unwrap_or_default()
+                });
+            let wait_at_most = match outcome {
+                Ok(()) => next_run,
                 Err(e) => {
                     eprintln!("node stand-in: {e} (retrying)");
-                    let _ = tokio::time::timeout(Duration::from_millis(500), wake.notified()).await;
+                    Some(next_run.map_or(retry, |t| t.min(retry)))
                 }
+            };
+            let woken = self.node.wake.notified();
+            match wait_at_most {
+                Some(limit) => {
+                    let _ = tokio::time::timeout(limit, woken).await;
+                }
+                None => woken.await,
             }
         }
     }
@@ -401,6 +435,9 @@ impl Cluster {
         }
         if let Some(jobs) = &self.jobs {
             self.run_jobs(&jobs.state());
+            if let Some(cron_jobs) = &self.cron_jobs {
+                outcome = outcome.and(self.run_cron_jobs(cron_jobs, jobs).await);
+            }
         }
         outcome
     }

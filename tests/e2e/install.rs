@@ -432,11 +432,62 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
         )]
         .into(),
     );
+    // It backs up every minute: a run is recorded (its Job marked), then the schedule is
+    // dropped and the CronJob goes.
+    referencing.spec.backup_schedule = Some("* * * * *".into());
     mysqls
         .create(&PostParams::default(), &referencing)
         .await
         .expect("an instance with password_secret");
     wait_for_phase(&mysqls, "ref-instance", Phase::Ready, None).await;
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(cluster.client.clone(), &ns);
+    let mut recorded = false;
+    for _ in 0..900 {
+        let list = jobs.list(&Default::default()).await.expect("jobs");
+        recorded = list.items.iter().any(|j| {
+            j.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("backup-ref-instance-cron-"))
+                && j.metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(kubectl_mysql::reconcile::scheduled::RECORDED))
+        });
+        if recorded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        recorded,
+        "a scheduled backup was recorded:\n{}",
+        first.log()
+    );
+    mysqls
+        .patch(
+            "ref-instance",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"backup_schedule": null}})),
+        )
+        .await
+        .expect("the schedule dropped");
+    let crons: Api<k8s_openapi::api::batch::v1::CronJob> =
+        Api::namespaced(cluster.client.clone(), &ns);
+    let mut gone = false;
+    for _ in 0..300 {
+        if crons
+            .get_opt("backup-ref-instance-cron")
+            .await
+            .expect("get")
+            .is_none()
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the CronJob went with the schedule");
     mysqls
         .delete("ref-instance", &DeleteParams::default())
         .await

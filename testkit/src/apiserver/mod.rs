@@ -10,7 +10,8 @@
 //! status subresource, finalizers and `deletionTimestamp`, label and field selectors,
 //! `limit`/`continue`, dryRun, Table and PartialObjectMetadata output, watches (resume,
 //! bookmarks, 410, streaming lists), CRD registration with schema and CEL validation of
-//! custom resources, owner-reference garbage collection and namespace deletion.
+//! custom resources, the built-in validation of CronJobs, owner-reference garbage
+//! collection and namespace deletion.
 
 pub mod apply;
 mod events;
@@ -19,6 +20,7 @@ pub mod normalize;
 pub mod registry;
 pub mod status;
 pub mod store;
+mod validation;
 mod views;
 
 use std::net::SocketAddr;

@@ -8,7 +8,8 @@
 //!   `1536Mi`);
 //! - **defaulting** (the types' `SetDefaults_*` and the kinds' create strategies):
 //!   `dnsPolicy`, `restartPolicy`, probe thresholds, a Deployment's strategy, a Service's
-//!   cluster IP and families, a Job's selector and labels, `stringData` into `data` ...;
+//!   cluster IP and families, a Job's selector and labels, a CronJob's policies and
+//!   history limits, `stringData` into `data` ...;
 //! - **encoding**: a non-pointer struct is always written (`resources: {}`, `status: {}`,
 //!   a template's `metadata.creationTimestamp: null`).
 //!
@@ -441,6 +442,42 @@ const TYPES: &[(&str, &[(&str, F)])] = &[
             ("ready", Ptr),
         ],
     ),
+    (
+        "CronJob",
+        &[
+            ("metadata", Struct("ObjectMeta")),
+            ("spec", Struct("CronJobSpec")),
+            ("status", Struct("CronJobStatus")),
+        ],
+    ),
+    (
+        "CronJobSpec",
+        &[
+            ("schedule", Keep),
+            ("timeZone", Ptr),
+            ("startingDeadlineSeconds", Ptr),
+            ("concurrencyPolicy", Plain),
+            ("suspend", Ptr),
+            ("jobTemplate", Struct("JobTemplateSpec")),
+            ("successfulJobsHistoryLimit", Ptr),
+            ("failedJobsHistoryLimit", Ptr),
+        ],
+    ),
+    (
+        "JobTemplateSpec",
+        &[
+            ("metadata", Struct("ObjectMeta")),
+            ("spec", Struct("JobSpec")),
+        ],
+    ),
+    (
+        "CronJobStatus",
+        &[
+            ("active", List("ObjectReference")),
+            ("lastScheduleTime", Ptr),
+            ("lastSuccessfulTime", Ptr),
+        ],
+    ),
     // core/v1
     (
         "Pod",
@@ -721,6 +758,7 @@ fn root_type(kind: &Kind) -> Option<&'static str> {
         ("", "ServiceAccount") => "ServiceAccount",
         ("apps", "Deployment") => "Deployment",
         ("batch", "Job") => "Job",
+        ("batch", "CronJob") => "CronJob",
         ("coordination.k8s.io", "Lease") => "Lease",
         ("rbac.authorization.k8s.io", "ClusterRole") => "ClusterRole",
         ("rbac.authorization.k8s.io", "Role") => "Role",
@@ -985,6 +1023,16 @@ fn default(root: &str, object: &mut Value) {
                 }),
             );
             default_template(spec.get_mut("template"));
+        }
+        "CronJob" => {
+            let spec = &mut object["spec"];
+            set_if_unset(spec, "concurrencyPolicy", json!("Allow"));
+            set_if_absent(spec, "suspend", json!(false));
+            set_if_absent(spec, "successfulJobsHistoryLimit", json!(3));
+            set_if_absent(spec, "failedJobsHistoryLimit", json!(1));
+            // Only the pod template is defaulted here: the Job's own defaults (completions,
+            // backoffLimit, ...) come when the controller creates a Job from it.
+            default_template(object.pointer_mut("/spec/jobTemplate/spec/template"));
         }
         "Pod" if object["spec"].is_object() => {
             default_pod_spec(&mut object["spec"]);
@@ -1279,7 +1327,7 @@ pub fn tracks_generation(kind: &Kind) -> bool {
     kind.custom
         || matches!(
             (kind.group.as_str(), kind.kind.as_str()),
-            ("apps", "Deployment") | ("batch", "Job") | ("apiextensions.k8s.io", _)
+            ("apps", "Deployment") | ("batch", "Job" | "CronJob") | ("apiextensions.k8s.io", _)
         )
 }
 

@@ -145,6 +145,10 @@ impl Default for Registry {
                 Kind::builtin("apps", "v1", "Deployment", "deployments", true)
                     .with_status()
                     .short(&["deploy"]),
+                // In kube-apiserver's order: its discovery lists cronjobs first.
+                Kind::builtin("batch", "v1", "CronJob", "cronjobs", true)
+                    .with_status()
+                    .short(&["cj"]),
                 Kind::builtin("batch", "v1", "Job", "jobs", true).with_status(),
                 Kind::builtin("coordination.k8s.io", "v1", "Lease", "leases", true),
                 Kind::builtin("events.k8s.io", "v1", "Event", "events", true).short(&["ev"]),

@@ -14,6 +14,7 @@ use super::events;
 use super::normalize;
 use super::registry::{Kind, Registry};
 use super::status::{self, ApiError};
+use super::validation;
 
 /// (group/plural, namespace or "", name)
 type Key = (String, String, String);
@@ -467,6 +468,7 @@ impl Store {
         // Decoded and defaulted before the field manager looks; what the create strategy
         // generates (a Job's selector, a Service's IPs) comes after, and is nobody's.
         normalize::stored_form(kind, &mut object);
+        check_builtin(kind, &name, &object, None)?;
         let mut object = self.validate_custom(kind, &name, object, None, options)?;
         if !options.applied {
             object = apply::record_update(
@@ -600,6 +602,9 @@ impl Store {
         set_type(kind, &mut object);
         normalize::keep_allocated(kind, &current, &mut object);
         normalize::stored_form(kind, &mut object);
+        if part == Part::Main {
+            check_builtin(kind, name, &object, Some(&current))?;
+        }
         if events::is_event(kind) {
             events::encode(&mut object);
         }
@@ -1265,6 +1270,22 @@ fn check_name(kind: &Kind, name: &str) -> Result<(), ApiError> {
             ),
         )],
     ))
+}
+
+/// What the built-in kinds' validation refuses (see [`validation`]): a 422 naming each
+/// invalid field.
+fn check_builtin(
+    kind: &Kind,
+    name: &str,
+    object: &Value,
+    current: Option<&Value>,
+) -> Result<(), ApiError> {
+    let causes = validation::causes(kind, object, current);
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(status::invalid(kind, name, causes))
+    }
 }
 
 /// apiVersion and kind of a body must name the URL's kind (when given).

@@ -414,3 +414,276 @@ fn pull_policies_follow_the_tag() {
         assert_eq!(pull_policy(image), policy, "{image:?}");
     }
 }
+
+/// A pod template as a CronJob's Job template carries it.
+fn job_template(pod: Value) -> Value {
+    json!({"spec": {"template": {"spec": pod}}})
+}
+
+#[test]
+fn cron_job_gets_its_policies_history_limits_and_pod_template_defaults() {
+    let stored = created(
+        "batch",
+        "cronjobs",
+        json!({
+            "apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "nightly", "namespace": "n"},
+            "spec": {
+                "schedule": "0 3 * * *",
+                "jobTemplate": job_template(json!({"restartPolicy": "Never",
+                    "containers": [{"name": "backup", "image": "mysql:8.4", "command": ["sh", "-c", "true"]}]}))
+            }
+        }),
+    );
+    assert_eq!(
+        stored["spec"],
+        json!({
+            "schedule": "0 3 * * *", "concurrencyPolicy": "Allow", "suspend": false,
+            "jobTemplate": {
+                "metadata": {"creationTimestamp": null},
+                "spec": {"template": {
+                    "metadata": {"creationTimestamp": null},
+                    "spec": {
+                        "containers": [{"name": "backup", "image": "mysql:8.4", "command": ["sh", "-c", "true"], "resources": {},
+                            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+                            "imagePullPolicy": "IfNotPresent"}],
+                        "restartPolicy": "Never", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+                        "securityContext": {}, "schedulerName": "default-scheduler"
+                    }
+                }}
+            },
+            "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 1
+        }),
+        "no Job defaults (completions, backoffLimit, ...) inside the template"
+    );
+    assert_eq!(stored["status"], json!({}));
+}
+
+#[test]
+fn cron_job_drops_zero_values_and_keeps_pointer_zeros() {
+    let stored = created(
+        "batch",
+        "cronjobs",
+        json!({
+            "metadata": {"name": "z", "namespace": "n"},
+            "spec": {
+                "schedule": "*/5 * * * *", "timeZone": null, "startingDeadlineSeconds": 0,
+                "concurrencyPolicy": "", "suspend": true,
+                "jobTemplate": {
+                    "metadata": {"labels": {}, "annotations": {"a": "b"}},
+                    "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "OnFailure", "hostNetwork": false,
+                        "containers": [{"name": "c", "image": "x:1", "args": [], "workingDir": ""}]}}}
+                },
+                "successfulJobsHistoryLimit": 0, "failedJobsHistoryLimit": 0
+            },
+            "status": {"active": []}
+        }),
+    );
+    let spec = &stored["spec"];
+    assert!(spec.get("timeZone").is_none(), "null is gone");
+    assert_eq!(spec["startingDeadlineSeconds"], 0, "a pointer keeps 0");
+    assert_eq!(
+        spec["concurrencyPolicy"], "Allow",
+        "\"\" is unset: defaulted"
+    );
+    assert_eq!(spec["suspend"], true);
+    assert_eq!(
+        spec["jobTemplate"]["metadata"],
+        json!({"creationTimestamp": null, "annotations": {"a": "b"}})
+    );
+    assert_eq!(
+        spec["jobTemplate"]["spec"]["backoffLimit"], 0,
+        "a pointer keeps 0"
+    );
+    let pod = &spec["jobTemplate"]["spec"]["template"]["spec"];
+    assert!(pod.get("hostNetwork").is_none());
+    let container = &pod["containers"][0];
+    assert!(container.get("args").is_none() && container.get("workingDir").is_none());
+    assert_eq!(spec["successfulJobsHistoryLimit"], 0);
+    assert_eq!(spec["failedJobsHistoryLimit"], 0);
+    assert_eq!(stored["status"], json!({}), "create ignores status");
+}
+
+#[test]
+fn cron_jobs_are_discovered_with_their_short_name_and_status() {
+    let registry = Registry::default();
+    let list = crate::apiserver::views::resource_list(&registry, "batch", "v1");
+    let resources = list["resources"].as_array().expect("resources");
+    let names: Vec<&str> = resources
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["cronjobs", "cronjobs/status", "jobs", "jobs/status"],
+        "kube-apiserver's order"
+    );
+    assert_eq!(resources[0]["shortNames"], json!(["cj"]));
+    assert_eq!(resources[0]["singularName"], "cronjob");
+    assert_eq!(resources[0]["namespaced"], true);
+}
+
+/// A CronJob created through the store (defaults, validation), or the 422.
+fn create_cron_job(object: Value) -> Result<Value, crate::apiserver::status::ApiError> {
+    let mut store = crate::apiserver::store::Store::default();
+    let kind = store
+        .registry
+        .find("batch", "v1", "cronjobs")
+        .cloned()
+        .expect("cronjobs are served");
+    store.create(&kind, "default", object, &Default::default())
+}
+
+fn cron_job(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name}, "spec": spec})
+}
+
+fn runnable_template() -> Value {
+    job_template(
+        json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "x:1", "command": ["true"]}]}),
+    )
+}
+
+/// The 422's message, and its causes as (reason, field).
+fn refusal(
+    result: Result<Value, crate::apiserver::status::ApiError>,
+) -> (String, Vec<(String, String)>) {
+    let error = result.expect_err("refused");
+    assert_eq!(error.code, 422, "{}", error.body);
+    assert_eq!(error.body["reason"], "Invalid");
+    let causes = (error.body["details"]["causes"]
+        .as_array()
+        .into_iter()
+        .flatten())
+    .map(|c| {
+        let text = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+        (text("reason"), text("field"))
+    })
+    .collect();
+    (
+        error.body["message"].as_str().unwrap_or_default().into(),
+        causes,
+    )
+}
+
+#[test]
+fn a_cron_job_name_leaves_room_for_its_jobs_minutes() {
+    let spec = json!({"schedule": "@daily", "jobTemplate": runnable_template()});
+    let longest = "a".repeat(52);
+    create_cron_job(cron_job(&longest, spec.clone())).expect("52 characters fit");
+    let name = "a".repeat(53);
+    let (message, causes) = refusal(create_cron_job(cron_job(&name, spec)));
+    assert_eq!(
+        message,
+        format!(
+            "CronJob.batch \"{name}\" is invalid: metadata.name: Invalid value: \"{name}\": must be no more than 52 characters"
+        )
+    );
+    assert_eq!(
+        causes,
+        [("FieldValueInvalid".into(), "metadata.name".into())]
+    );
+}
+
+#[test]
+fn a_cron_job_needs_a_schedule_a_zone_and_a_template_kubernetes_can_run() {
+    let template = runnable_template();
+    let (message, _) = refusal(create_cron_job(cron_job(
+        "c",
+        json!({"schedule": "off", "jobTemplate": template}),
+    )));
+    assert_eq!(
+        message,
+        "CronJob.batch \"c\" is invalid: spec.schedule: Invalid value: \"off\": expected exactly 5 fields, found 1: [off]",
+        "robfig/cron's words"
+    );
+    let (message, _) = refusal(create_cron_job(cron_job(
+        "c",
+        json!({"schedule": "61 * * * *", "jobTemplate": template}),
+    )));
+    assert!(
+        message.starts_with(
+            "CronJob.batch \"c\" is invalid: spec.schedule: Invalid value: \"61 * * * *\": "
+        ),
+        "{message}"
+    );
+    let (message, _) = refusal(create_cron_job(cron_job(
+        "c",
+        json!({"schedule": "0 3 * * *", "timeZone": "Mars/Olympus", "jobTemplate": template}),
+    )));
+    assert_eq!(
+        message,
+        "CronJob.batch \"c\" is invalid: spec.timeZone: Invalid value: \"Mars/Olympus\": unknown time zone Mars/Olympus"
+    );
+    let (_, causes) = refusal(create_cron_job(cron_job(
+        "c",
+        json!({"jobTemplate": template, "concurrencyPolicy": "Sometimes", "startingDeadlineSeconds": -1}),
+    )));
+    assert_eq!(
+        causes,
+        [
+            ("FieldValueRequired".into(), "spec.schedule".into()),
+            (
+                "FieldValueInvalid".into(),
+                "spec.startingDeadlineSeconds".into()
+            ),
+            (
+                "FieldValueNotSupported".into(),
+                "spec.concurrencyPolicy".into()
+            ),
+        ]
+    );
+    // The pod template's default restartPolicy (Always) is not one a Job can have.
+    let always = job_template(json!({"containers": [{"name": "c", "image": "x:1"}]}));
+    let (message, _) = refusal(create_cron_job(cron_job(
+        "c",
+        json!({"schedule": "0 3 * * *", "jobTemplate": always}),
+    )));
+    assert_eq!(
+        message,
+        "CronJob.batch \"c\" is invalid: spec.jobTemplate.spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""
+    );
+    create_cron_job(cron_job(
+        "c",
+        json!({"schedule": "30 2 * * MON-FRI", "timeZone": "Europe/Moscow", "jobTemplate": template}),
+    ))
+    .expect("a weekday schedule in a named zone");
+}
+
+#[test]
+fn a_cron_job_update_is_validated_too() {
+    let mut store = crate::apiserver::store::Store::default();
+    let kind = store
+        .registry
+        .find("batch", "v1", "cronjobs")
+        .cloned()
+        .expect("cronjobs are served");
+    let object = cron_job(
+        "c",
+        json!({"schedule": "@hourly", "jobTemplate": runnable_template()}),
+    );
+    let mut stored = store
+        .create(&kind, "default", object, &Default::default())
+        .expect("created");
+    assert_eq!(stored["metadata"]["generation"], 1);
+    stored["spec"]["schedule"] = json!("0 25 * * *");
+    let part = crate::apiserver::store::Part::Main;
+    let result = store.update(
+        &kind,
+        "default",
+        "c",
+        stored.clone(),
+        part,
+        &Default::default(),
+    );
+    let (_, causes) = refusal(result);
+    assert_eq!(
+        causes,
+        [("FieldValueInvalid".into(), "spec.schedule".into())]
+    );
+    stored["spec"]["schedule"] = json!("0 4 * * *");
+    let updated = store
+        .update(&kind, "default", "c", stored, part, &Default::default())
+        .expect("a valid schedule");
+    assert_eq!(updated["metadata"]["generation"], 2, "a spec change");
+}
