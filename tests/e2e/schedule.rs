@@ -167,3 +167,61 @@ async fn scheduled_backups_enter_the_catalogue_and_retention_prunes_them() {
     assert!(gone, "the CronJob is removed with the schedule");
     scene.finish().await;
 }
+
+/// Deleting an instance suspends its CronJob before the delete-backup starts, so no
+/// scheduled run starts on a server being stopped; then the CronJob goes with the instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_scheduled_instance_suspends_its_cron_job_first() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let mut cr = seed_cr();
+    // New Year only: no run starts while the test runs.
+    cr.spec.backup_schedule = Some("0 0 1 1 *".into());
+    let scene = Scene::with_rows_from("sched-del", cr).await;
+    let ns = scene.cluster.namespace.clone();
+    let client = scene.cluster.client.clone();
+    let server = scene.cluster.server().expect("the test API server");
+    let crons: Api<CronJob> = Api::namespaced(client.clone(), &ns);
+    assert!(
+        crons
+            .get_opt("backup-mysql-instance-cron")
+            .await
+            .expect("get")
+            .is_some()
+    );
+    server.clear_requests();
+    scene
+        .mysqls
+        .delete("mysql-instance", &Default::default())
+        .await
+        .expect("delete");
+    crate::cluster::wait_until_deleted(&scene.mysqls, "mysql-instance").await;
+    let requests = server.requests();
+    let position = |verb: &str, resource: &str, name: &str| {
+        requests
+            .iter()
+            .position(|r| r.verb == verb && r.resource == resource && r.name == name)
+    };
+    let suspended = position("patch", "cronjobs", "backup-mysql-instance-cron")
+        .expect("the CronJob was patched (suspended)");
+    let delete_backup = (requests.iter())
+        .position(|r| r.verb == "create" && r.resource == "jobs")
+        .expect("the delete-backup was created");
+    assert!(suspended < delete_backup, "suspended first: {requests:?}");
+    let mut gone = false;
+    for _ in 0..300 {
+        if crons
+            .get_opt("backup-mysql-instance-cron")
+            .await
+            .expect("get")
+            .is_none()
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the CronJob goes with its owner");
+    scene.finish().await;
+}
