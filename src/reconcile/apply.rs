@@ -108,8 +108,15 @@ impl Applier {
                 self.ensure(cron, |_, _| {}).await?;
             }
             Wanted::Absent(name) => self.remove::<CronJob>(name).await?,
+            Wanted::Later => {}
         }
         Ok(())
+    }
+
+    /// Apply one more child (made later than the rest: the backup CronJob waits for the
+    /// restore-on-create), if it differs.
+    pub async fn apply<K: Cached + Serialize>(&mut self, desired: &K) -> Result<(), Error> {
+        self.ensure(desired, |_, _| {}).await.map(|_| ())
     }
 
     /// Delete the product's object `name` of kind `K` if there is one (with what it made:

@@ -28,7 +28,7 @@ use kube::{Client, Resource, ResourceExt};
 use crate::crd::{MySQL, Phase};
 use crate::error::Error;
 use crate::image;
-use crate::resources::{self, FIELD_MANAGER};
+use crate::resources::{self, FIELD_MANAGER, Wanted};
 use crate::validate::{self, Instance, PasswordSource};
 
 pub use apply::{Applier, ApplyCount, contains, keep_claim_binding};
@@ -132,7 +132,17 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
     };
 
     // build (pure) and apply what differs.
-    let children = resources::children(held.as_ref().unwrap_or(&instance));
+    let mut children = resources::children(held.as_ref().unwrap_or(&instance));
+    // The schedule starts once restore-on-create has decided: a run before it would back
+    // up the still empty database and hold the backup volume the restore needs.
+    let recorded = RestoreState::recorded(&mysql.status.clone().unwrap_or_default());
+    let mut deferred_schedule = None;
+    if !matches!(recorded, RestoreState::Done(_) | RestoreState::NotNeeded)
+        && let Wanted::Present(cron) = &children.backup_cron
+    {
+        deferred_schedule = Some(cron.clone());
+        children.backup_cron = Wanted::Later;
+    }
     let mut applier = Applier::new(ctx, &namespace);
     applier.converge(&children).await?;
     let mut pre_upgrade_backup = None;
@@ -196,6 +206,12 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
                 format!("loaded backup {backup}"),
             )
             .await;
+        }
+        // Decided in this pass: the schedule starts now.
+        if matches!(restore, RestoreState::Done(_) | RestoreState::NotNeeded)
+            && let Some(cron) = &deferred_schedule
+        {
+            applier.apply(cron).await?;
         }
         observed.restore = restore;
         if let Some(cause) = failure {

@@ -218,6 +218,8 @@ pub enum Wanted<K> {
     Present(K),
     /// This name must not hold one (the spec stopped asking for it).
     Absent(String),
+    /// Wanted, but not yet: neither made nor removed.
+    Later,
 }
 
 /// Build every child of an instance.

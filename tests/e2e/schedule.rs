@@ -223,5 +223,55 @@ async fn deleting_a_scheduled_instance_suspends_its_cron_job_first() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gone, "the CronJob goes with its owner");
+
+    // Made again, the instance restores its backup first; only then does its schedule
+    // start (a run before would back up the empty database and hold the volume).
+    server.clear_requests();
+    let mut again = seed_cr();
+    again.spec.backup_schedule = Some("0 0 1 1 *".into());
+    scene
+        .mysqls
+        .create(&Default::default(), &again)
+        .await
+        .expect("create again");
+    crate::cluster::wait_for_phase(
+        &scene.mysqls,
+        "mysql-instance",
+        kubectl_mysql::crd::Phase::Ready,
+        Some("created with restore-job"),
+    )
+    .await;
+    let mut made = None;
+    for _ in 0..100 {
+        if crons
+            .get_opt("backup-mysql-instance-cron")
+            .await
+            .expect("get")
+            .is_some()
+        {
+            made = Some(());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        made.is_some(),
+        "the schedule starts once the instance is Ready"
+    );
+    let requests = server.requests();
+    let scheduled = (requests.iter())
+        .position(|r| r.verb == "patch" && r.resource == "cronjobs")
+        .expect("the CronJob applied");
+    let restore_ended = (requests.iter())
+        .rposition(|r| {
+            r.resource == "jobs"
+                && r.subresource == "status"
+                && r.name == "restore-mysql-instance-job"
+        })
+        .expect("the restore Job's status written");
+    assert!(
+        restore_ended < scheduled,
+        "restored before the schedule: {requests:?}"
+    );
     scene.finish().await;
 }
