@@ -62,6 +62,9 @@ pub struct Applier {
     pub count: ApplyCount,
     /// The Deployment as the cluster has it after the pass (its status tells readiness).
     pub deployment: Option<Deployment>,
+    /// Children read earlier in this pass (`Kind/name` to the object, or `None`: absent):
+    /// not read again.
+    read: std::collections::HashMap<String, Option<Value>>,
 }
 
 /// A PersistentVolume, once bound, carries the claim's uid and resourceVersion in its
@@ -84,6 +87,7 @@ impl Applier {
             namespace: namespace.to_string(),
             count: ApplyCount::default(),
             deployment: None,
+            read: Default::default(),
         }
     }
 
@@ -111,6 +115,14 @@ impl Applier {
             Wanted::Later => {}
         }
         Ok(())
+    }
+
+    /// `current` is what the cluster holds for the child `desired` names, read earlier in
+    /// this pass: the apply step starts from it instead of reading it again.
+    pub fn read_already<K: Cached + Serialize>(&mut self, desired: &K, current: Option<K>) {
+        let key = format!("{}/{}", K::kind(&()), desired.name_any());
+        let value = current.and_then(|c| serde_json::to_value(c).ok());
+        self.read.insert(key, value);
     }
 
     /// Apply one more child (made later than the rest: the backup CronJob waits for the
@@ -173,7 +185,10 @@ impl Applier {
             .map(|_| self.namespace.as_str());
         self.count.total += 1;
         let observer = &self.ctx.observer;
-        let current: Option<K> = observer.get(&self.ctx.client, namespace, &name).await?;
+        let current: Option<K> = match self.read.remove(&what) {
+            Some(read) => read.and_then(|v| serde_json::from_value(v).ok()),
+            None => observer.get(&self.ctx.client, namespace, &name).await?,
+        };
         let mut desired = desired.clone();
         if let Some(current) = &current {
             keep(current, &mut desired);

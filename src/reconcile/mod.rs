@@ -122,7 +122,7 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
 
     // A new spec.image on a running server: backed up first; until then (or when it is
     // refused) the Deployment keeps the image it runs.
-    let upgrade = upgrade::step(ctx, mysql, &instance).await?;
+    let (upgrade, deployment_read) = upgrade::step(ctx, mysql, &instance).await?;
     let held = match &upgrade {
         Upgrade::Hold { running, .. } => Some(Instance {
             image: running.clone(),
@@ -144,6 +144,7 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
         children.backup_cron = Wanted::Later;
     }
     let mut applier = Applier::new(ctx, &namespace);
+    applier.read_already(&children.deployment, deployment_read);
     applier.converge(&children).await?;
     let mut pre_upgrade_backup = None;
     match upgrade {

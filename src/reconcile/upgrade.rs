@@ -93,16 +93,32 @@ fn refused(running: &str, reason: &str, message: String) -> Upgrade {
     }
 }
 
-/// Decide, and start the pre-upgrade backup when it is time.
-pub async fn step(ctx: &Context, mysql: &MySQL, instance: &Instance) -> Result<Upgrade, Error> {
+/// Decide, and start the pre-upgrade backup when it is time. Also gives the Deployment
+/// as it read it, for the apply step to start from (one read a pass).
+pub async fn step(
+    ctx: &Context,
+    mysql: &MySQL,
+    instance: &Instance,
+) -> Result<(Upgrade, Option<Deployment>), Error> {
     let names = Names::new(instance);
     let deployment: Option<Deployment> = (ctx.observer)
         .get(&ctx.client, Some(&instance.namespace), &names.server())
         .await?;
+    let decision = decide(ctx, mysql, instance, deployment.as_ref()).await?;
+    Ok((decision, deployment))
+}
+
+async fn decide(
+    ctx: &Context,
+    mysql: &MySQL,
+    instance: &Instance,
+    deployment: Option<&Deployment>,
+) -> Result<Upgrade, Error> {
+    let names = Names::new(instance);
     let Some(deployment) = deployment else {
         return Ok(Upgrade::Apply);
     };
-    let Some(running) = deployed_image(&deployment).filter(|i| *i != instance.image) else {
+    let Some(running) = deployed_image(deployment).filter(|i| *i != instance.image) else {
         return Ok(Upgrade::Apply);
     };
     let to = &instance.image;
@@ -110,7 +126,7 @@ pub async fn step(ctx: &Context, mysql: &MySQL, instance: &Instance) -> Result<U
     if let Some(why) = refusal(&running, None, to) {
         return Ok(refused(&running, "DowngradeRefused", why));
     }
-    if !available(&deployment) {
+    if !available(deployment) {
         return Ok(Upgrade::Apply);
     }
     let (state, job) = job_state(ctx, &instance.namespace, &names.backup_job()).await?;
