@@ -187,16 +187,12 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
         if let Some(running) = &observed.image {
             instance.server_image = Some(running.clone());
         }
-        let recorded = RestoreState::recorded(&mysql.status.clone().unwrap_or_default());
-        let (restore, failure) = lifecycle::restore_step(ctx, &instance, recorded).await?;
+        let (restore, failure) = lifecycle::restore_step(ctx, &instance, recorded.clone()).await?;
         if let RestoreState::Running(_) = restore {
             observed.phase = Phase::Restoring;
         }
         if let RestoreState::Done(backup) = &restore
-            && !matches!(
-                RestoreState::recorded(&mysql.status.clone().unwrap_or_default()),
-                RestoreState::Done(_)
-            )
+            && !matches!(recorded, RestoreState::Done(_))
         {
             publish(
                 ctx,

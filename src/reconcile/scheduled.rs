@@ -5,7 +5,7 @@
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::events::EventType;
 use serde_json::json;
 
@@ -106,22 +106,11 @@ pub async fn record_finished(
 }
 
 async fn mark_recorded(ctx: &Context, job: &Job, mark: &str) -> Result<(), Error> {
-    let name = job.name_any();
-    let api: Api<Job> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
     let patch = json!({"metadata": {"annotations": {RECORDED: mark}}});
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..PatchParams::default()
-    };
-    match api.patch(&name, &params, &Patch::Merge(&patch)).await {
-        Ok(patched) => {
-            ctx.observer.wrote_object(Some(job), &patched);
-            Ok(())
-        }
-        // Gone meanwhile (the CronJob's history limit): recorded all the same.
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(Error::api(format!("mark Job {name} recorded"), e)),
-    }
+    // Gone meanwhile (the CronJob's history limit): recorded all the same.
+    merge_patch(ctx, job, &patch, "mark Job {} recorded")
+        .await
+        .map(|_| ())
 }
 
 /// Suspend the instance's backup CronJob (before its delete-backup: no run may start on
@@ -136,18 +125,33 @@ pub async fn suspend(ctx: &Context, instance: &Instance) -> Result<bool, Error> 
     }) else {
         return Ok(false);
     };
-    let api: Api<CronJob> = Api::namespaced(ctx.client.clone(), ns);
     let patch = json!({"spec": {"suspend": true}});
+    merge_patch(ctx, &cron, &patch, "suspend CronJob {}").await
+}
+
+/// A merge patch of `object` by the product's field manager; false when it is gone.
+/// `what` names the step, `{}` standing for the object's name.
+async fn merge_patch<K>(
+    ctx: &Context,
+    object: &K,
+    patch: &serde_json::Value,
+    what: &str,
+) -> Result<bool, Error>
+where
+    K: super::observe::Cached,
+{
+    let name = object.name_any();
+    let api = K::api(&ctx.client, object.namespace().as_deref());
     let params = PatchParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..PatchParams::default()
     };
-    match api.patch(&name, &params, &Patch::Merge(&patch)).await {
+    match api.patch(&name, &params, &Patch::Merge(patch)).await {
         Ok(patched) => {
-            ctx.observer.wrote_object(Some(&cron), &patched);
+            ctx.observer.wrote_object(Some(object), &patched);
             Ok(true)
         }
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
-        Err(e) => Err(Error::api(format!("suspend CronJob {name}"), e)),
+        Err(e) => Err(Error::api(what.replace("{}", &name), e)),
     }
 }
