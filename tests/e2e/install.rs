@@ -474,20 +474,10 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
         .expect("the schedule dropped");
     let crons: Api<k8s_openapi::api::batch::v1::CronJob> =
         Api::namespaced(cluster.client.clone(), &ns);
-    let mut gone = false;
-    for _ in 0..300 {
-        if crons
-            .get_opt("backup-ref-instance-cron")
-            .await
-            .expect("get")
-            .is_none()
-        {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(gone, "the CronJob went with the schedule");
+    assert!(
+        crate::schedule::cron_job_is(&crons, "backup-ref-instance-cron", false).await,
+        "the CronJob went with the schedule"
+    );
     mysqls
         .delete("ref-instance", &DeleteParams::default())
         .await

@@ -27,6 +27,17 @@ async fn catalogue(maps: &Api<ConfigMap>) -> Vec<BackupEntry> {
         .unwrap_or_default()
 }
 
+/// Whether the CronJob `name` exists (`present`) or not, within 30 s.
+pub(crate) async fn cron_job_is(crons: &Api<CronJob>, name: &str, present: bool) -> bool {
+    for _ in 0..300 {
+        if crons.get_opt(name).await.expect("get").is_some() == present {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_backups_enter_the_catalogue_and_retention_prunes_them() {
     let Some(_) = testkit::require_mariadb!() else {
@@ -151,20 +162,10 @@ async fn scheduled_backups_enter_the_catalogue_and_retention_prunes_them() {
         .await
         .expect("patch");
     let crons: Api<CronJob> = Api::namespaced(client.clone(), &ns);
-    let mut gone = false;
-    for _ in 0..300 {
-        if crons
-            .get_opt("backup-mysql-instance-cron")
-            .await
-            .expect("get")
-            .is_none()
-        {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(gone, "the CronJob is removed with the schedule");
+    assert!(
+        cron_job_is(&crons, "backup-mysql-instance-cron", false).await,
+        "the CronJob is removed with the schedule"
+    );
     scene.finish().await;
 }
 
@@ -190,6 +191,14 @@ async fn deleting_a_scheduled_instance_suspends_its_cron_job_first() {
             .expect("get")
             .is_some()
     );
+    // The CronJob as the server stored it (defaults filled, zero values dropped) holds
+    // what the builder sends: a pass over the converged instance writes nothing.
+    let ctx = kubectl_mysql::reconcile::Context::new(client.clone(), "test");
+    let current = scene.mysqls.get("mysql-instance").await.expect("get");
+    let outcome = kubectl_mysql::reconcile::reconcile(&current, &ctx)
+        .await
+        .expect("reconcile");
+    assert_eq!((outcome.applied, outcome.status_written), (0, false));
     server.clear_requests();
     scene
         .mysqls
@@ -209,20 +218,10 @@ async fn deleting_a_scheduled_instance_suspends_its_cron_job_first() {
         .position(|r| r.verb == "create" && r.resource == "jobs")
         .expect("the delete-backup was created");
     assert!(suspended < delete_backup, "suspended first: {requests:?}");
-    let mut gone = false;
-    for _ in 0..300 {
-        if crons
-            .get_opt("backup-mysql-instance-cron")
-            .await
-            .expect("get")
-            .is_none()
-        {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(gone, "the CronJob goes with its owner");
+    assert!(
+        cron_job_is(&crons, "backup-mysql-instance-cron", false).await,
+        "the CronJob goes with its owner"
+    );
 
     // Made again, the instance restores its backup first; only then does its schedule
     // start (a run before would back up the empty database and hold the volume).
@@ -241,21 +240,8 @@ async fn deleting_a_scheduled_instance_suspends_its_cron_job_first() {
         Some("created with restore-job"),
     )
     .await;
-    let mut made = None;
-    for _ in 0..100 {
-        if crons
-            .get_opt("backup-mysql-instance-cron")
-            .await
-            .expect("get")
-            .is_some()
-        {
-            made = Some(());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert!(
-        made.is_some(),
+        cron_job_is(&crons, "backup-mysql-instance-cron", true).await,
         "the schedule starts once the instance is Ready"
     );
     let requests = server.requests();

@@ -2,12 +2,11 @@
 //! The CronJobs of one test share a cluster and the same two scheduled minutes, so the
 //! whole takes about two minutes.
 
-use std::future::Future;
-
 use k8s_openapi::api::batch::v1::CronJobStatus;
 use kube::api::ListParams;
 
 use super::cronjobs::SCHEDULED_TIMESTAMP;
+use super::tests::{cluster_with, eventually_within};
 use super::*;
 use crate::apiserver::TestApiServer;
 
@@ -16,30 +15,12 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// Long enough for a scheduled minute to come on a loaded CI machine.
 const A_MINUTE_AND_SLACK: Duration = Duration::from_secs(150);
 
-async fn cluster() -> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::error::Error>> {
-    let server = TestApiServer::start().await?;
-    let client = Client::try_from(kube::Config::new(server.url().parse()?))?;
-    let node = NodeStandIn::start_simulating_jobs(client.clone(), Duration::from_secs(1));
-    Ok((server, client, node))
+fn simulating(client: Client) -> NodeStandIn {
+    NodeStandIn::start_simulating_jobs(client, Duration::from_secs(1))
 }
 
-/// Poll `probe` until it gives a value, for at most `limit`.
-async fn eventually<T, F: Future<Output = Option<T>>>(
-    what: &str,
-    limit: Duration,
-    mut probe: impl FnMut() -> F,
-) -> T {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+async fn cluster() -> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::error::Error>> {
+    cluster_with(simulating).await
 }
 
 /// A CronJob running every minute: `template` for its Jobs (labelled `app: <name>`),
@@ -156,7 +137,7 @@ async fn cron_jobs_start_runs_each_minute_by_their_policies() -> TestResult {
     let left = runs_of(&jobs, &history).await;
     assert!(!left.is_empty());
     cron_jobs.delete("history", &Default::default()).await?;
-    eventually(
+    eventually_within(
         "the runs of a deleted CronJob to go",
         A_MINUTE_AND_SLACK,
         || async { runs_of(&jobs, &history).await.is_empty().then_some(()) },
@@ -173,7 +154,7 @@ async fn runs_are_made_then_pruned_to_the_history_limit(
 ) -> TestResult {
     let jobs: Api<Job> = Api::default_namespaced(client.clone());
     let cron_jobs: Api<CronJob> = Api::default_namespaced(client.clone());
-    let first = eventually("the first run", A_MINUTE_AND_SLACK, || async {
+    let first = eventually_within("the first run", A_MINUTE_AND_SLACK, || async {
         runs_of(&jobs, cron_job).await.into_iter().next()
     })
     .await;
@@ -206,7 +187,7 @@ async fn runs_are_made_then_pruned_to_the_history_limit(
     );
     assert_eq!(first.spec.as_ref().and_then(|s| s.backoff_limit), Some(0));
 
-    let status = eventually(
+    let status = eventually_within(
         "lastSuccessfulTime after the first run",
         A_MINUTE_AND_SLACK,
         || async {
@@ -222,7 +203,7 @@ async fn runs_are_made_then_pruned_to_the_history_limit(
         "a finished run is not active"
     );
 
-    let second = eventually("the second run, completed", A_MINUTE_AND_SLACK, || async {
+    let second = eventually_within("the second run, completed", A_MINUTE_AND_SLACK, || async {
         let runs = runs_of(&jobs, cron_job).await;
         runs.into_iter()
             .find(|j| j.name_any() != first.name_any() && completed(j))
@@ -232,7 +213,7 @@ async fn runs_are_made_then_pruned_to_the_history_limit(
         scheduled_time(&second),
         scheduled + jiff::SignedDuration::from_mins(1)
     );
-    eventually("the first run pruned", A_MINUTE_AND_SLACK, || async {
+    eventually_within("the first run pruned", A_MINUTE_AND_SLACK, || async {
         let names: Vec<String> = runs_of(&jobs, cron_job)
             .await
             .iter()
@@ -245,7 +226,7 @@ async fn runs_are_made_then_pruned_to_the_history_limit(
         .status
         .as_ref()
         .and_then(|s| s.completion_time.clone());
-    eventually(
+    eventually_within(
         "lastSuccessfulTime of the second run",
         A_MINUTE_AND_SLACK,
         || async {
@@ -266,7 +247,7 @@ async fn forbid_waits_and_replace_replaces(
 ) -> TestResult {
     let jobs: Api<Job> = Api::default_namespaced(client.clone());
     let cron_jobs: Api<CronJob> = Api::default_namespaced(client.clone());
-    let forbidden_run = eventually(
+    let forbidden_run = eventually_within(
         "Forbid's first run, listed active",
         A_MINUTE_AND_SLACK,
         || async {
@@ -285,12 +266,12 @@ async fn forbid_waits_and_replace_replaces(
     assert!(listed.resource_version.is_some());
     let scheduled = scheduled_time(&run);
 
-    let first_replaced = eventually("Replace's first run", A_MINUTE_AND_SLACK, || async {
+    let first_replaced = eventually_within("Replace's first run", A_MINUTE_AND_SLACK, || async {
         runs_of(&jobs, replace).await.into_iter().next()
     })
     .await;
     // Replace's next run shows the next minute has been handled.
-    let second = eventually(
+    let second = eventually_within(
         "Replace's second run, alone",
         A_MINUTE_AND_SLACK,
         || async {

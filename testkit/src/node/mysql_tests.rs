@@ -1,7 +1,6 @@
 //! MySQL mode: real local servers for MySQL Deployments, Jobs run as local processes.
 //! These need Debian's MariaDB: they skip without it, and fail in CI.
 
-use std::future::Future;
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -10,6 +9,7 @@ use kubectl_mysql::crd::MySQL;
 use kubectl_mysql::resources::{BackupSource, Names, backup_job, children, restore_job};
 use kubectl_mysql::validate::Instance;
 
+use super::tests::{cluster_with, eventually_within};
 use super::*;
 use crate::apiserver::TestApiServer;
 use crate::mariadb::{Programs, query_tcp};
@@ -20,29 +20,7 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 const PASSWORD: &str = "s3cret p@ss#w0rd! $ Pa55";
 
 async fn cluster() -> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::error::Error>> {
-    let server = TestApiServer::start().await?;
-    let client = Client::try_from(kube::Config::new(server.url().parse()?))?;
-    let node = NodeStandIn::start_with_mysql(client.clone());
-    Ok((server, client, node))
-}
-
-/// Poll `probe` until it gives a value, for at most `limit`.
-async fn eventually<T, F: Future<Output = Option<T>>>(
-    what: &str,
-    limit: Duration,
-    mut probe: impl FnMut() -> F,
-) -> T {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    cluster_with(NodeStandIn::start_with_mysql).await
 }
 
 /// A first start installs the system tables: give it time on a busy machine.
@@ -103,7 +81,7 @@ async fn create_children_with(
 /// The server's port once its Deployment is available.
 async fn serving(client: &Client, node: &NodeStandIn, name: &str) -> u16 {
     let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
-    eventually(
+    eventually_within(
         "the server and its Deployment available",
         SERVER_START,
         || async {
@@ -218,7 +196,7 @@ async fn a_mysql_deployment_is_a_real_server_whose_data_survives_re_creation() -
     let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
     let deployment = deployments.get("shop").await?;
     deployments.delete("shop", &DeleteParams::default()).await?;
-    eventually("the server stopped", Duration::from_secs(30), || async {
+    eventually_within("the server stopped", Duration::from_secs(30), || async {
         let gone = node.server_port("default", "shop").is_none()
             && sql(port, PASSWORD, "SELECT 1").is_err();
         gone.then_some(())
@@ -242,7 +220,7 @@ async fn a_mysql_deployment_is_a_real_server_whose_data_survives_re_creation() -
     deployments
         .patch("shop", &PatchParams::default(), &Patch::Merge(scale))
         .await?;
-    eventually(
+    eventually_within(
         "the server stopped at 0 replicas",
         Duration::from_secs(30),
         || async {
@@ -266,7 +244,7 @@ async fn a_job_completes_and_its_pod_reports_the_termination_message() -> TestRe
     jobs.create(&PostParams::default(), &job("hello", script, 2, Some(60)))
         .await?;
 
-    let (kind, reason, _) = eventually("the Job finished", Duration::from_secs(20), || {
+    let (kind, reason, _) = eventually_within("the Job finished", Duration::from_secs(20), || {
         finished(&jobs, "hello")
     })
     .await;
@@ -324,10 +302,11 @@ async fn a_failing_job_is_retried_backoff_limit_times_then_failed() -> TestResul
     jobs.create(&PostParams::default(), &job("flaky", script, 2, Some(60)))
         .await?;
 
-    let (kind, reason, message) = eventually("the Job failed", Duration::from_secs(20), || {
-        finished(&jobs, "flaky")
-    })
-    .await;
+    let (kind, reason, message) =
+        eventually_within("the Job failed", Duration::from_secs(20), || {
+            finished(&jobs, "flaky")
+        })
+        .await;
     assert_eq!(
         (kind.as_str(), reason.as_str()),
         ("Failed", "BackoffLimitExceeded")
@@ -376,7 +355,7 @@ async fn a_job_reading_a_missing_secret_fails_with_the_kubelets_message() -> Tes
         "valueFrom": {"secretKeyRef": {"name": "absent", "key": "password"}}}))]);
     jobs.create(&PostParams::default(), &missing).await?;
 
-    let (kind, reason, _) = eventually("the Job failed", Duration::from_secs(20), || {
+    let (kind, reason, _) = eventually_within("the Job failed", Duration::from_secs(20), || {
         finished(&jobs, "no-secret")
     })
     .await;
@@ -406,16 +385,17 @@ async fn a_job_past_its_deadline_is_killed_and_failed() -> TestResult {
     .await?;
 
     // The process is up: its pid from the live log.
-    let pid = eventually("the process running", Duration::from_secs(10), || async {
+    let pid = eventually_within("the process running", Duration::from_secs(10), || async {
         let pods = pods_of(&client, "sleepy").await.ok()?;
         let log = node.logs("default", &pods.first()?.name_any())?;
         log.strip_prefix("pid ")?.trim().parse::<u32>().ok()
     })
     .await;
-    let (kind, reason, message) = eventually("the Job failed", Duration::from_secs(15), || {
-        finished(&jobs, "sleepy")
-    })
-    .await;
+    let (kind, reason, message) =
+        eventually_within("the Job failed", Duration::from_secs(15), || {
+            finished(&jobs, "sleepy")
+        })
+        .await;
     assert_eq!(
         (kind.as_str(), reason.as_str()),
         ("Failed", "DeadlineExceeded")
@@ -432,7 +412,7 @@ async fn a_job_past_its_deadline_is_killed_and_failed() -> TestResult {
     let status = jobs.get("sleepy").await?.status.expect("status");
     assert_eq!((status.failed, status.active), (Some(1), None));
     // The controller deletes the pods of a Job past its deadline.
-    eventually("the pod deleted", Duration::from_secs(5), || async {
+    eventually_within("the pod deleted", Duration::from_secs(5), || async {
         pods_of(&client, "sleepy")
             .await
             .ok()?
@@ -455,14 +435,14 @@ async fn a_job_deleted_while_running_has_its_process_killed() -> TestResult {
         &job("doomed", "echo pid $$; exec sleep 300", 0, None),
     )
     .await?;
-    let pid = eventually("the process running", Duration::from_secs(10), || async {
+    let pid = eventually_within("the process running", Duration::from_secs(10), || async {
         let pods = pods_of(&client, "doomed").await.ok()?;
         let log = node.logs("default", &pods.first()?.name_any())?;
         log.strip_prefix("pid ")?.trim().parse::<u32>().ok()
     })
     .await;
     jobs.delete("doomed", &DeleteParams::default()).await?;
-    eventually("the process killed", Duration::from_secs(10), || async {
+    eventually_within("the process killed", Duration::from_secs(10), || async {
         (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
     })
     .await;
@@ -493,7 +473,7 @@ async fn the_products_backup_and_restore_jobs_run_against_the_local_server() -> 
     let backup = backup_job(&instance, BackupSource::Server, 3);
     jobs.create(&PostParams::default(), &backup).await?;
     let name = backup.metadata.name.clone().expect("name");
-    let done = eventually("the backup Job finished", Duration::from_secs(60), || {
+    let done = eventually_within("the backup Job finished", Duration::from_secs(60), || {
         finished(&jobs, &name)
     })
     .await;
@@ -517,7 +497,7 @@ async fn the_products_backup_and_restore_jobs_run_against_the_local_server() -> 
     let restore = restore_job(&instance, None);
     jobs.create(&PostParams::default(), &restore).await?;
     let name = restore.metadata.name.clone().expect("name");
-    let done = eventually("the restore Job finished", Duration::from_secs(60), || {
+    let done = eventually_within("the restore Job finished", Duration::from_secs(60), || {
         finished(&jobs, &name)
     })
     .await;
@@ -624,7 +604,7 @@ async fn a_quote_in_the_password_breaks_the_first_start_for_good() -> TestResult
     let (_server, client, node) = cluster().await?;
     let broken = instance_with("broken", "it's-broken");
     create_children(&client, &broken).await?;
-    let why = eventually("the first start failed", SERVER_START, || async {
+    let why = eventually_within("the first start failed", SERVER_START, || async {
         node.server_failure("default", "broken")
     })
     .await;
@@ -645,7 +625,7 @@ async fn a_quote_in_the_password_breaks_the_first_start_for_good() -> TestResult
     deployments
         .delete("broken", &DeleteParams::default())
         .await?;
-    eventually("the server gone", SERVER_START, || async {
+    eventually_within("the server gone", SERVER_START, || async {
         node.server_failure("default", "broken")
             .is_none()
             .then_some(())
@@ -663,7 +643,7 @@ async fn a_quote_in_the_password_breaks_the_first_start_for_good() -> TestResult
         &["--skip-networking".into()],
     )?;
     let socket = run.path().join("mysqld.sock");
-    let accounts = eventually("the server on the socket", SERVER_START, || async {
+    let accounts = eventually_within("the server on the socket", SERVER_START, || async {
         sql_as_root_on_socket(
             &socket,
             "SELECT CONCAT(User, '@', Host) FROM mysql.user ORDER BY User, Host",

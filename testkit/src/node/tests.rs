@@ -6,28 +6,41 @@ use std::future::Future;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-async fn cluster() -> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::error::Error>> {
+/// A test API server, a client of it and the node stand-in `start` makes on it.
+pub(super) async fn cluster_with(
+    start: fn(Client) -> NodeStandIn,
+) -> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::error::Error>> {
     let server = TestApiServer::start().await?;
     let client = Client::try_from(kube::Config::new(server.url().parse()?))?;
-    let node = NodeStandIn::start(client.clone());
+    let node = start(client.clone());
     Ok((server, client, node))
 }
 
+async fn cluster() -> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::error::Error>> {
+    cluster_with(NodeStandIn::start).await
+}
+
 /// Poll `probe` until it gives a value, for at most 60 s (a loaded CI machine).
-async fn eventually<T, F: Future<Output = Option<T>>>(
+async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, probe: impl FnMut() -> F) -> T {
+    eventually_within(what, Duration::from_secs(60), probe).await
+}
+
+/// Poll `probe` until it gives a value, for at most `limit`.
+pub(super) async fn eventually_within<T, F: Future<Output = Option<T>>>(
     what: &str,
+    limit: Duration,
     mut probe: impl FnMut() -> F,
 ) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(value) = probe().await {
             return value;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
+            "timed out after {limit:?} waiting for {what}"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
