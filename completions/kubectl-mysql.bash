@@ -175,7 +175,7 @@ _kubectl__mysql() {
             return 0
             ;;
         kubectl__subcmd__mysql__subcmd__create)
-            opts="-f -o -n -h -V --filename --database --storage-size --image --storage-class --backup-schedule --backup-timezone --password-secret --password-stdin --generate-password --dry-run --output --wait --timeout --namespace --context --kubeconfig --help --version"
+            opts="-f -o -n -h -V --filename --database --storage-size --image --storage-class --backup-schedule --backup-timezone --pitr --pitr-flush-seconds --password-secret --password-stdin --generate-password --dry-run --output --wait --timeout --namespace --context --kubeconfig --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -210,6 +210,10 @@ _kubectl__mysql() {
                     return 0
                     ;;
                 --backup-timezone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pitr-flush-seconds)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -477,13 +481,21 @@ _kubectl__mysql() {
             return 0
             ;;
         kubectl__subcmd__mysql__subcmd__restore)
-            opts="-n -h -V --backup --wait --timeout --namespace --context --kubeconfig --help --version"
+            opts="-n -h -V --backup --to --to-position --wait --timeout --namespace --context --kubeconfig --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --backup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-position)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -45,6 +45,7 @@ complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l i
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l storage-class -d 'StorageClass for dynamic provisioning (default: a hostPath volume)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l backup-schedule -d 'Back up on this CronJob schedule, e.g. "0 3 * * *" or @daily (see the CRD\'s spec.backup_schedule)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l backup-timezone -d 'IANA time zone of --backup-schedule [default: Etc/UTC]' -r
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l pitr-flush-seconds -d 'With --pitr: seconds between closes of the current binlog file, 10 to 3600 [default: 300]' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l password-secret -d 'Use the password in this existing Secret (key "password")' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l dry-run -d 'Only print what would be created: "client" touches nothing and needs no cluster' -r -f -a "none\t''
 client\t''
@@ -56,6 +57,7 @@ complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l t
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -s n -l namespace -d 'Namespace of the instance (default: the kubeconfig context\'s namespace)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l context -d 'The kubeconfig context to use' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l pitr -d 'Archive the binary log onto the backup volume, for restores to a point in time (restore --to)'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l password-stdin -d 'Read the password from stdin and keep it in a Secret <name>-credentials'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l generate-password -d 'Generate a password into a Secret <name>-credentials (the default; each dry run makes a new one, so apply its output once: a server keeps the password it was initialised with)'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand create" -l wait -d 'Wait until the instance is Ready (reconciling by hand meanwhile, so no operator is needed)'
@@ -78,6 +80,8 @@ complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand backup" -l w
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand backup" -s h -l help -d 'Print help'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand backup" -s V -l version -d 'Print version'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand restore" -l backup -d 'The backup to load (default: the latest verified one)' -r
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand restore" -l to -d 'Restore to this time (RFC 3339, e.g. 2026-12-05T10:15:00Z): the newest backup before it, then the archived binary log up to it; events of that second are left out' -r
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand restore" -l to-position -d 'Restore up to this binlog position, FILE:POS (the event at POS is left out)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand restore" -l timeout -d 'How long --wait waits, e.g. 90s or 1h' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand restore" -s n -l namespace -d 'Namespace of the instance (default: the kubeconfig context\'s namespace)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand restore" -l context -d 'The kubeconfig context to use' -r

@@ -70,6 +70,7 @@ pub const IMAGE_PATTERN: &str = r"^[^\s]+$";
     validation = Rule::new("has(self.password) != has(self.password_secret)").message("exactly one of spec.password or spec.password_secret must be set"),
     validation = Rule::new("(has(self.storage_class) ? self.storage_class : '') == (has(oldSelf.storage_class) ? oldSelf.storage_class : '')").message("spec.storage_class is immutable"),
     validation = Rule::new("!has(self.backup_timezone) || has(self.backup_schedule)").message("spec.backup_timezone needs spec.backup_schedule: it is the time zone of that schedule"),
+    validation = Rule::new("!has(self.pitr_flush_seconds) || (has(self.pitr) && self.pitr)").message("spec.pitr_flush_seconds needs spec.pitr: true: it is how often the binary log is archived"),
     validation = Rule::new("!has(self.pod_security) || has(self.storage_class)").message("spec.pod_security: restricted needs spec.storage_class: the hostPath volume made without one ignores fsGroup, so the server, running as uid 999, could not write its data directory"),
 )]
 pub struct MySQLSpec {
@@ -125,6 +126,15 @@ pub struct MySQLSpec {
     #[schemars(regex(pattern = crate::schedule::TIMEZONE_PATTERN), length(max = 64))]
     pub backup_timezone: Option<String>,
 
+    /// Point-in-time restore: the server logs every change (binary log, row format) and a binlog-archive container in its pod copies each closed binlog file onto the backup volume, verified by sha256. `kubectl mysql restore NAME --to TIME` then loads the newest backup before TIME and replays the archive up to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pitr: Option<bool>,
+
+    /// With pitr: how often, in seconds, the server's current binlog file is closed and archived (default 300): at most this much of the log is only on the data volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 3600))]
+    pub pitr_flush_seconds: Option<u32>,
+
     /// How the server and Job pods run. `restricted`: as uid/gid 999 (the images' mysql user) with runAsNonRoot, every capability dropped and RuntimeDefault seccomp, as the Pod Security "restricted" profile asks. Needs storage_class: a hostPath volume ignores fsGroup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_security: Option<PodSecurity>,
@@ -151,6 +161,8 @@ impl std::fmt::Debug for MySQLSpec {
             .field("pod_security", &self.pod_security)
             .field("backup_schedule", &self.backup_schedule)
             .field("backup_timezone", &self.backup_timezone)
+            .field("pitr", &self.pitr)
+            .field("pitr_flush_seconds", &self.pitr_flush_seconds)
             .finish()
     }
 }

@@ -31,6 +31,9 @@ pub struct Instance {
     pub pod_security: Option<crate::crd::PodSecurity>,
     /// Scheduled backups: the checked cron expression and its time zone.
     pub backup_schedule: Option<BackupSchedule>,
+    /// Point-in-time restore: the binary log is on and archived onto the backup volume
+    /// every `flush_seconds`.
+    pub pitr: Option<Pitr>,
     /// The image the server runs, by digest (`status.image`), once it has run: the Jobs
     /// use it, so that a moved tag or a node's stale cache never puts another version of
     /// mysqld on the data.
@@ -52,6 +55,16 @@ pub struct BackupSchedule {
     /// An IANA name ([`crate::schedule::DEFAULT_TIMEZONE`] when the spec names none).
     pub timezone: String,
 }
+
+/// The binary-log archive of an instance (`spec.pitr`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pitr {
+    /// Seconds between closes of the current binlog file (`spec.pitr_flush_seconds`).
+    pub flush_seconds: u32,
+}
+
+/// How often the binlog is archived when the spec does not say.
+pub const DEFAULT_PITR_FLUSH_SECONDS: u32 = 300;
 
 /// Where the root password comes from.
 #[derive(Clone, PartialEq, Eq)]
@@ -86,6 +99,7 @@ impl fmt::Debug for Instance {
             .field("backup_retention", &self.backup_retention)
             .field("pod_security", &self.pod_security)
             .field("backup_schedule", &self.backup_schedule)
+            .field("pitr", &self.pitr)
             .field("server_image", &self.server_image)
             .finish()
     }
@@ -178,6 +192,16 @@ pub fn instance(object: &MySQL, default_namespace: &str) -> Result<Instance, Err
             })
         }
     };
+    if spec.pitr_flush_seconds.is_some() && spec.pitr != Some(true) {
+        return Err(Error::BadValue(format!(
+            "MySQL {name:?}: spec.pitr_flush_seconds needs spec.pitr: true"
+        )));
+    }
+    let pitr = (spec.pitr == Some(true)).then(|| Pitr {
+        flush_seconds: spec
+            .pitr_flush_seconds
+            .unwrap_or(DEFAULT_PITR_FLUSH_SECONDS),
+    });
     Ok(Instance {
         name,
         namespace,
@@ -190,6 +214,7 @@ pub fn instance(object: &MySQL, default_namespace: &str) -> Result<Instance, Err
         backup_retention: spec.backup_retention,
         pod_security: spec.pod_security,
         backup_schedule,
+        pitr,
         server_image: object.status.as_ref().and_then(|s| s.image.clone()),
     })
 }

@@ -99,6 +99,37 @@ pub struct BackupEntry {
     pub database: String,
     /// When it was made, RFC 3339 UTC.
     pub created: String,
+    /// With `spec.pitr`: where the binary log stood at the dump's snapshot, the point a
+    /// restore to a later time replays from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog: Option<BinlogPosition>,
+}
+
+/// A dump's place in the binary log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinlogPosition {
+    /// The binlog file (`binlog.000042`).
+    pub file: String,
+    /// The position in it: the first event not in the dump.
+    pub pos: u64,
+    /// Seconds since the epoch, once the dump was complete: its snapshot is older, so a
+    /// restore to any later second may start from it.
+    pub at: i64,
+}
+
+/// The binary-log archive as a backup Job saw it, after its retention pass.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveReport {
+    /// The oldest time a restore can reach (the oldest kept backup with a position),
+    /// seconds since the epoch; `None` before such a backup exists.
+    pub from: Option<i64>,
+    /// The end of the newest archived binlog file: when it was closed.
+    pub to: Option<i64>,
+    /// Archived files.
+    pub files: u32,
+    /// Archived files this backup's retention removed.
+    #[serde(default)]
+    pub pruned: u32,
 }
 
 impl BackupEntry {
@@ -212,6 +243,12 @@ pub struct BackupReport {
     /// The server's version, as the dump's header says (`9.7.0`, `10.11.6-MariaDB`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_version: Option<String>,
+    /// With `spec.pitr`: the dump's binlog position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog: Option<BinlogPosition>,
+    /// With `spec.pitr`: the archive after this backup's retention pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pitr: Option<ArchiveReport>,
 }
 
 impl BackupReport {
@@ -224,6 +261,7 @@ impl BackupReport {
             verified: self.verified,
             database: self.database.clone(),
             created: self.created.clone(),
+            binlog: self.binlog.clone(),
         }
     }
 }
@@ -238,6 +276,33 @@ pub struct RestoreReport {
     /// Newer backups that failed verification and were passed over (worth an Event).
     #[serde(default)]
     pub skipped: Vec<String>,
+    /// A restore to a point: the point (RFC 3339 UTC, or `FILE:POS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// A restore to a point: the archived binlog files replayed after the backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlogs: Option<u32>,
+    /// A restore to a point: where the replay started (the backup's position).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_position: Option<String>,
+    /// A restore to a point: the last file replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_binlog: Option<String>,
+}
+
+impl RestoreReport {
+    /// In words: `20261205T030000Z.sql.gz` or `20261205T030000Z.sql.gz and 3 binlog files
+    /// up to 2026-12-05T10:15:00Z`.
+    pub fn summary(&self) -> String {
+        match (&self.to, self.binlogs) {
+            (Some(to), Some(files)) => format!(
+                "{} and {files} binlog file{} up to {to}",
+                self.backup,
+                if files == 1 { "" } else { "s" }
+            ),
+            _ => self.backup.clone(),
+        }
+    }
 }
 
 /// A failed Job's one-line cause.
@@ -300,6 +365,7 @@ mod tests {
             verified,
             database: "otus-database".into(),
             created: "2026-11-23T10:15:00Z".into(),
+            binlog: None,
         }
     }
 
@@ -479,8 +545,23 @@ mod tests {
                 sha256: "00".into(),
                 database: "d".into(),
                 skipped: vec![],
+                to: None,
+                binlogs: None,
+                from_position: None,
+                last_binlog: None,
             })
         );
+
+        // A restore to a point says what it replayed.
+        let out = r#"{"op":"restore","ok":true,"backup":"20261123T101500Z.sql.gz","size":5,"sha256":"00","database":"d","skipped":[],"to":"2026-11-23T11:00:00Z","binlogs":3,"from_position":"binlog.000002:1019","last_binlog":"binlog.000004"}"#;
+        let JobReport::Restore(report) = parse_report(out).unwrap() else {
+            panic!("a restore")
+        };
+        assert_eq!(
+            report.summary(),
+            "20261123T101500Z.sql.gz and 3 binlog files up to 2026-11-23T11:00:00Z"
+        );
+        assert_eq!(report.from_position.as_deref(), Some("binlog.000002:1019"));
 
         let out = r#"{"op":"restore","ok":false,"error":"no verified backup in /backup to restore; the database was not touched"}"#;
         let JobReport::Failed(failure) = parse_report(out).unwrap() else {

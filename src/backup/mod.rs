@@ -9,10 +9,13 @@
 
 pub mod catalogue;
 pub mod options;
+pub mod point;
 pub mod scripts;
 
 pub use catalogue::{
-    BackupEntry, BackupReport, CatalogueError, DumpSource, JobFailure, JobKind, JobReport,
-    RestoreReport, backup_name, latest_verified, normalize_backup_name, parse_report, to_prune,
+    ArchiveReport, BackupEntry, BackupReport, BinlogPosition, CatalogueError, DumpSource,
+    JobFailure, JobKind, JobReport, RestoreReport, backup_name, latest_verified,
+    normalize_backup_name, parse_report, to_prune,
 };
-pub use scripts::{BACKUP_SCRIPT, RESTORE_SCRIPT};
+pub use point::{PointError, RestorePoint};
+pub use scripts::{ARCHIVE_SCRIPT, BACKUP_SCRIPT, RESTORE_SCRIPT};

@@ -14,6 +14,8 @@ pub enum Tool {
     Dump,
     /// `mysqladmin` / `mariadb-admin`: waiting for the temporary server, liveness.
     Admin,
+    /// `mysqlbinlog` / `mariadb-binlog`: the replay of a restore to a point in time.
+    Binlog,
 }
 
 /// One option and where each family documents it.
@@ -45,7 +47,7 @@ impl ToolOption {
     }
 }
 
-use Tool::{Admin, Client, Dump, Server};
+use Tool::{Admin, Binlog, Client, Dump, Server};
 
 const CLIENTS: &[Tool] = &[Client, Dump, Admin];
 
@@ -111,6 +113,32 @@ pub const OPTIONS: &[ToolOption] = &[
         tools: &[Admin],
         mysql: "mysqladmin.html#option_mysqladmin_connect-timeout",
         mariadb: Some("mariadb-admin/#options"),
+    },
+    ToolOption {
+        name: "--connect-timeout",
+        tools: &[Client],
+        mysql: "mysql-command-options.html#option_mysql_connect-timeout",
+        mariadb: Some("mariadb-command-line-client/#options"),
+    },
+    // Queries whose answer a script reads: tab-separated, no header line.
+    ToolOption {
+        name: "--batch",
+        tools: &[Client],
+        mysql: "mysql-command-options.html#option_mysql_batch",
+        mariadb: Some("mariadb-command-line-client/#options"),
+    },
+    ToolOption {
+        name: "--skip-column-names",
+        tools: &[Client],
+        mysql: "mysql-command-options.html#option_mysql_skip-column-names",
+        mariadb: Some("mariadb-command-line-client/#options"),
+    },
+    // The replay: binary data in the decoded log must reach the server as it is.
+    ToolOption {
+        name: "--binary-mode",
+        tools: &[Client],
+        mysql: "mysql-command-options.html#option_mysql_binary-mode",
+        mariadb: Some("mariadb-command-line-client/#options"),
     },
     // The client.
     ToolOption {
@@ -224,6 +252,103 @@ pub const OPTIONS: &[ToolOption] = &[
         mysql: "server-system-variables.html#sysvar_secure_file_priv",
         mariadb: Some("server-system-variables/#secure_file_priv"),
     },
+    // The dump's binlog position, for a restore to a point in time: MySQL renamed the
+    // option (`--master-data` is its deprecated alias); MariaDB has only the old name.
+    ToolOption {
+        name: "--source-data",
+        tools: &[Dump],
+        mysql: "mysqldump.html#option_mysqldump_source-data",
+        mariadb: None,
+    },
+    ToolOption {
+        name: "--master-data",
+        tools: &[Dump],
+        mysql: "mysqldump.html#option_mysqldump_master-data",
+        mariadb: Some("mariadb-dump/#options"),
+    },
+    // The replay (`mysqlbinlog`, `mariadb-binlog`).
+    ToolOption {
+        // Read for --skip-gtids, which only MySQL's has.
+        name: "--help",
+        tools: &[Binlog],
+        mysql: "mysqlbinlog.html#option_mysqlbinlog_help",
+        mariadb: Some("mariadb-binlog-options/"),
+    },
+    ToolOption {
+        name: "--database",
+        tools: &[Binlog],
+        mysql: "mysqlbinlog.html#option_mysqlbinlog_database",
+        mariadb: Some("mariadb-binlog-options/"),
+    },
+    ToolOption {
+        name: "--start-position",
+        tools: &[Binlog],
+        mysql: "mysqlbinlog.html#option_mysqlbinlog_start-position",
+        mariadb: Some("mariadb-binlog-options/"),
+    },
+    ToolOption {
+        name: "--stop-datetime",
+        tools: &[Binlog],
+        mysql: "mysqlbinlog.html#option_mysqlbinlog_stop-datetime",
+        mariadb: Some("mariadb-binlog-options/"),
+    },
+    ToolOption {
+        name: "--stop-position",
+        tools: &[Binlog],
+        mysql: "mysqlbinlog.html#option_mysqlbinlog_stop-position",
+        mariadb: Some("mariadb-binlog-options/"),
+    },
+    ToolOption {
+        // A replay into the server that wrote the log: its GTIDs are executed already.
+        name: "--skip-gtids",
+        tools: &[Binlog],
+        mysql: "mysqlbinlog.html#option_mysqlbinlog_skip-gtids",
+        mariadb: None,
+    },
+    // The server with `spec.pitr` (the Deployment's args). `loose-`: a server that no
+    // longer knows a deprecated variable starts anyway.
+    ToolOption {
+        name: "--log-bin",
+        tools: &[Server],
+        mysql: "replication-options-binary-log.html#option_mysqld_log-bin",
+        mariadb: Some("replication-and-binary-log-system-variables/#log_bin"),
+    },
+    ToolOption {
+        name: "--server-id",
+        tools: &[Server],
+        mysql: "replication-options.html#sysvar_server_id",
+        mariadb: Some("replication-and-binary-log-system-variables/#server_id"),
+    },
+    ToolOption {
+        // ROW is MySQL's default (deprecated to set); MariaDB's default is MIXED.
+        name: "--loose-binlog-format",
+        tools: &[Server],
+        mysql: "replication-options-binary-log.html#sysvar_binlog_format",
+        mariadb: Some("replication-and-binary-log-system-variables/#binlog_format"),
+    },
+    ToolOption {
+        // MySQL's default; MariaDB's is 0 (the OS decides when the log reaches the disk).
+        name: "--sync-binlog",
+        tools: &[Server],
+        mysql: "replication-options-binary-log.html#sysvar_sync_binlog",
+        mariadb: Some("replication-and-binary-log-system-variables/#sync_binlog"),
+    },
+    ToolOption {
+        // MariaDB keeps binlogs forever by default; MySQL 30 days.
+        name: "--loose-binlog-expire-logs-seconds",
+        tools: &[Server],
+        mysql: "replication-options-binary-log.html#sysvar_binlog_expire_logs_seconds",
+        mariadb: Some("replication-and-binary-log-system-variables/#binlog_expire_logs_seconds"),
+    },
+    ToolOption {
+        // Restores of stored functions with the log on (ERROR 1418 otherwise).
+        name: "--loose-log-bin-trust-function-creators",
+        tools: &[Server],
+        mysql: "replication-options-binary-log.html#sysvar_log_bin_trust_function_creators",
+        mariadb: Some(
+            "replication-and-binary-log-system-variables/#log_bin_trust_function_creators",
+        ),
+    },
     ToolOption {
         // `loose-`: MariaDB, which has no X Plugin, ignores it instead of refusing to start.
         name: "--loose-mysqlx",
@@ -245,6 +370,7 @@ pub fn used(script: &str) -> Vec<(Option<Tool>, String)> {
             (r#""$client" "#, Some(Client)),
             (r#""$dump_tool" "#, Some(Dump)),
             (r#""$admin" "#, Some(Admin)),
+            (r#""$binlog_tool" "#, Some(Binlog)),
             ("set -- ", None),
         ];
         for (call, tool) in calls {
@@ -278,43 +404,59 @@ pub fn used(script: &str) -> Vec<(Option<Tool>, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backup::scripts::{BACKUP_SCRIPT, RESTORE_SCRIPT};
-    use crate::resources::{ALIVE_SCRIPT, READY_SCRIPT};
+    use crate::backup::scripts::{ARCHIVE_SCRIPT, BACKUP_SCRIPT, RESTORE_SCRIPT};
+    use crate::resources::{ALIVE_SCRIPT, PITR_SERVER_ARGS, READY_SCRIPT};
+
+    /// Everything the product runs: the scripts, the probes, and the server's PITR args
+    /// (as a call of the server).
+    fn scripts() -> Vec<String> {
+        let server_args = format!(r#""$server" {}"#, PITR_SERVER_ARGS.join(" "));
+        [
+            BACKUP_SCRIPT,
+            RESTORE_SCRIPT,
+            ARCHIVE_SCRIPT,
+            READY_SCRIPT,
+            ALIVE_SCRIPT,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([server_args])
+        .collect()
+    }
 
     #[test]
     fn every_option_the_scripts_pass_is_listed_for_its_tool() {
         let mut checked = 0;
-        for script in [BACKUP_SCRIPT, RESTORE_SCRIPT, READY_SCRIPT, ALIVE_SCRIPT] {
-            for (tool, name) in used(script) {
-                let listed = OPTIONS.iter().find(|o| o.name == name);
-                let listed = listed.unwrap_or_else(|| {
-                    panic!("{name} is not in backup::options::OPTIONS: check it against MySQL 8.4, 9.x and MariaDB, then list it")
-                });
+        for script in scripts() {
+            for (tool, name) in used(&script) {
+                let mut listed = OPTIONS.iter().filter(|o| o.name == name).peekable();
+                assert!(
+                    listed.peek().is_some(),
+                    "{name} is not in backup::options::OPTIONS: check it against MySQL 8.4, 9.x and MariaDB, then list it"
+                );
                 if let Some(tool) = tool {
                     assert!(
-                        listed.tools.contains(&tool),
-                        "{name} is passed to {tool:?} but listed for {:?}",
-                        listed.tools
+                        listed.any(|o| o.tools.contains(&tool)),
+                        "{name} is passed to {tool:?} but not listed for it"
                     );
                 }
                 checked += 1;
             }
         }
-        assert!(checked >= 40, "the scripts' calls were found: {checked}");
+        assert!(checked >= 60, "the scripts' calls were found: {checked}");
     }
 
     #[test]
     fn every_listed_option_is_used_and_documented() {
-        let used: Vec<String> = [BACKUP_SCRIPT, RESTORE_SCRIPT, READY_SCRIPT, ALIVE_SCRIPT]
-            .iter()
-            .flat_map(|s| used(s))
-            .map(|(_, name)| name)
-            .collect();
+        let scripts = scripts();
+        let used: Vec<(Option<Tool>, String)> = scripts.iter().flat_map(|s| used(s)).collect();
         for option in OPTIONS {
             assert!(
-                used.contains(&option.name.to_string()),
-                "{} is listed, never used",
-                option.name
+                used.iter().any(|(tool, name)| name == option.name
+                    && tool.is_none_or(|t| option.tools.contains(&t))),
+                "{} is listed for {:?}, never used so",
+                option.name,
+                option.tools
             );
             assert!(
                 option
@@ -327,7 +469,7 @@ mod tests {
                 // Only behind a check that the tool has it.
                 let guarded = format!("grep -q -e '{}'", option.name);
                 assert!(
-                    BACKUP_SCRIPT.contains(&guarded),
+                    scripts.iter().any(|s| s.contains(&guarded)),
                     "{} is MySQL-only and unguarded",
                     option.name
                 );

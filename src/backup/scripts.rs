@@ -72,6 +72,27 @@ pub const ENV_WIPE_DATADIR: &str = "WIPE_DATADIR";
 /// again to stop (default 300).
 pub const ENV_SERVER_TIMEOUT: &str = "SERVER_TIMEOUT";
 
+/// Backup and restore: `true` when the instance archives its binary log (`spec.pitr`). A
+/// backup then records the dump's binlog position and prunes the archive with the dumps.
+pub const ENV_PITR: &str = "PITR";
+/// Restore only: replay the archived binary log after the dump up to this UTC time,
+/// `YYYY-MM-DD HH:MM:SS` (what `mysqlbinlog --stop-datetime` reads with `TZ=UTC0`);
+/// events of that second and later are not applied.
+pub const ENV_TARGET_TIME: &str = "TARGET_TIME";
+/// Restore only: the same time as seconds since the epoch, for the script's comparisons.
+pub const ENV_TARGET_EPOCH: &str = "TARGET_EPOCH";
+/// Restore only: replay up to this binlog position, `FILE:POS` (`binlog.000042:1234`);
+/// the event at POS and later are not applied.
+pub const ENV_TARGET_POSITION: &str = "TARGET_POSITION";
+/// Restore to a point only: how long to wait for the archive sidecar to copy the binlog
+/// file the restore closed (`FLUSH BINARY LOGS`) when the archive ends before the target
+/// (default 120 s).
+pub const ENV_ARCHIVE_WAIT: &str = "ARCHIVE_WAIT";
+/// Archive sidecar only: seconds between `FLUSH BINARY LOGS` (`spec.pitr_flush_seconds`).
+pub const ENV_FLUSH_SECONDS: &str = "FLUSH_SECONDS";
+/// The subdirectory of the backup volume holding the binary-log archive.
+pub const ARCHIVE_DIR: &str = "binlog";
+
 /// Every variable the backup script reads.
 pub const BACKUP_ENV: &[&str] = &[
     ENV_HOST,
@@ -86,6 +107,7 @@ pub const BACKUP_ENV: &[&str] = &[
     ENV_DATADIR,
     ENV_WIPE_DATADIR,
     ENV_SERVER_TIMEOUT,
+    ENV_PITR,
 ];
 /// Every variable the restore script reads.
 pub const RESTORE_ENV: &[&str] = &[
@@ -97,6 +119,22 @@ pub const RESTORE_ENV: &[&str] = &[
     ENV_DATABASE,
     ENV_BACKUP_DIR,
     ENV_BACKUP_NAME,
+    ENV_TERMINATION_LOG,
+    ENV_TARGET_TIME,
+    ENV_TARGET_EPOCH,
+    ENV_TARGET_POSITION,
+    ENV_ARCHIVE_WAIT,
+];
+/// Every variable the archive sidecar reads.
+pub const ARCHIVE_ENV: &[&str] = &[
+    ENV_HOST,
+    ENV_PORT,
+    ENV_USER,
+    ENV_PASSWORD,
+    ENV_CLIENT_DIR,
+    ENV_DATADIR,
+    ENV_BACKUP_DIR,
+    ENV_FLUSH_SECONDS,
     ENV_TERMINATION_LOG,
 ];
 
@@ -110,12 +148,12 @@ macro_rules! escaped_password {
 }
 pub(crate) use escaped_password;
 
-/// What both scripts start with: strict mode, reporting, checks of the environment.
-/// A macro so that the scripts are `&'static str` constants built with `concat!`.
-macro_rules! common {
+/// What every script starts with: strict mode, the one-line JSON report, `fail`, and
+/// the signal traps. A macro so that the scripts are `&'static str` constants built with
+/// `concat!`.
+macro_rules! reporting {
     () => {
-        concat!(
-            r#"set -eu
+        r#"set -eu
 umask 027
 
 json_escape() {
@@ -141,7 +179,43 @@ fail() {
 # running command ends; the EXIT trap then removes this run's partial files.
 trap 'fail "stopped by SIGTERM (the Job was deleted or ran past its deadline)"' TERM
 trap 'fail "stopped by SIGINT"' INT
+"#
+    };
+}
 
+/// The password into the clients' option file (`$client_cnf`), out of the environment
+/// before any tool runs: written (umask 077, `\` and `"` escaped) into the memory-backed
+/// `CLIENT_DIR`; each tool names it as its first option.
+macro_rules! option_file {
+    () => {
+        concat!(
+            r#"password=${CLIENT_PASSWORD:-}
+unset CLIENT_PASSWORD
+[ -n "${CLIENT_DIR:-}" ] || fail "CLIENT_DIR is not set"
+[ -d "$CLIENT_DIR" ] || fail "the client directory $CLIENT_DIR does not exist"
+client_cnf="$CLIENT_DIR/client.cnf"
+(
+  umask 077
+  printf '[client]\n' >"$client_cnf" || exit 1
+  [ -z "$password" ] ||
+    printf 'password="%s"\n' "#,
+            escaped_password!(),
+            r#" >>"$client_cnf" ||
+    exit 1
+) || fail "cannot write the clients' option file into $CLIENT_DIR"
+password=
+"#
+        )
+    };
+}
+
+/// What the backup and restore Jobs start with: [`reporting`], checks of the environment,
+/// the lock on the backup volume, the option file, the catalogue's helpers.
+macro_rules! common {
+    () => {
+        concat!(
+            reporting!(),
+            r#"
 [ -n "${MYSQL_DATABASE:-}" ] || fail "MYSQL_DATABASE is not set"
 case "$MYSQL_DATABASE" in
   *[!A-Za-z0-9_\$-]*) fail "MYSQL_DATABASE must match ^[A-Za-z0-9_\$-]{1,64}\$" ;;
@@ -184,24 +258,10 @@ locked=1
 printf '%s by pod %s\n' "$op" "${HOSTNAME:-$(hostname 2>/dev/null || echo unknown)}" >"$lock_dir/holder" || true
 
 # The password reaches the tools through an option file, never their environment or
-# arguments: out of the environment before any command runs, then written (umask 077, \
-# and " escaped) into a memory-backed directory; each tool names it as its first option.
-password=${CLIENT_PASSWORD:-}
-unset CLIENT_PASSWORD
-[ -n "${CLIENT_DIR:-}" ] || fail "CLIENT_DIR is not set"
-[ -d "$CLIENT_DIR" ] || fail "the client directory $CLIENT_DIR does not exist"
-client_cnf="$CLIENT_DIR/client.cnf"
-(
-  umask 077
-  printf '[client]\n' >"$client_cnf" || exit 1
-  [ -z "$password" ] ||
-    printf 'password="%s"\n' "#,
-            escaped_password!(),
-            r#" >>"$client_cnf" ||
-    exit 1
-) || fail "cannot write the clients' option file into $CLIENT_DIR"
-password=
-
+# arguments.
+"#,
+            option_file!(),
+            r#"
 # The last line of a command's captured error output, for the one-line cause.
 last_error() {
   printf '%s\n' "$1" | grep -v '^@status ' | grep -v '^[[:space:]]*$' | tail -n 1
@@ -230,6 +290,65 @@ check_content() {
 }
 "#
         )
+    };
+}
+
+/// The binary-log archive on the backup volume, as the sidecar writes it and the backup
+/// and restore read it: `binlog/<name>` (a closed binlog file, byte for byte) and
+/// `binlog/<name>.json` (written last: `{"name":...,"size":N,"sha256":"...","first":EPOCH,
+/// "until":EPOCH}`; `first` is the file's first event time, `until` the next file's, i.e.
+/// when this one was closed); `binlog/horizon`, the oldest file a kept backup needs.
+macro_rules! binlogs {
+    () => {
+        r#"
+archive="$BACKUP_DIR/binlog"
+
+# A field of a one-line JSON file (a string's value, or a number).
+json_field() {
+  sed -n "s/.*\"$2\":\"*\([^\",}]*\).*/\1/p" "$1" | head -n 1
+}
+
+# binlog.000042 -> 42 (no leading zeros: sh reads those as octal).
+binlog_seq() {
+  n=$(printf '%s' "${1##*.}" | sed 's/^0*//')
+  printf '%s' "${n:-0}"
+}
+
+# The file of sequence $2 in the series of $1: the same base name and width.
+binlog_name() {
+  digits=${1##*.}
+  printf "%s.%0${#digits}d" "${1%.*}" "$2"
+}
+
+# An epoch second as RFC 3339 UTC (GNU and busybox date).
+utc() {
+  date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || printf '@%s' "$1"
+}
+
+# The archived files, in sequence order: "SEQ NAME FIRST UNTIL" lines.
+archived() {
+  for entry in "$archive"/*.json; do
+    [ -f "$entry" ] || continue
+    entry_name=$(json_field "$entry" name)
+    printf '%s %s %s %s\n' "$(binlog_seq "$entry_name")" "$entry_name" "$(json_field "$entry" first)" "$(json_field "$entry" until)"
+  done | sort -n
+}
+
+# The restorable window, as epoch seconds (empty when there is none): from the oldest
+# verified backup that recorded a binlog position to the end of the newest archived file.
+window() {
+  window_from=""
+  for s in $(stamps); do
+    f="$BACKUP_DIR/$s.json"
+    if [ -f "$f" ] && [ -f "$BACKUP_DIR/$s.sql.gz" ] && grep -q '"verified":true' "$f"; then
+      at=$(json_field "$f" at)
+      [ -z "$at" ] || window_from=$at
+    fi
+  done
+  window_to=$(archived | tail -n 1 | cut -d ' ' -f 4)
+  window_files=$(archived | wc -l | tr -d ' ')
+}
+"#
     };
 }
 
@@ -265,6 +384,7 @@ esac
 pub const BACKUP_SCRIPT: &str = concat!(
     "op=backup\n",
     common!(),
+    binlogs!(),
     r#"
 RETENTION=${RETENTION:-}
 case "$RETENTION" in
@@ -441,6 +561,22 @@ sidecar_partial="$BACKUP_DIR/.$stamp.json.partial"
 if "$dump_tool" --help 2>/dev/null | grep -q -e '--set-gtid-purged'; then
   set -- "$@" --set-gtid-purged=OFF
 fi
+# With the binary-log archive, the dump records where the log stood at its snapshot: the
+# point a replay starts from. MySQL's mysqldump calls it --source-data (--master-data is
+# its deprecated alias); MariaDB's has only --master-data. Never from the data directory:
+# that temporary server logs nothing.
+PITR=${PITR:-false}
+case "$PITR" in
+  true | false) ;;
+  *) fail "PITR must be true or false, not '$PITR'" ;;
+esac
+if [ "$PITR" = true ] && [ -z "$MYSQL_DATADIR" ]; then
+  if "$dump_tool" --help 2>/dev/null | grep -q -e '--source-data'; then
+    set -- "$@" --source-data=2
+  else
+    set -- "$@" --master-data=2
+  fi
+fi
 
 printf 'backup: dumping database %s from %s into %s\n' "$MYSQL_DATABASE" "$from" "$name" >&2
 # sh has no pipefail: each side of the pipe reports its status on fd 3, with the tools'
@@ -476,14 +612,27 @@ fi
 [ "$gzip_rc" = 0 ] || fail "gzip could not write $partial (status ${gzip_rc:-unknown}): $(last_error "$out")"
 
 check_content "$partial" || fail "the new dump failed verification: $why"
+# The snapshot is older than this second: a restore to a later time may start from it.
+dumped_at=$(date +%s)
 # The server's version, from the dump's header: a change of image compares release series.
 server_version=$(gzip -dc "$partial" 2>/dev/null | head -n 20 | sed -n 's/^-- Server version[[:space:]]*//p' | head -n 1)
+# The binlog position of the snapshot, as MySQL (CHANGE REPLICATION SOURCE TO
+# SOURCE_LOG_FILE=...) and MariaDB (CHANGE MASTER TO MASTER_LOG_FILE=...) comment it.
+binlog_fields=""
+if [ "$PITR" = true ] && [ -z "$MYSQL_DATADIR" ]; then
+  position=$(gzip -dc "$partial" 2>/dev/null | head -n 80 | sed -n "s/^-- CHANGE [A-Z ]* TO [A-Z]*_LOG_FILE='\([^']*\)', *[A-Z]*_LOG_POS=\([0-9]*\);.*/\1 \2/p" | head -n 1)
+  if [ -n "$position" ]; then
+    binlog_fields=",\"binlog\":{\"file\":\"${position% *}\",\"pos\":${position#* },\"at\":$dumped_at}"
+  else
+    printf 'backup: the dump records no binlog position (is the binary log on?): it cannot start a point-in-time restore\n' >&2
+  fi
+fi
 size=$(wc -c <"$partial" | tr -d ' ')
 sha256=$(sha256sum <"$partial" | cut -d ' ' -f 1)
 sync "$partial" 2>/dev/null || true
 mv -f "$partial" "$BACKUP_DIR/$name" || fail "cannot rename the verified dump to $name"
-printf '{"name":"%s","size":%s,"sha256":"%s","verified":true,"database":"%s","created":"%s"}\n' \
-  "$name" "$size" "$sha256" "$MYSQL_DATABASE" "$created" >"$sidecar_partial" || fail "cannot write the catalogue entry $stamp.json"
+printf '{"name":"%s","size":%s,"sha256":"%s","verified":true,"database":"%s","created":"%s"%s}\n' \
+  "$name" "$size" "$sha256" "$MYSQL_DATABASE" "$created" "$binlog_fields" >"$sidecar_partial" || fail "cannot write the catalogue entry $stamp.json"
 sync "$sidecar_partial" 2>/dev/null || true
 mv -f "$sidecar_partial" "$BACKUP_DIR/$stamp.json" || fail "cannot write the catalogue entry $stamp.json"
 printf 'backup: %s verified (%s bytes, sha256 %s)\n' "$name" "$size" "$sha256" >&2
@@ -502,6 +651,35 @@ for s in $(stamps); do
   fi
 done
 
+# The archive keeps what a replay from the oldest kept backup needs, and no more: the
+# files before its position go, and `horizon` tells the sidecar not to copy them again.
+pitr_fields=""
+if [ "$PITR" = true ] && [ -z "$MYSQL_DATADIR" ]; then
+  oldest=""
+  for s in $(stamps); do
+    f="$BACKUP_DIR/$s.json"
+    if [ -f "$f" ] && [ -f "$BACKUP_DIR/$s.sql.gz" ] && grep -q '"verified":true' "$f"; then
+      file=$(json_field "$f" file)
+      [ -z "$file" ] || oldest=$file
+    fi
+  done
+  pruned_binlogs=0
+  if [ -n "$oldest" ] && [ -d "$archive" ]; then
+    keep_from=$(binlog_seq "$oldest")
+    printf '%s\n' "$oldest" >"$archive/.horizon.partial" && mv -f "$archive/.horizon.partial" "$archive/horizon" ||
+      fail "cannot write $archive/horizon"
+    for entry in $(archived | cut -d ' ' -f 1,2 | tr ' ' ':'); do
+      if [ "${entry%%:*}" -lt "$keep_from" ]; then
+        rm -f "$archive/${entry#*:}.json" "$archive/${entry#*:}"
+        pruned_binlogs=$((pruned_binlogs + 1))
+      fi
+    done
+    [ "$pruned_binlogs" = 0 ] || printf 'backup: pruned %s archived binlog files before %s\n' "$pruned_binlogs" "$oldest" >&2
+  fi
+  window
+  pitr_fields=",\"pitr\":{\"from\":${window_from:-null},\"to\":${window_to:-null},\"files\":$window_files,\"pruned\":$pruned_binlogs}"
+fi
+
 # From the data directory: empty it, when asked, only now that the dump is verified and
 # the temporary server has shut down cleanly, so a re-created instance starts from its
 # backup and never from stale files. The directory itself (a mount point) stays.
@@ -519,7 +697,7 @@ if [ -n "$MYSQL_DATADIR" ]; then
   source_fields=",\"source\":\"datadir\",\"wiped\":$wiped"
 fi
 
-report "{\"op\":\"backup\",\"ok\":true,\"backup\":\"$name\",\"size\":$size,\"sha256\":\"$sha256\",\"verified\":true,\"database\":\"$MYSQL_DATABASE\",\"created\":\"$created\",\"retained\":$kept,\"pruned\":[$pruned],\"server_version\":\"$(json_escape "$server_version")\"$source_fields}"
+report "{\"op\":\"backup\",\"ok\":true,\"backup\":\"$name\",\"size\":$size,\"sha256\":\"$sha256\",\"verified\":true,\"database\":\"$MYSQL_DATABASE\",\"created\":\"$created\",\"retained\":$kept,\"pruned\":[$pruned],\"server_version\":\"$(json_escape "$server_version")\"$binlog_fields$pitr_fields$source_fields}"
 "#
 );
 
@@ -536,8 +714,14 @@ pub const RESTORE_SCRIPT: &str = concat!(
     "op=restore\n",
     common!(),
     connection!(),
+    binlogs!(),
     r#"
 client=$(command -v mysql || command -v mariadb) || fail "the mysql client is not installed in this image"
+
+sql() {
+  "$client" --defaults-extra-file="$client_cnf" --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user="$MYSQL_USER" \
+    --batch --skip-column-names --connect-timeout=10 -e "$1"
+}
 
 # Whether a backup may be loaded. Sets `why` when not; `size` and `sha256` when it may.
 verify_backup() {
@@ -565,8 +749,136 @@ verify_backup() {
   size=$(wc -c <"$dump" | tr -d ' ')
 }
 
+TARGET_TIME=${TARGET_TIME:-}
+TARGET_POSITION=${TARGET_POSITION:-}
+to_point=false
+[ -z "$TARGET_TIME$TARGET_POSITION" ] || to_point=true
+if [ "$to_point" = true ]; then
+  [ -z "${BACKUP_NAME:-}" ] || fail "BACKUP_NAME and a point in time exclude each other: a restore to a point picks its backup itself"
+  [ -z "$TARGET_TIME" ] || [ -z "$TARGET_POSITION" ] || fail "TARGET_TIME and TARGET_POSITION exclude each other"
+  if [ -n "$TARGET_TIME" ]; then
+    case "$TARGET_TIME" in
+      [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]\ [0-9][0-9]:[0-9][0-9]:[0-9][0-9]) ;;
+      *) fail "TARGET_TIME must be a UTC time as YYYY-MM-DD HH:MM:SS, not '$TARGET_TIME'" ;;
+    esac
+    TARGET_EPOCH=${TARGET_EPOCH:-}
+    case "$TARGET_EPOCH" in
+      '' | *[!0-9]*) fail "TARGET_EPOCH must be the seconds since the epoch of TARGET_TIME, not '$TARGET_EPOCH'" ;;
+    esac
+    target=$(utc "$TARGET_EPOCH")
+    [ "$TARGET_EPOCH" -le "$(date +%s)" ] || fail "refusing to restore to $target: it is in the future; the database was not touched"
+  else
+    target_file=${TARGET_POSITION%:*}
+    target_pos=${TARGET_POSITION##*:}
+    case "$target_file" in
+      *[!A-Za-z0-9_.-]* | .* | *.*[!0-9]*) fail "TARGET_POSITION must be FILE:POS, e.g. binlog.000042:1234, not '$TARGET_POSITION'" ;;
+      *.[0-9]*) ;;
+      *) fail "TARGET_POSITION must be FILE:POS, e.g. binlog.000042:1234, not '$TARGET_POSITION'" ;;
+    esac
+    case "$target_pos" in
+      '' | *[!0-9]*) fail "TARGET_POSITION must be FILE:POS, e.g. binlog.000042:1234, not '$TARGET_POSITION'" ;;
+    esac
+    target=$TARGET_POSITION
+  fi
+  # The official mysql images leave mysqlbinlog out (docker-library/mysql#847); the
+  # mariadb images ship mariadb-binlog.
+  binlog_tool=$(command -v mysqlbinlog || command -v mariadb-binlog) ||
+    fail "refusing to restore to $target: neither mysqlbinlog nor mariadb-binlog is installed in this image (the official mysql images leave mysqlbinlog out); the database was not touched"
+  ARCHIVE_WAIT=${ARCHIVE_WAIT:-120}
+  case "$ARCHIVE_WAIT" in
+    '' | *[!0-9]*) fail "ARCHIVE_WAIT must be a number of seconds, not '$ARCHIVE_WAIT'" ;;
+  esac
+  [ -d "$archive" ] ||
+    fail "refusing to restore to $target: the backup volume has no binlog archive: is spec.pitr on, and has its binlog-archive container run? The database was not touched"
+
+  # Whether the archive reaches the target: a file closed at or after the time, or the
+  # target's file itself (closed, since it was archived).
+  covers() {
+    if [ -n "$TARGET_TIME" ]; then
+      last_until=$(archived | tail -n 1 | cut -d ' ' -f 4)
+      [ -n "$last_until" ] && [ "$last_until" -ge "$TARGET_EPOCH" ]
+    else
+      [ -f "$archive/$target_file.json" ]
+    fi
+  }
+  if ! covers; then
+    # The target is in the file the server is writing: close it and let the sidecar copy it.
+    printf 'restore: the archive ends before %s: closing the current binlog file and waiting up to %ss for the sidecar to archive it\n' "$target" "$ARCHIVE_WAIT" >&2
+    flushed=$(sql 'FLUSH BINARY LOGS' 2>&1) || fail "cannot close the current binlog file (FLUSH BINARY LOGS): $(last_error "$flushed"); the database was not touched"
+    waited=0
+    while ! covers && [ "$waited" -lt "$ARCHIVE_WAIT" ]; do
+      sleep 1
+      waited=$((waited + 1))
+    done
+  fi
+  window
+  if [ -n "$window_from" ] && [ -n "$window_to" ]; then
+    available="restorable from $(utc "$window_from") to $(utc "$window_to")"
+  elif [ -n "$window_to" ]; then
+    available="no backup records a binlog position yet (the archive reaches $(utc "$window_to")): take a backup first"
+  else
+    available="nothing is archived yet"
+  fi
+  covers || fail "refusing to restore to $target: it is after the last archived event ($available); the database was not touched"
+fi
+
 skipped=""
-if [ -n "${BACKUP_NAME:-}" ]; then
+if [ "$to_point" = true ]; then
+  # The newest verified backup whose snapshot is before the target.
+  stamp=""
+  for s in $(stamps); do
+    f="$BACKUP_DIR/$s.json"
+    [ -f "$f" ] || continue
+    start_file=$(json_field "$f" file)
+    start_pos=$(json_field "$f" pos)
+    at=$(json_field "$f" at)
+    [ -n "$start_file" ] && [ -n "$start_pos" ] && [ -n "$at" ] || continue
+    if [ -n "$TARGET_TIME" ]; then
+      [ "$at" -lt "$TARGET_EPOCH" ] || continue
+    else
+      start_seq=$(binlog_seq "$start_file")
+      end_seq=$(binlog_seq "$target_file")
+      [ "$start_seq" -lt "$end_seq" ] || { [ "$start_seq" = "$end_seq" ] && [ "$start_pos" -le "$target_pos" ]; } || continue
+    fi
+    if verify_backup "$s"; then
+      stamp=$s
+      break
+    fi
+    printf 'restore: skipping %s.sql.gz: %s\n' "$s" "$why" >&2
+    skipped="$skipped${skipped:+,}\"$s.sql.gz\""
+  done
+  [ -n "$stamp" ] || fail "refusing to restore to $target: no verified backup with a binlog position is older than it ($available); the database was not touched"
+  # The archived files from the backup's position to the one that reaches the target,
+  # every one present and whole.
+  start_seq=$(binlog_seq "$start_file")
+  if [ -n "$TARGET_TIME" ]; then
+    end_seq=$(archived | while read -r seq _ _ until; do
+      if [ "$seq" -ge "$start_seq" ] && [ "$until" -ge "$TARGET_EPOCH" ]; then
+        printf '%s' "$seq"
+        break
+      fi
+    done)
+    [ -n "$end_seq" ] || end_seq=$(($(archived | tail -n 1 | cut -d ' ' -f 1) + 1))
+  else
+    end_seq=$(binlog_seq "$target_file")
+  fi
+  set --
+  seq=$start_seq
+  while [ "$seq" -le "$end_seq" ]; do
+    file=$(binlog_name "$start_file" "$seq")
+    if [ ! -f "$archive/$file.json" ] || [ ! -f "$archive/$file" ]; then
+      fail "refusing to restore to $target: the archive has a gap: $file is missing ($available, but not across the gap); the database was not touched"
+    fi
+    want=$(json_field "$archive/$file.json" sha256)
+    got=$(sha256sum <"$archive/$file" | cut -d ' ' -f 1)
+    [ "$want" = "$got" ] ||
+      fail "refusing to restore to $target: the archived $file does not match the sha256 recorded when it was archived; the database was not touched"
+    set -- "$@" "$archive/$file"
+    last_file=$file
+    seq=$((seq + 1))
+  done
+  binlog_count=$#
+elif [ -n "${BACKUP_NAME:-}" ]; then
   stamp=${BACKUP_NAME%.sql.gz}
   case "$stamp" in
     [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z) ;;
@@ -586,6 +898,17 @@ else
   [ -n "$stamp" ] || fail "no verified backup in $BACKUP_DIR to restore; the database was not touched"
 fi
 name="$stamp.sql.gz"
+
+if [ "$to_point" = true ]; then
+  # The replay re-creates what the dump and the log made; anything made after the backup
+  # would collide with it, so the database starts empty, with its character set.
+  printf 'restore: emptying database %s before loading %s\n' "$MYSQL_DATABASE" "$name" >&2
+  charset=$(sql "SELECT CONCAT(DEFAULT_CHARACTER_SET_NAME, ' ', DEFAULT_COLLATION_NAME) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '$MYSQL_DATABASE'" 2>&1) ||
+    fail "cannot read the character set of database $MYSQL_DATABASE: $(last_error "$charset"); the database was not touched"
+  [ -n "$charset" ] || charset="utf8mb4 utf8mb4_general_ci"
+  emptied=$(sql "DROP DATABASE IF EXISTS \`$MYSQL_DATABASE\`; CREATE DATABASE \`$MYSQL_DATABASE\` CHARACTER SET ${charset% *} COLLATE ${charset#* }" 2>&1) ||
+    fail "cannot empty database $MYSQL_DATABASE before the restore: $(last_error "$emptied")"
+fi
 
 printf 'restore: loading %s (%s bytes, verified) into database %s on %s:%s\n' "$name" "$size" "$MYSQL_DATABASE" "$MYSQL_HOST" "$MYSQL_PORT" >&2
 out=$(
@@ -610,7 +933,217 @@ load_rc=$(printf '%s\n' "$out" | sed -n 's/^@status load //p')
 [ "$gzip_rc" = 0 ] || fail "gzip could not read $name (status ${gzip_rc:-unknown}): $(last_error "$out")"
 
 printf 'restore: %s loaded into %s\n' "$name" "$MYSQL_DATABASE" >&2
-report "{\"op\":\"restore\",\"ok\":true,\"backup\":\"$name\",\"size\":$size,\"sha256\":\"$sha256\",\"database\":\"$MYSQL_DATABASE\",\"skipped\":[$skipped]}"
+
+point_fields=""
+if [ "$to_point" = true ]; then
+  # Row events of the database's tables, and statements run with it as the default
+  # database, up to the target. TZ=UTC0: the tools read --stop-datetime as local time.
+  "$binlog_tool" --help 2>/dev/null | grep -q -e '--skip-gtids' && gtids=true || gtids=false
+  # The options go before the files ("$@"), last one first.
+  if [ -n "$TARGET_TIME" ]; then
+    set -- --stop-datetime="$TARGET_TIME" "$@"
+  else
+    set -- --stop-position="$target_pos" "$@"
+  fi
+  # MySQL: the server has these GTIDs already and would skip every transaction.
+  [ "$gtids" = false ] || set -- --skip-gtids "$@"
+  set -- --database="$MYSQL_DATABASE" --start-position="$start_pos" "$@"
+  printf 'restore: replaying %s archived binlog files (%s:%s to %s) up to %s\n' "$binlog_count" "$start_file" "$start_pos" "$last_file" "$target" >&2
+  out=$(
+    {
+      {
+        rc=0
+        TZ=UTC0 "$binlog_tool" "$@" 2>&3 || rc=$?
+        echo "@status replay $rc" >&3
+      } | {
+        rc=0
+        "$client" --defaults-extra-file="$client_cnf" --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user="$MYSQL_USER" \
+          --default-character-set=utf8mb4 --binary-mode --database="$MYSQL_DATABASE" >&2 2>&3 || rc=$?
+        echo "@status apply $rc" >&3
+      }
+    } 3>&1
+  )
+  errors=$(printf '%s\n' "$out" | grep -v '^@status ' || true)
+  [ -z "$errors" ] || printf '%s\n' "$errors" >&2
+  replay_rc=$(printf '%s\n' "$out" | sed -n 's/^@status replay //p')
+  apply_rc=$(printf '%s\n' "$out" | sed -n 's/^@status apply //p')
+  [ "$replay_rc" = 0 ] || fail "$binlog_tool exited with status ${replay_rc:-unknown} reading the archive after loading $name: $(last_error "$out"); the database holds $name and part of the log"
+  [ "$apply_rc" = 0 ] || fail "mysql exited with status ${apply_rc:-unknown} replaying the archive after loading $name: $(last_error "$out"); the database holds $name and part of the log"
+  printf 'restore: replayed up to %s\n' "$target" >&2
+  point_fields=",\"to\":\"$target\",\"binlogs\":$binlog_count,\"from_position\":\"$start_file:$start_pos\",\"last_binlog\":\"$last_file\""
+fi
+
+report "{\"op\":\"restore\",\"ok\":true,\"backup\":\"$name\",\"size\":$size,\"sha256\":\"$sha256\",\"database\":\"$MYSQL_DATABASE\",\"skipped\":[$skipped]$point_fields}"
+"#
+);
+
+/// The binary-log archive: the `binlog-archive` container of the server's pod with
+/// `spec.pitr`. Reads `MYSQL_HOST` (127.0.0.1: the pod's own server), `MYSQL_PORT`,
+/// `MYSQL_USER`, `CLIENT_PASSWORD`, `CLIENT_DIR`, `MYSQL_DATADIR` (the data volume, read
+/// only), `BACKUP_DIR` and `FLUSH_SECONDS`.
+///
+/// Runs until stopped. Every `FLUSH_SECONDS` it closes the server's current binlog file
+/// (`FLUSH BINARY LOGS`), so at most that much of the log is only on the data volume.
+/// Whenever the server's binlog index changes (checked each second, without a query), it
+/// lists the files (`SHOW BINARY LOGS`: every one but the last is closed, in MySQL and
+/// MariaDB alike) and copies each closed file not archived yet from the data directory
+/// into `$BACKUP_DIR/binlog/`: into `.<name>.partial`, compared by sha256 with the
+/// original, synced, renamed, and only then recorded in `<name>.json` with its first event
+/// time and the time it was closed (the next file's first event), read from the files'
+/// headers with `od`, so the image needs no `mysqlbinlog`. A copy killed half-way leaves a
+/// `.partial` (removed at the next start) or a file without its entry (copied again):
+/// nothing a restore would use. It never deletes archived files (the backups' retention
+/// does) and never copies one before `binlog/horizon`. Each archived file is one line on
+/// stdout: `{"op":"archive","ok":true,"binlog":"binlog.000042","size":N,"first":EPOCH,
+/// "until":EPOCH}`; the password never reaches an argument or the environment of a tool.
+pub const ARCHIVE_SCRIPT: &str = concat!(
+    "op=archive\n",
+    reporting!(),
+    connection!(),
+    r#"
+[ -n "${BACKUP_DIR:-}" ] || fail "BACKUP_DIR is not set"
+[ -d "$BACKUP_DIR" ] || fail "the backup directory $BACKUP_DIR does not exist"
+[ -w "$BACKUP_DIR" ] || fail "the backup directory $BACKUP_DIR is not writable by uid $(id -u)"
+[ -n "${MYSQL_DATADIR:-}" ] || fail "MYSQL_DATADIR is not set"
+[ -d "$MYSQL_DATADIR" ] || fail "the data directory $MYSQL_DATADIR does not exist (is the data volume mounted?)"
+FLUSH_SECONDS=${FLUSH_SECONDS:-300}
+case "$FLUSH_SECONDS" in
+  '' | *[!0-9]*) fail "FLUSH_SECONDS must be a number of seconds, not '$FLUSH_SECONDS'" ;;
+esac
+[ "$FLUSH_SECONDS" -ge 1 ] || fail "FLUSH_SECONDS must be at least 1"
+client=$(command -v mysql || command -v mariadb) || fail "the mysql client is not installed in this image"
+command -v sha256sum >/dev/null 2>&1 || fail "sha256sum is not installed in this image"
+command -v od >/dev/null 2>&1 || fail "od is not installed in this image"
+"#,
+    option_file!(),
+    binlogs!(),
+    r#"
+mkdir -p "$archive" || fail "cannot make the archive directory $archive"
+# A copy that was killed half-way (only this container writes here).
+rm -f "$archive"/.*.partial 2>/dev/null || true
+
+# SIGTERM (the pod is stopping) ends the loop after the current step; the pauses are
+# waited for in the background so that the signal ends them at once.
+stopping=false
+trap 'stopping=true' TERM INT
+pause() {
+  sleep "$1" &
+  wait "$!" || true
+}
+
+say() {
+  printf 'archive: %s\n' "$1" >&2
+}
+
+sql() {
+  "$client" --defaults-extra-file="$client_cnf" --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user="$MYSQL_USER" \
+    --batch --skip-column-names --connect-timeout=5 -e "$1"
+}
+
+# The time of a binlog file's first event: the 4-byte little-endian timestamp of the
+# event header after the 4-byte magic number.
+event_time() {
+  od -An -tu4 -j4 -N4 "$1" | tr -d ' \n'
+}
+
+# Copy closed file $1 (closed by $2) into the archive. Non-zero when it must be tried again.
+archive_one() {
+  src="$MYSQL_DATADIR/$1"
+  partial="$archive/.$1.partial"
+  if [ ! -f "$src" ]; then
+    say "$1 is gone from $MYSQL_DATADIR before it was archived: the archive has a gap there; a restore across it is refused, so take a full backup"
+    return 0
+  fi
+  if ! copied=$(cp "$src" "$partial" 2>&1); then
+    rm -f "$partial"
+    say "cannot copy $1 into $archive: $(printf '%s\n' "$copied" | tail -n 1)"
+    return 1
+  fi
+  sync "$partial" 2>/dev/null || true
+  want=$(sha256sum <"$src" | cut -d ' ' -f 1)
+  got=$(sha256sum <"$partial" | cut -d ' ' -f 1)
+  if [ "$want" != "$got" ]; then
+    rm -f "$partial"
+    say "the copy of $1 differs from the original (sha256 $got, not $want); copying it again"
+    return 1
+  fi
+  size=$(wc -c <"$partial" | tr -d ' ')
+  first=$(event_time "$partial")
+  until=$(event_time "$MYSQL_DATADIR/$2")
+  case "$first$until" in
+    '' | *[!0-9]*)
+      rm -f "$partial"
+      say "cannot read the event times of $1 and $2 (is the binary log encrypted?)"
+      return 1
+      ;;
+  esac
+  mv -f "$partial" "$archive/$1" || return 1
+  printf '{"name":"%s","size":%s,"sha256":"%s","first":%s,"until":%s}\n' "$1" "$size" "$got" "$first" "$until" >"$archive/.$1.json.partial" || return 1
+  sync "$archive/.$1.json.partial" 2>/dev/null || true
+  mv -f "$archive/.$1.json.partial" "$archive/$1.json" || return 1
+  printf '{"op":"archive","ok":true,"binlog":"%s","size":%s,"first":%s,"until":%s}\n' "$1" "$size" "$first" "$until"
+}
+
+# Copy every closed file not archived yet. Non-zero when one must be tried again.
+archive_closed() {
+  logs=$(sql 'SHOW BINARY LOGS' 2>&1) || {
+    say "cannot list the binary logs: $(last_line "$logs")"
+    return 1
+  }
+  horizon=$(cat "$archive/horizon" 2>/dev/null || true)
+  from=0
+  [ -z "$horizon" ] || from=$(binlog_seq "$horizon")
+  previous=""
+  for name in $(printf '%s\n' "$logs" | cut -f 1); do
+    case "$name" in
+      *[!A-Za-z0-9_.-]* | .*) continue ;;
+    esac
+    if [ -n "$previous" ] && [ ! -f "$archive/$previous.json" ] && [ "$(binlog_seq "$previous")" -ge "$from" ]; then
+      archive_one "$previous" "$name" || return 1
+    fi
+    previous=$name
+  done
+  [ -n "$previous" ] || say "the server lists no binary log: is it started with --log-bin?"
+}
+
+last_line() {
+  printf '%s\n' "$1" | grep -v '^[[:space:]]*$' | tail -n 1
+}
+
+index_state() {
+  stat -c '%s %Y' "$MYSQL_DATADIR"/*.index 2>/dev/null | tr '\n' ' '
+}
+
+say "archiving closed binary logs of $MYSQL_HOST:$MYSQL_PORT from $MYSQL_DATADIR into $archive every ${FLUSH_SECONDS}s"
+until [ "$stopping" = true ] || sql 'SELECT 1' >/dev/null 2>&1; do
+  pause 2
+done
+next_flush=0
+seen=""
+retry=false
+while [ "$stopping" = false ]; do
+  now=$(date +%s)
+  if [ "$now" -ge "$next_flush" ]; then
+    if flushed=$(sql 'FLUSH BINARY LOGS' 2>&1); then
+      next_flush=$((now + FLUSH_SECONDS))
+    else
+      say "cannot close the current binlog file (FLUSH BINARY LOGS): $(last_line "$flushed")"
+      next_flush=$((now + 5))
+    fi
+  fi
+  state=$(index_state)
+  if [ "$retry" = true ] || [ "$state" != "$seen" ] || [ -z "$state" ]; then
+    if archive_closed; then
+      retry=false
+      seen=$state
+    else
+      retry=true
+      pause 4
+    fi
+  fi
+  pause 1
+done
+say "stopped"
 "#
 );
 

@@ -39,6 +39,9 @@ const GENERATED_PASSWORD_LEN: usize = 24;
   # A backup every night at 03:00 Moscow time, kept 7 deep (a CronJob backup-<name>-cron)
   kubectl mysql create mysql-instance --database otus-database --storage-size 1Gi --backup-schedule \"0 3 * * *\" --backup-timezone Europe/Moscow
 
+  # Point-in-time restore: the binary log archived onto the backup volume every 5 minutes
+  kubectl mysql create mysql-instance --database otus-database --storage-size 1Gi --backup-schedule @daily --pitr
+
   # Print every object that would be created, touching nothing (no cluster needed)
   kubectl mysql create -f deploy/cr.yaml --dry-run=client -o yaml")]
 pub struct CreateArgs {
@@ -87,6 +90,20 @@ pub struct CreateArgs {
         requires = "backup_schedule"
     )]
     backup_timezone: Option<String>,
+
+    /// Archive the binary log onto the backup volume, for restores to a point in time (restore --to)
+    #[arg(long, conflicts_with = "filename")]
+    pitr: bool,
+
+    /// With --pitr: seconds between closes of the current binlog file, 10 to 3600 [default: 300]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        conflicts_with = "filename",
+        requires = "pitr",
+        value_parser = clap::value_parser!(u32).range(10..=3600)
+    )]
+    pitr_flush_seconds: Option<u32>,
 
     #[command(flatten)]
     password: PasswordArgs,
@@ -461,6 +478,8 @@ fn from_flags(args: &CreateArgs, namespace: &str) -> anyhow::Result<Plan> {
         backup_retention: crate::crd::DEFAULT_RETENTION,
         backup_schedule: args.backup_schedule.clone(),
         backup_timezone: args.backup_timezone.clone(),
+        pitr: args.pitr.then_some(true),
+        pitr_flush_seconds: args.pitr_flush_seconds,
     };
     let mut raw = serde_json::to_value(MySQL {
         metadata: ObjectMeta {

@@ -1,12 +1,15 @@
-//! `kubectl mysql restore NAME [--backup B]`: load the latest verified backup, or a named
-//! one, into the instance's database.
+//! `kubectl mysql restore NAME [--backup B | --to TIME | --to-position FILE:POS]`: load
+//! the latest verified backup, or a named one, into the instance's database; or, with
+//! `spec.pitr`, the newest backup before a point and the archived binary log up to it.
 
 use std::time::Duration;
 
 use clap::Args;
 
 use super::{CLI_REPORTER, Failure, GlobalArgs, follow, instance, kubeconfig};
-use crate::backup::{JobReport, normalize_backup_name};
+use jiff::Timestamp;
+
+use crate::backup::{JobReport, RestorePoint, normalize_backup_name};
 use crate::reconcile::Context;
 use crate::reconcile::ondemand::{self, Operation, Start};
 
@@ -17,13 +20,27 @@ use crate::reconcile::ondemand::{self, Operation, Start};
 
   # Load one backup (names as `kubectl mysql status mysql-instance` lists them; the
   # .sql.gz may be left off)
-  kubectl mysql restore mysql-instance --backup 20261123T101500Z.sql.gz --wait")]
+  kubectl mysql restore mysql-instance --backup 20261123T101500Z.sql.gz --wait
+
+  # With spec.pitr: the database as it was just before 10:15:00 UTC (`status` shows the
+  # restorable window)
+  kubectl mysql restore mysql-instance --to 2026-12-05T10:15:00Z --wait
+
+  # Up to a binlog position, e.g. just before a bad statement `mysqlbinlog` shows at 1234
+  kubectl mysql restore mysql-instance --to-position binlog.000042:1234 --wait")]
 pub struct RestoreArgs {
     /// The instance to restore into
     name: String,
     /// The backup to load (default: the latest verified one)
-    #[arg(long, value_name = "BACKUP")]
+    #[arg(long, value_name = "BACKUP", conflicts_with_all = ["to", "to_position"])]
     backup: Option<String>,
+    /// Restore to this time (RFC 3339, e.g. 2026-12-05T10:15:00Z): the newest backup
+    /// before it, then the archived binary log up to it; events of that second are left out
+    #[arg(long, value_name = "TIME", conflicts_with = "to_position")]
+    to: Option<String>,
+    /// Restore up to this binlog position, FILE:POS (the event at POS is left out)
+    #[arg(long, value_name = "POSITION")]
+    to_position: Option<String>,
     /// Wait until the restore is done
     #[arg(long)]
     wait: bool,
@@ -42,10 +59,42 @@ pub async fn run(global: &GlobalArgs, args: RestoreArgs) -> anyhow::Result<()> {
         })?),
         None => None,
     };
+    let point = match (&args.to, &args.to_position) {
+        (Some(time), _) => Some(RestorePoint::time(time, Timestamp::now()).map_err(|e| {
+            Failure::new(
+                format!("invalid --to: {e}"),
+                "`kubectl mysql status NAME` shows the restorable window",
+            )
+        })?),
+        (None, Some(position)) => Some(RestorePoint::position(position).map_err(|e| {
+            Failure::new(
+                format!("invalid --to-position: {e}"),
+                "`kubectl mysql status NAME` shows the restorable window",
+            )
+        })?),
+        (None, None) => None,
+    };
     let (client, namespace) = kubeconfig::client(global, Some(Duration::from_secs(30))).await?;
     let (mysql, instance) = instance::load(&client, &namespace, &args.name).await?;
+    let operation = match point {
+        Some(_) if instance.pitr.is_none() => {
+            return Err(Failure::new(
+                format!(
+                    "MySQL {} does not archive its binary log, so it cannot be restored to a point",
+                    args.name
+                ),
+                format!(
+                    "set spec.pitr: true (`kubectl patch mysql {} --type merge -p '{{\"spec\":{{\"pitr\":true}}}}'`), then take a backup; restores can reach any time after it",
+                    args.name
+                ),
+            )
+            .into());
+        }
+        Some(point) => Operation::RestoreTo(point),
+        None => Operation::Restore(backup),
+    };
     let ctx = Context::new(client.clone(), CLI_REPORTER);
-    let job = match ondemand::start(&ctx, &instance, &Operation::Restore(backup)).await? {
+    let job = match ondemand::start(&ctx, &instance, &operation).await? {
         Start::Started(job) => job,
         Start::Busy(job) => {
             return Err(Failure::new(
@@ -69,7 +118,7 @@ pub async fn run(global: &GlobalArgs, args: RestoreArgs) -> anyhow::Result<()> {
     }
     match follow::job(&ctx, &mysql, &instance, &job, args.timeout).await? {
         JobReport::Restore(r) => {
-            println!("restored {} into database {:?}", r.backup, r.database);
+            println!("restored {} into database {:?}", r.summary(), r.database);
             if !r.skipped.is_empty() {
                 eprintln!(
                     "skipped newer backups that failed verification: {}",

@@ -24,6 +24,10 @@ pub fn finished(job: &Job) -> bool {
 
 /// Where a Job is.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per Job read, matched at once and never kept in bulk"
+)]
 pub enum JobState {
     Missing,
     Running,

@@ -5,15 +5,16 @@
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::EventType;
 use serde_json::json;
 
 use super::jobs::{JobState, create_job, delete_job, job_state};
 use super::lifecycle::BACKUP_SOURCE;
-use super::{Context, catalogue, pool, scheduled};
-use crate::backup::JobReport;
+use super::{Context, catalogue, pool, publish, scheduled};
+use crate::backup::{JobReport, RestorePoint};
 use crate::crd::MySQL;
 use crate::error::Error;
-use crate::resources::{BackupSource, Names, backup_job, restore_job};
+use crate::resources::{BackupSource, Names, backup_job, restore_job, restore_job_to};
 use crate::validate::Instance;
 
 /// Which on-demand operation.
@@ -22,6 +23,9 @@ pub enum Operation {
     Backup,
     /// Restore this backup, or the latest verified one.
     Restore(Option<String>),
+    /// Restore to a point: the newest backup before it, then the archived binary log up
+    /// to it (`spec.pitr`).
+    RestoreTo(RestorePoint),
 }
 
 /// Whether a start went through.
@@ -64,6 +68,7 @@ pub async fn start(
             job
         }
         Operation::Restore(backup) => restore_job(instance, backup.as_deref()),
+        Operation::RestoreTo(point) => restore_job_to(instance, None, Some(point)),
     };
     let name = job.name_any();
     if *operation == Operation::Backup {
@@ -110,7 +115,27 @@ pub async fn outcome(
             catalogue::record(ctx, instance, b).await?;
             Some(("lastBackup", b.backup.clone()))
         }
-        JobReport::Restore(r) => Some(("lastRestore", r.backup.clone())),
+        JobReport::Restore(r) => {
+            if let Some(to) = &r.to {
+                let note = format!(
+                    "restored to {to}: loaded {}, then replayed {} archived binlog file(s) from {} to {}",
+                    r.backup,
+                    r.binlogs.unwrap_or_default(),
+                    r.from_position.as_deref().unwrap_or("its position"),
+                    r.last_binlog.as_deref().unwrap_or("the target"),
+                );
+                publish(
+                    ctx,
+                    mysql,
+                    EventType::Normal,
+                    "RestoredToPoint",
+                    "Restore",
+                    note,
+                )
+                .await;
+            }
+            Some(("lastRestore", r.summary()))
+        }
         JobReport::Failed(_) => None,
     };
     if let Some((key, value)) = field {

@@ -6,13 +6,19 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, PersistentVolumeClaimVolumeSource,
-    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecretKeySelector, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
+use super::jobs::{
+    BACKUP_MOUNT, CLIENT_MOUNT, claim_volume, env, memory_volume, mount, secret_env,
+};
 use super::{Component, Names, labels, namespaced, quantities, security, selector_labels};
-use crate::backup::scripts::escaped_password;
+use crate::backup::scripts::{
+    ARCHIVE_SCRIPT, ENV_BACKUP_DIR, ENV_CLIENT_DIR, ENV_DATADIR, ENV_FLUSH_SECONDS, ENV_HOST,
+    ENV_PASSWORD, ENV_PORT, ENV_USER, escaped_password,
+};
 use crate::crd::DEFAULT_PASSWORD_KEY;
 use crate::validate::{Instance, PasswordSource};
 
@@ -20,8 +26,25 @@ use crate::validate::{Instance, PasswordSource};
 pub const MYSQL_PORT: i32 = 3306;
 /// The name of the server's container (its status carries the running image).
 pub const SERVER_CONTAINER: &str = "mysql";
+/// The name of the binary-log archive's container (`spec.pitr`).
+pub const ARCHIVE_CONTAINER: &str = "binlog-archive";
 /// The data directory of the official mysql and mariadb images.
 const DATA_DIR: &str = "/var/lib/mysql";
+
+/// The server's options with `spec.pitr` (the images' entrypoint appends arguments that
+/// start with `-` to mysqld's command line, its init server's too). The same for both
+/// families: MySQL logs by default (ROW, `sync_binlog=1`), MariaDB does not (MIXED,
+/// `sync_binlog=0`, files kept forever). The server keeps a file 3 days: long enough to
+/// ride out an archive that cannot write for a while, short enough not to fill the data
+/// volume. `loose-`: a server that no longer knows a deprecated variable starts anyway.
+pub const PITR_SERVER_ARGS: &[&str] = &[
+    "--log-bin=binlog",
+    "--server-id=1",
+    "--loose-binlog-format=ROW",
+    "--sync-binlog=1",
+    "--loose-binlog-expire-logs-seconds=259200",
+    "--loose-log-bin-trust-function-creators=1",
+];
 
 /// Readiness: a real query over TCP as root. The images' init phase runs a server without
 /// networking, so TCP success means really up. `mysql` or, in newer MariaDB images,
@@ -77,6 +100,9 @@ fn mysql_container(instance: &Instance) -> Container {
     Container {
         name: SERVER_CONTAINER.into(),
         image: Some(instance.image.clone()),
+        args: instance
+            .pitr
+            .map(|_| PITR_SERVER_ARGS.iter().map(|a| a.to_string()).collect()),
         // No imagePullPolicy: Kubernetes' own rule (Always for `:latest` and untagged
         // images) keeps a node from running a stale cached `latest`.
         env: Some(vec![
@@ -121,11 +147,56 @@ fn mysql_container(instance: &Instance) -> Container {
     }
 }
 
+/// The binary-log archive: [`ARCHIVE_SCRIPT`] in the server's image, next to the server
+/// (the same network, so 127.0.0.1), reading the data volume and writing the backup
+/// volume. Both are ReadWriteOnce; Jobs that use the backup volume meanwhile run on this
+/// pod's node.
+fn archive_container(instance: &Instance, flush_seconds: u32) -> Container {
+    Container {
+        name: ARCHIVE_CONTAINER.into(),
+        image: Some(instance.image.clone()),
+        command: Some(vec!["sh".into(), "-c".into(), ARCHIVE_SCRIPT.into()]),
+        env: Some(vec![
+            env(ENV_HOST, "127.0.0.1"),
+            env(ENV_PORT, &MYSQL_PORT.to_string()),
+            env(ENV_USER, "root"),
+            secret_env(ENV_PASSWORD, password_selector(instance)),
+            env(ENV_CLIENT_DIR, CLIENT_MOUNT),
+            env(ENV_DATADIR, DATA_DIR),
+            env(ENV_BACKUP_DIR, BACKUP_MOUNT),
+            env(ENV_FLUSH_SECONDS, &flush_seconds.to_string()),
+        ]),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                read_only: Some(true),
+                ..mount("data", DATA_DIR)
+            },
+            mount("backup", BACKUP_MOUNT),
+            mount("client", CLIENT_MOUNT),
+        ]),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities(&[("cpu", "10m"), ("memory", "32Mi")])),
+            limits: Some(quantities(&[("memory", "128Mi")])),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(security::container(instance)),
+        ..Container::default()
+    }
+}
+
 pub fn deployment(instance: &Instance) -> Deployment {
     let names = Names::new(instance);
     let mut pod_labels = labels(instance, Component::Database);
     // The seed's walkthrough finds the pod with `kubectl get pods -l app=<name>`.
     pod_labels.insert("app".into(), instance.name.clone());
+    let mut containers = vec![mysql_container(instance)];
+    let mut volumes = vec![claim_volume("data", names.data_pvc())];
+    if let Some(pitr) = instance.pitr {
+        containers.push(archive_container(instance, pitr.flush_seconds));
+        volumes.push(claim_volume("backup", names.backup_pvc()));
+        volumes.push(memory_volume("client"));
+    }
     Deployment {
         metadata: namespaced(instance, names.server(), Component::Database, true),
         spec: Some(DeploymentSpec {
@@ -144,15 +215,8 @@ pub fn deployment(instance: &Instance) -> Deployment {
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    containers: vec![mysql_container(instance)],
-                    volumes: Some(vec![Volume {
-                        name: "data".into(),
-                        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                            claim_name: names.data_pvc(),
-                            read_only: None,
-                        }),
-                        ..Volume::default()
-                    }]),
+                    containers,
+                    volumes: Some(volumes),
                     security_context: Some(security::server_pod(instance)),
                     // Time for InnoDB to shut down cleanly.
                     termination_grace_period_seconds: Some(60),

@@ -4,16 +4,21 @@
 
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, PersistentVolumeClaimVolumeSource,
-    PodSpec, PodTemplateSpec, ResourceRequirements, SecretKeySelector, Volume, VolumeMount,
+    Affinity, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    PersistentVolumeClaimVolumeSource, PodAffinity, PodAffinityTerm, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SecretKeySelector, Volume, VolumeMount,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::deployment::password_selector;
-use super::{Component, MYSQL_PORT, Names, labels, namespaced, quantities, security};
+use super::{
+    Component, MYSQL_PORT, Names, labels, namespaced, quantities, security, selector_labels,
+};
+use crate::backup::RestorePoint;
 use crate::backup::scripts::{
     BACKUP_SCRIPT, ENV_BACKUP_DIR, ENV_BACKUP_NAME, ENV_CLIENT_DIR, ENV_DATABASE, ENV_DATADIR,
-    ENV_HOST, ENV_PASSWORD, ENV_PORT, ENV_RETENTION, ENV_USER, ENV_WIPE_DATADIR, RESTORE_SCRIPT,
+    ENV_HOST, ENV_PASSWORD, ENV_PITR, ENV_PORT, ENV_RETENTION, ENV_USER, ENV_WIPE_DATADIR,
+    RESTORE_SCRIPT,
 };
 use crate::validate::Instance;
 
@@ -52,7 +57,7 @@ pub enum BackupSource {
 
 /// An empty value is left out: the server drops it (`value` is a plain string), and the
 /// container sees the variable set to "" either way.
-fn env(name: &str, value: &str) -> EnvVar {
+pub(super) fn env(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
         value: (!value.is_empty()).then(|| value.into()),
@@ -60,7 +65,7 @@ fn env(name: &str, value: &str) -> EnvVar {
     }
 }
 
-fn secret_env(name: &str, selector: SecretKeySelector) -> EnvVar {
+pub(super) fn secret_env(name: &str, selector: SecretKeySelector) -> EnvVar {
     EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
@@ -71,7 +76,7 @@ fn secret_env(name: &str, selector: SecretKeySelector) -> EnvVar {
     }
 }
 
-fn claim_volume(name: &str, claim: String) -> Volume {
+pub(super) fn claim_volume(name: &str, claim: String) -> Volume {
     Volume {
         name: name.into(),
         persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
@@ -83,7 +88,7 @@ fn claim_volume(name: &str, claim: String) -> Volume {
 }
 
 /// A memory-backed `emptyDir`: the option file with the password never touches a disk.
-fn memory_volume(name: &str) -> Volume {
+pub(super) fn memory_volume(name: &str) -> Volume {
     Volume {
         name: name.into(),
         empty_dir: Some(EmptyDirVolumeSource {
@@ -94,7 +99,7 @@ fn memory_volume(name: &str) -> Volume {
     }
 }
 
-fn mount(name: &str, path: &str) -> VolumeMount {
+pub(super) fn mount(name: &str, path: &str) -> VolumeMount {
     VolumeMount {
         name: name.into(),
         mount_path: path.into(),
@@ -102,14 +107,40 @@ fn mount(name: &str, path: &str) -> VolumeMount {
     }
 }
 
-/// The connection to the running server (Service, root, password from the Secret).
+/// The connection to the running server (Service, root, password from the Secret), and
+/// whether it archives its binary log.
 fn server_env(instance: &Instance) -> Vec<EnvVar> {
-    vec![
-        env(ENV_HOST, &Names::new(instance).server()),
-        env(ENV_PORT, &MYSQL_PORT.to_string()),
-        env(ENV_USER, "root"),
+    let mut env = vec![
+        self::env(ENV_HOST, &Names::new(instance).server()),
+        self::env(ENV_PORT, &MYSQL_PORT.to_string()),
+        self::env(ENV_USER, "root"),
         secret_env(ENV_PASSWORD, password_selector(instance)),
-    ]
+    ];
+    if instance.pitr.is_some() {
+        env.push(self::env(ENV_PITR, "true"));
+    }
+    env
+}
+
+/// With `spec.pitr` the server's pod mounts the backup volume too (its binlog-archive
+/// container): a Job that mounts it while the server runs must run on the same node, as
+/// ReadWriteOnce allows.
+fn beside_the_server(instance: &Instance) -> Option<Affinity> {
+    instance.pitr?;
+    Some(Affinity {
+        pod_affinity: Some(PodAffinity {
+            required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(selector_labels(instance)),
+                    ..LabelSelector::default()
+                }),
+                topology_key: "kubernetes.io/hostname".into(),
+                ..PodAffinityTerm::default()
+            }]),
+            ..PodAffinity::default()
+        }),
+        ..Affinity::default()
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -123,6 +154,7 @@ fn job(
     mut volumes: Vec<(Volume, VolumeMount)>,
     deadline: i64,
 ) -> Job {
+    let reads_server = env.iter().any(|e| e.name == ENV_HOST);
     env.push(self::env(ENV_CLIENT_DIR, CLIENT_MOUNT));
     volumes.push((memory_volume("client"), mount("client", CLIENT_MOUNT)));
     let (volumes, mounts): (Vec<Volume>, Vec<VolumeMount>) = volumes.into_iter().unzip();
@@ -157,6 +189,9 @@ fn job(
                         ..Container::default()
                     }],
                     volumes: Some(volumes),
+                    // Only Jobs that use the running server: the delete-backup runs once
+                    // the server's pod is gone.
+                    affinity: beside_the_server(instance).filter(|_| reads_server),
                     security_context: security::job_pod(instance),
                     ..PodSpec::default()
                 }),
@@ -244,6 +279,16 @@ pub fn backup_cron_job(instance: &Instance) -> Option<CronJob> {
 /// `restore-<name>-job`: load the named backup (or the latest verified one) into the
 /// running server's database only. Owned by the instance, as in the seed.
 pub fn restore_job(instance: &Instance, backup: Option<&str>) -> Job {
+    restore_job_to(instance, backup, None)
+}
+
+/// [`restore_job`], or with a `point` (and no backup): empty the database, load the
+/// newest backup before the point and replay the archived binary log up to it.
+pub fn restore_job_to(
+    instance: &Instance,
+    backup: Option<&str>,
+    point: Option<&RestorePoint>,
+) -> Job {
     let names = Names::new(instance);
     let mut env = vec![
         env(ENV_DATABASE, &instance.database),
@@ -251,6 +296,9 @@ pub fn restore_job(instance: &Instance, backup: Option<&str>) -> Job {
         env(ENV_BACKUP_NAME, backup.unwrap_or_default()),
     ];
     env.extend(server_env(instance));
+    for (name, value) in point.map(RestorePoint::env).unwrap_or_default() {
+        env.push(self::env(name, &value));
+    }
     job(
         instance,
         names.restore_job(),

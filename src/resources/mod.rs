@@ -20,8 +20,14 @@ use serde_json::Value;
 use crate::crd::{GROUP, VERSION};
 use crate::validate::Instance;
 
-pub use deployment::{ALIVE_SCRIPT, MYSQL_PORT, READY_SCRIPT, SERVER_CONTAINER, deployment};
-pub use jobs::{BACKUP_SOURCE, BackupSource, SCHEDULED, backup_cron_job, backup_job, restore_job};
+pub use deployment::{
+    ALIVE_SCRIPT, ARCHIVE_CONTAINER, MYSQL_PORT, PITR_SERVER_ARGS, READY_SCRIPT, SERVER_CONTAINER,
+    deployment,
+};
+pub use jobs::{
+    BACKUP_SOURCE, BackupSource, SCHEDULED, backup_cron_job, backup_job, restore_job,
+    restore_job_to,
+};
 pub use secret::{credentials_secret, password_secret};
 pub use service::service;
 pub use storage::{Volume, persistent_volume, persistent_volume_claim};
@@ -309,7 +315,16 @@ pub(crate) mod fixtures {
             backup_retention: 7,
             pod_security: None,
             backup_schedule: None,
+            pitr: None,
             server_image: None,
+        }
+    }
+
+    /// The seed's instance with the binary-log archive, flushing every 300 s.
+    pub fn with_pitr() -> Instance {
+        Instance {
+            pitr: Some(crate::validate::Pitr { flush_seconds: 300 }),
+            ..seed_instance()
         }
     }
 
@@ -431,6 +446,8 @@ mod tests {
             pod_security: None,
             backup_schedule: None,
             backup_timezone: None,
+            pitr: None,
+            pitr_flush_seconds: None,
         };
         assert!(!format!("{spec:?}").contains(FIXTURE_PASSWORD));
     }

@@ -609,6 +609,7 @@ mod tests {
                 verified: true,
                 database: "shop".into(),
                 created: "2024-01-01T00:00:00Z".into(),
+                binlog: None,
             }],
             jobs: vec![JobReport::unknown("backup", "backup-one-job")],
             schedule: None,
