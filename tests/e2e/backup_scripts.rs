@@ -166,16 +166,16 @@ impl Drop for Database {
 }
 
 /// A backup volume (a temp dir) and where the termination message goes.
-struct Volume {
+pub(crate) struct Volume {
     _root: tempfile::TempDir,
-    dir: PathBuf,
-    termination_log: PathBuf,
+    pub(crate) dir: PathBuf,
+    pub(crate) termination_log: PathBuf,
     /// The Job's memory-backed directory for the clients' option file (`CLIENT_DIR`).
-    client_dir: PathBuf,
+    pub(crate) client_dir: PathBuf,
 }
 
 impl Volume {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let root = tempfile::tempdir().expect("temp dir");
         let dir = root.path().join("backup");
         std::fs::create_dir(&dir).expect("backup dir");
@@ -191,7 +191,7 @@ impl Volume {
     }
 
     /// The file names in the backup directory, sorted.
-    fn files(&self) -> Vec<String> {
+    pub(crate) fn files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.dir)
             .expect("backup dir")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -213,20 +213,20 @@ impl Volume {
 
 /// What a Job run printed.
 #[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
     termination: String,
 }
 
 impl Run {
-    fn report(&self) -> JobReport {
+    pub(crate) fn report(&self) -> JobReport {
         catalogue::parse_report(&self.stdout)
             .unwrap_or_else(|e| panic!("{e}\nstdout: {}\nstderr: {}", self.stdout, self.stderr))
     }
 
-    fn backup(&self) -> catalogue::BackupReport {
+    pub(crate) fn backup(&self) -> catalogue::BackupReport {
         assert_eq!(self.code, Some(0), "backup failed: {}", self.stderr);
         match self.report() {
             JobReport::Backup(report) => report,
@@ -234,7 +234,7 @@ impl Run {
         }
     }
 
-    fn restore(&self) -> catalogue::RestoreReport {
+    pub(crate) fn restore(&self) -> catalogue::RestoreReport {
         assert_eq!(self.code, Some(0), "restore failed: {}", self.stderr);
         match self.report() {
             JobReport::Restore(report) => report,
@@ -243,7 +243,7 @@ impl Run {
     }
 
     /// The failure's cause, checked to be the same on stderr and in the termination log.
-    fn failure(&self, op: JobKind) -> String {
+    pub(crate) fn failure(&self, op: JobKind) -> String {
         assert_eq!(self.code, Some(1), "expected a failure: {self:?}");
         let JobReport::Failed(failure) = self.report() else {
             panic!("not a failure: {self:?}")
@@ -284,7 +284,7 @@ fn job(script: &str, db: &Database, volume: &Volume, env: &[(&str, &str)]) -> Co
     command
 }
 
-fn finish(child: Child, volume: &Volume) -> Run {
+pub(crate) fn finish(child: Child, volume: &Volume) -> Run {
     let out = child.wait_with_output().expect("the script ends");
     let termination = std::fs::read_to_string(&volume.termination_log).unwrap_or_default();
     let _ = std::fs::remove_file(&volume.termination_log);
@@ -605,6 +605,7 @@ fn retention_keeps_the_newest_verified_backups_and_prunes_the_rest() {
                 verified,
                 database: db.name.clone(),
                 created: "2020-01-01T00:00:00Z".into(),
+                binlog: None,
             };
             std::fs::write(
                 volume.path(&format!("{stamp}.json")),
@@ -643,6 +644,7 @@ fn retention_keeps_the_newest_verified_backups_and_prunes_the_rest() {
         verified: *verified,
         database: db.name.clone(),
         created: String::new(),
+        binlog: None,
     })
     .collect();
     entries.push(report.entry());

@@ -313,6 +313,7 @@ async fn completions_kubectl_completes_backup_names_from_the_catalogue() {
                 &stamp[4..6],
                 &stamp[6..8]
             ),
+            binlog: None,
         })
         .collect();
     let map: ConfigMap = serde_json::from_value(serde_json::json!({
