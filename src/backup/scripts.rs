@@ -1153,7 +1153,7 @@ mod tests {
 
     #[test]
     fn the_password_is_never_an_argument() {
-        for script in [BACKUP_SCRIPT, RESTORE_SCRIPT] {
+        for script in [BACKUP_SCRIPT, RESTORE_SCRIPT, ARCHIVE_SCRIPT] {
             assert!(!script.contains("-p\""), "{script}");
             assert!(!script.contains("--password"), "{script}");
             assert!(
@@ -1165,7 +1165,7 @@ mod tests {
 
     #[test]
     fn every_tool_reads_the_option_file_first() {
-        for script in [BACKUP_SCRIPT, RESTORE_SCRIPT] {
+        for script in [BACKUP_SCRIPT, RESTORE_SCRIPT, ARCHIVE_SCRIPT] {
             let mut calls = 0;
             for tool in [r#""$client" "#, r#""$dump_tool" "#, r#""$admin" "#] {
                 for (at, _) in script.match_indices(tool) {
@@ -1213,7 +1213,11 @@ mod tests {
 
     #[test]
     fn every_variable_the_scripts_read_is_listed() {
-        for (script, listed) in [(BACKUP_SCRIPT, BACKUP_ENV), (RESTORE_SCRIPT, RESTORE_ENV)] {
+        for (script, listed) in [
+            (BACKUP_SCRIPT, BACKUP_ENV),
+            (RESTORE_SCRIPT, RESTORE_ENV),
+            (ARCHIVE_SCRIPT, ARCHIVE_ENV),
+        ] {
             for var in listed {
                 assert!(script.contains(&format!("${{{var}")), "{var}");
             }
@@ -1269,7 +1273,7 @@ mod tests {
 
     #[test]
     fn the_scripts_parse_as_posix_sh() {
-        for script in [BACKUP_SCRIPT, RESTORE_SCRIPT] {
+        for script in [BACKUP_SCRIPT, RESTORE_SCRIPT, ARCHIVE_SCRIPT] {
             let out = std::process::Command::new("sh")
                 .args(["-n", "-c", script])
                 .output()

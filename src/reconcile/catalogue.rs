@@ -10,13 +10,28 @@ use serde_json::json;
 
 use super::Context;
 use super::observe::Observer;
-use crate::backup::{BackupEntry, BackupReport};
+use serde::{Deserialize, Serialize};
+
+use crate::backup::{ArchiveReport, BackupEntry, BackupReport};
 use crate::error::Error;
 use crate::resources::{Component, FIELD_MANAGER, Names, labels};
 use crate::validate::Instance;
 
 /// The key holding the catalogue (a JSON list of entries, newest first).
 pub const CATALOGUE_KEY: &str = "catalogue.json";
+/// With `spec.pitr`: the binary-log archive as the newest backup saw it
+/// ([`ArchiveRecord`]).
+pub const ARCHIVE_KEY: &str = "archive.json";
+
+/// The binary-log archive, as of a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchiveRecord {
+    /// The backup that saw it.
+    pub as_of: String,
+    #[serde(flatten)]
+    pub archive: ArchiveReport,
+}
 
 /// The recorded backups of an instance (empty when none was ever made), read from the
 /// API server.
@@ -68,6 +83,15 @@ pub async fn record(
     entries.sort_by(|a, b| b.name.cmp(&a.name));
     let text =
         serde_json::to_string_pretty(&entries).map_err(|e| Error::BadValue(e.to_string()))?;
+    let mut data = BTreeMap::from([(CATALOGUE_KEY, text)]);
+    if let Some(archive) = &report.pitr {
+        let record = ArchiveRecord {
+            as_of: report.backup.clone(),
+            archive: archive.clone(),
+        };
+        let text = serde_json::to_string(&record).map_err(|e| Error::BadValue(e.to_string()))?;
+        data.insert(ARCHIVE_KEY, text);
+    }
     let body = json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -76,7 +100,7 @@ pub async fn record(
             "namespace": instance.namespace,
             "labels": labels(instance, Component::Backup),
         },
-        "data": BTreeMap::from([(CATALOGUE_KEY, text)]),
+        "data": data,
     });
     let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &instance.namespace);
     let written = maps

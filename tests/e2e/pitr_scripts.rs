@@ -558,3 +558,105 @@ fn retention_keeps_the_binlogs_the_oldest_kept_backup_needs_and_no_more() {
         JobReport::Backup(_)
     ));
 }
+
+/// Seconds `f` takes.
+fn timed(f: impl FnOnce()) -> f64 {
+    let started = Instant::now();
+    f();
+    started.elapsed().as_secs_f64()
+}
+
+#[test]
+#[ignore = "a timed measurement: run with --ignored --nocapture (docs/benchmarks.md)"]
+fn replay_throughput_vs_mysqlbinlog_piped_by_hand() {
+    let Some(_) = require_mariadb!() else { return };
+    const RUNS: usize = 3;
+    let server = LoggingServer::start();
+    let volume = Volume::new();
+    let _sidecar = Sidecar::start(&server, &volume, None);
+    server.app("CREATE TABLE big (id INT PRIMARY KEY, v TEXT)");
+    let base = server.backup(&volume);
+    let start = base.binlog.expect("position");
+    // About 100 MB of row events over several files, as a busy day's log would be.
+    for batch in 0..10 {
+        server.app(&format!(
+            "INSERT INTO big SELECT seq, REPEAT(MD5(seq), 31) FROM seq_{}_to_{}",
+            batch * 10_000 + 1,
+            (batch + 1) * 10_000
+        ));
+        server.sql(None, "FLUSH BINARY LOGS");
+    }
+    let target = mark();
+    let last = server
+        .position()
+        .split(':')
+        .next()
+        .expect("file")
+        .to_string();
+    server.sql(None, "FLUSH BINARY LOGS");
+    let entry = archive(&volume).join(format!("{last}.json"));
+    eventually("the archive", Duration::from_secs(120), || entry.exists());
+    let files: Vec<PathBuf> = archived_files(&volume)
+        .into_iter()
+        .filter(|n| n.starts_with("binlog.") && !n.ends_with(".json"))
+        .filter(|n| n.as_str() >= start.file.as_str() && n.as_str() <= last.as_str())
+        .map(|n| archive(&volume).join(n))
+        .collect();
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).expect("file").len())
+        .sum();
+    let expected = server.app("SELECT COUNT(*), SUM(CRC32(v)) FROM big");
+
+    let mut product = Vec::new();
+    let mut by_hand = Vec::new();
+    for _ in 0..RUNS {
+        product.push(timed(|| {
+            let report = server.restore(&volume, &target, &[]).restore();
+            assert_eq!(report.backup, base.backup);
+        }));
+        assert_eq!(
+            server.app("SELECT COUNT(*), SUM(CRC32(v)) FROM big"),
+            expected
+        );
+        // By hand: the same dump into an emptied database, then the log piped into the client.
+        let dump = volume.dir.join(&base.backup);
+        by_hand.push(timed(|| {
+            server.sql(
+                None,
+                &format!("DROP DATABASE `{DB}`; CREATE DATABASE `{DB}` CHARACTER SET utf8mb4"),
+            );
+            let script = r#"gzip -dc "$DUMP" | mariadb --no-defaults -h127.0.0.1 -P"$PORT" -uroot "$DB" &&
+                TZ=UTC0 mariadb-binlog --database="$DB" --start-position="$POS" --stop-datetime="$STOP" "$@" |
+                mariadb --no-defaults -h127.0.0.1 -P"$PORT" -uroot --binary-mode "$DB""#;
+            let status = Command::new("sh")
+                .args(["-c", script, "sh"])
+                .args(&files)
+                .env("DUMP", &dump)
+                .env("PORT", server.port().to_string())
+                .env("DB", DB)
+                .env("POS", start.pos.to_string())
+                .env("STOP", &target.env()[0].1)
+                .status()
+                .expect("sh");
+            assert!(status.success());
+        }));
+        assert_eq!(
+            server.app("SELECT COUNT(*), SUM(CRC32(v)) FROM big"),
+            expected
+        );
+    }
+    product.sort_by(f64::total_cmp);
+    by_hand.sort_by(f64::total_cmp);
+    let (product, by_hand) = (product[RUNS / 2], by_hand[RUNS / 2]);
+    println!(
+        "replay of {} binlog files, {:.1} MB: restore --to {:.2} s ({:.1} MB/s), by hand {:.2} s ({:.1} MB/s), ratio {:.2}",
+        files.len(),
+        bytes as f64 / 1e6,
+        product,
+        bytes as f64 / 1e6 / product,
+        by_hand,
+        bytes as f64 / 1e6 / by_hand,
+        product / by_hand
+    );
+}

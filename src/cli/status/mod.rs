@@ -28,13 +28,13 @@ use super::{Failure, GlobalArgs, kubeconfig};
 use crate::backup::BackupEntry;
 use crate::crd::MySQL;
 use crate::error::{api_cause, innermost_cause};
-use crate::reconcile::catalogue::CATALOGUE_KEY;
+use crate::reconcile::catalogue::{ARCHIVE_KEY, ArchiveRecord, CATALOGUE_KEY};
 use crate::reconcile::scheduled::RECORDED;
 use crate::resources::{BACKUP_SOURCE, Names, SCHEDULED};
 use render::Style;
 use report::{
-    ChildReport, ErrorReport, InstanceList, InstanceReport, JobReport, ScheduleReport,
-    StatusReport, VolumeReport,
+    ChildReport, ErrorReport, InstanceList, InstanceReport, JobReport, PointInTimeReport,
+    ScheduleReport, StatusReport, VolumeReport,
 };
 
 /// How many of the newest events the detail view shows.
@@ -379,12 +379,17 @@ impl Reader {
             Ok(list) => report::newest_events(list.items, MAX_EVENTS),
             Err(()) => Vec::new(),
         };
+        let mut archive = None;
         let backups = match self.checked(
             &mut errors,
             format!("ConfigMap {catalogue_name}"),
             catalogue,
         ) {
-            Ok(map) => parse_catalogue(map).unwrap_or_else(|e| {
+            Ok(map) => parse_catalogue({
+                archive = map.as_ref().and_then(archive_record);
+                map
+            })
+            .unwrap_or_else(|e| {
                 errors.push(ErrorReport {
                     about: format!("ConfigMap {catalogue_name}"),
                     reason: "Invalid".into(),
@@ -397,6 +402,8 @@ impl Reader {
         let schedule = self
             .schedule(&mysql, &names, &mut job_reports, &mut errors)
             .await;
+        let point_in_time =
+            (mysql.spec.pitr == Some(true)).then(|| point_in_time(&mysql, &backups, archive));
         let conditions = mysql.status.map(|s| s.conditions).unwrap_or_default();
         Ok(StatusReport {
             instance,
@@ -405,6 +412,7 @@ impl Reader {
             backups,
             jobs: job_reports,
             schedule,
+            point_in_time,
             conditions,
             events,
             errors,
@@ -559,6 +567,40 @@ impl Reader {
             )
             .into(),
         }
+    }
+}
+
+/// The archive as the newest backup saw it, if one did.
+fn archive_record(map: &ConfigMap) -> Option<ArchiveRecord> {
+    let text = map.data.as_ref()?.get(ARCHIVE_KEY)?;
+    serde_json::from_str(text).ok()
+}
+
+/// What a restore to a point can reach: from the oldest kept backup with a binlog
+/// position to the end of the archive as the newest backup saw it.
+fn point_in_time(
+    mysql: &MySQL,
+    backups: &[BackupEntry],
+    archive: Option<ArchiveRecord>,
+) -> PointInTimeReport {
+    let time = |seconds: i64| {
+        Timestamp::from_second(seconds)
+            .ok()
+            .map(crate::backup::point::utc_rfc3339)
+    };
+    let oldest_base = (backups.iter())
+        .filter(|b| b.verified)
+        .filter_map(|b| b.binlog.as_ref().map(|p| p.at))
+        .min();
+    PointInTimeReport {
+        flush_seconds: mysql
+            .spec
+            .pitr_flush_seconds
+            .unwrap_or(crate::validate::DEFAULT_PITR_FLUSH_SECONDS),
+        restorable_from: oldest_base.and_then(time),
+        archived_until: archive.as_ref().and_then(|a| a.archive.to).and_then(time),
+        archived_files: archive.as_ref().map(|a| a.archive.files),
+        as_of: archive.map(|a| a.as_of),
     }
 }
 

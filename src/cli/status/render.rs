@@ -7,7 +7,9 @@ use comfy_table::{Cell, Color, Table, presets};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 
-use super::report::{EventReport, InstanceReport, ScheduleReport, StatusReport, parse_time};
+use super::report::{
+    EventReport, InstanceReport, PointInTimeReport, ScheduleReport, StatusReport, parse_time,
+};
 
 /// How cells are decorated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,6 +201,9 @@ pub fn detail(report: &StatusReport, now: Timestamp, wide: bool, style: Style) -
             field(label, value);
         }
     }
+    if let Some(pitr) = &report.point_in_time {
+        field("Point in time", point_in_time_field(pitr));
+    }
     field("Last restore", or_none(m.last_restore.as_deref()));
     field(
         "Generation",
@@ -385,6 +390,20 @@ fn event_row(e: &EventReport, now: Timestamp, wide: bool) -> Vec<String> {
     }
     row.push(or_none(e.message.as_deref()));
     row
+}
+
+/// "Point in time": the window `restore --to` can reach.
+fn point_in_time_field(p: &PointInTimeReport) -> String {
+    let every = format!("the binary log is archived every {}s", p.flush_seconds);
+    match (&p.restorable_from, &p.archived_until, &p.as_of) {
+        (Some(from), Some(until), Some(as_of)) => format!(
+            "restorable from {from} to {until} (the archive as backup {as_of} saw it; {every}, and a restore closes the current file itself)"
+        ),
+        (Some(from), _, _) => format!("restorable from {from} ({every})"),
+        (None, _, _) => format!(
+            "no backup with a binlog position yet: take one (`kubectl mysql backup NAME`) to start the window; {every}"
+        ),
+    }
 }
 
 /// "Backup schedule", "Next backup" and "Last scheduled" of the detail view.
@@ -613,6 +632,7 @@ mod tests {
             }],
             jobs: vec![JobReport::unknown("backup", "backup-one-job")],
             schedule: None,
+            point_in_time: None,
             conditions: serde_json::from_value(json!([{
                 "type": "Ready", "status": "True", "reason": "Converged",
                 "message": "all children in place", "lastTransitionTime": "2024-01-01T00:59:00Z"}]))
@@ -731,5 +751,29 @@ mod tests {
             assert!(shown.contains("\x1b[1mBackups:\x1b[0m"), "{shown:?}");
             assert_eq!(strip_escapes(&shown), plain);
         }
+    }
+
+    #[test]
+    fn the_point_in_time_window_says_what_restore_to_can_reach() {
+        let mut pitr = PointInTimeReport {
+            flush_seconds: 300,
+            restorable_from: None,
+            archived_until: None,
+            archived_files: None,
+            as_of: None,
+        };
+        assert!(
+            point_in_time_field(&pitr).starts_with("no backup with a binlog position yet"),
+            "{}",
+            point_in_time_field(&pitr)
+        );
+        pitr.restorable_from = Some("2026-12-01T03:00:00Z".into());
+        pitr.archived_until = Some("2026-12-05T10:40:00Z".into());
+        pitr.archived_files = Some(42);
+        pitr.as_of = Some("20261205T104000Z.sql.gz".into());
+        assert_eq!(
+            point_in_time_field(&pitr),
+            "restorable from 2026-12-01T03:00:00Z to 2026-12-05T10:40:00Z (the archive as backup 20261205T104000Z.sql.gz saw it; the binary log is archived every 300s, and a restore closes the current file itself)"
+        );
     }
 }

@@ -80,11 +80,33 @@ pub struct StatusReport {
     /// Scheduled backups; `null` without `spec.backup_schedule`.
     #[serde(default)]
     pub schedule: Option<ScheduleReport>,
+    /// The binary-log archive; `null` without `spec.pitr`.
+    #[serde(default)]
+    pub point_in_time: Option<PointInTimeReport>,
     pub conditions: Vec<Condition>,
     /// The newest events of the instance, oldest first.
     pub events: Vec<EventReport>,
     /// The reads that failed; everything else above is complete.
     pub errors: Vec<ErrorReport>,
+}
+
+/// Point-in-time restore (`spec.pitr`): what `restore --to` can reach.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PointInTimeReport {
+    /// Seconds between closes of the current binlog file: at most this much of the log is
+    /// only on the data volume.
+    pub flush_seconds: u32,
+    /// The oldest time a restore can reach (RFC 3339): the oldest kept backup with a
+    /// binlog position. `null` before one exists.
+    pub restorable_from: Option<String>,
+    /// The end of the archive when `as_of` was taken (RFC 3339); the archive container
+    /// adds to it every `flushSeconds`, and a restore closes the current file itself.
+    pub archived_until: Option<String>,
+    /// Archived binlog files then.
+    pub archived_files: Option<u32>,
+    /// The backup that last looked at the archive.
+    pub as_of: Option<String>,
 }
 
 /// A child object of the instance.
