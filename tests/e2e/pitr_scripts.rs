@@ -196,6 +196,22 @@ impl Sidecar {
         let _ = self.child.wait();
     }
 
+    /// CPU seconds the container has used: its shell and every command it waited for.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("the archive runs");
+        // After the command name in parentheses: utime, stime, cutime, cstime are fields
+        // 14-17 of the whole line.
+        let rest = &stat[stat.rfind(')').expect("stat") + 2..];
+        let fields: Vec<f64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(4)
+            .map(|f| f.parse().expect("ticks"))
+            .collect();
+        fields.iter().sum::<f64>() / 100.0
+    }
+
     fn archived(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -573,9 +589,14 @@ fn replay_throughput_vs_mysqlbinlog_piped_by_hand() {
     const RUNS: usize = 3;
     let server = LoggingServer::start();
     let volume = Volume::new();
-    let _sidecar = Sidecar::start(&server, &volume, None);
+    let sidecar = Sidecar::start(&server, &volume, None);
     server.app("CREATE TABLE big (id INT PRIMARY KEY, v TEXT)");
     let base = server.backup(&volume);
+    // Idle: one stat of the binlog index a second, nothing to copy.
+    let idle_from = sidecar.cpu_seconds();
+    std::thread::sleep(Duration::from_secs(30));
+    let idle = sidecar.cpu_seconds() - idle_from;
+    let busy_from = sidecar.cpu_seconds();
     let start = base.binlog.expect("position");
     // About 100 MB of row events over several files, as a busy day's log would be.
     for batch in 0..10 {
@@ -596,6 +617,14 @@ fn replay_throughput_vs_mysqlbinlog_piped_by_hand() {
     server.sql(None, "FLUSH BINARY LOGS");
     let entry = archive(&volume).join(format!("{last}.json"));
     eventually("the archive", Duration::from_secs(120), || entry.exists());
+    let busy = sidecar.cpu_seconds() - busy_from;
+    server.app("ANALYZE TABLE big");
+    let table_bytes = server.sql(
+        None,
+        &format!(
+            "SELECT DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{DB}' AND TABLE_NAME = 'big'"
+        ),
+    );
     let files: Vec<PathBuf> = archived_files(&volume)
         .into_iter()
         .filter(|n| n.starts_with("binlog.") && !n.ends_with(".json"))
@@ -650,6 +679,11 @@ fn replay_throughput_vs_mysqlbinlog_piped_by_hand() {
     by_hand.sort_by(f64::total_cmp);
     let (product, by_hand) = (product[RUNS / 2], by_hand[RUNS / 2]);
     println!(
+        "archive CPU: idle {idle:.2} s in 30 s; {busy:.2} s for {:.1} MB of binlog (table: {:.1} MB on disk)",
+        bytes as f64 / 1e6,
+        table_bytes.trim().parse::<f64>().unwrap_or_default() / 1e6
+    );
+    println!(
         "replay of {} binlog files, {:.1} MB: restore --to {:.2} s ({:.1} MB/s), by hand {:.2} s ({:.1} MB/s), ratio {:.2}",
         files.len(),
         bytes as f64 / 1e6,
@@ -658,5 +692,54 @@ fn replay_throughput_vs_mysqlbinlog_piped_by_hand() {
         by_hand,
         bytes as f64 / 1e6 / by_hand,
         product / by_hand
+    );
+}
+
+#[test]
+#[ignore = "a timed measurement: run with --ignored --nocapture (docs/pitr.md)"]
+fn how_long_a_write_waits_to_be_archived() {
+    let Some(_) = require_mariadb!() else { return };
+    const FLUSH: u64 = 10;
+    let server = LoggingServer::start();
+    let volume = Volume::new();
+    let mut command = server.command(ARCHIVE_SCRIPT, &volume);
+    command
+        .env("MYSQL_DATADIR", &server.datadir)
+        .env("FLUSH_SECONDS", FLUSH.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let sidecar = Sidecar {
+        child: command.spawn().expect("sh"),
+        log: volume.client_dir.with_file_name("lag.log"),
+    };
+    server.app("CREATE TABLE t (id INT)");
+    let mut lags = Vec::new();
+    for i in 0..6u64 {
+        // Writes at different points of the flush period.
+        std::thread::sleep(Duration::from_millis(1700 * i % (FLUSH * 1000)));
+        server.app(&format!("INSERT INTO t VALUES ({i})"));
+        let written = Instant::now();
+        let file = server
+            .position()
+            .split(':')
+            .next()
+            .expect("file")
+            .to_string();
+        let entry = archive(&volume).join(format!("{file}.json"));
+        eventually(
+            "the write's file archived",
+            Duration::from_secs(FLUSH * 3),
+            || entry.exists(),
+        );
+        lags.push(written.elapsed().as_secs_f64());
+    }
+    drop(sidecar);
+    lags.sort_by(f64::total_cmp);
+    println!(
+        "seconds from a write to its archived copy, flush every {FLUSH} s: min {:.1}, median {:.1}, max {:.1}",
+        lags[0],
+        lags[lags.len() / 2],
+        lags[lags.len() - 1]
     );
 }
