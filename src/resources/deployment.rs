@@ -351,4 +351,60 @@ mod tests {
             assert_eq!(pod_labels.get(&k), Some(&v));
         }
     }
+
+    #[test]
+    fn with_pitr_the_server_logs_and_its_pod_archives_beside_it() {
+        use crate::resources::fixtures::with_pitr;
+        let plain = deployment(&seed_instance());
+        let pod = plain.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        let pod = pod.expect("pod");
+        assert_eq!(pod.containers.len(), 1, "no archive without spec.pitr");
+        assert!(pod.containers[0].args.is_none());
+
+        let d = deployment(&with_pitr());
+        let rendered = serde_json::to_string(&d).expect("json");
+        assert!(!rendered.contains(FIXTURE_PASSWORD), "{rendered}");
+        let pod = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        let pod = pod.expect("pod");
+        let args: Vec<&str> = (pod.containers[0].args.iter().flatten())
+            .map(String::as_str)
+            .collect();
+        assert_eq!(args, PITR_SERVER_ARGS);
+        let archive = &pod.containers[1];
+        assert_eq!(archive.name, ARCHIVE_CONTAINER);
+        assert_eq!(
+            archive.image, pod.containers[0].image,
+            "the server's own tools"
+        );
+        let mounts = archive.volume_mounts.as_ref().expect("mounts");
+        let data = mounts.iter().find(|m| m.name == "data").expect("data");
+        assert_eq!(
+            (data.mount_path.as_str(), data.read_only),
+            ("/var/lib/mysql", Some(true))
+        );
+        let env = archive.env.as_ref().expect("env");
+        let value = |name: &str| {
+            env.iter()
+                .find(|e| e.name == name)
+                .and_then(|e| e.value.clone())
+        };
+        assert_eq!(value("MYSQL_HOST").as_deref(), Some("127.0.0.1"));
+        assert_eq!(value("FLUSH_SECONDS").as_deref(), Some("300"));
+        let password = env
+            .iter()
+            .find(|e| e.name == "CLIENT_PASSWORD")
+            .expect("pw");
+        assert!(password.value.is_none() && password.value_from.is_some());
+        let volumes = pod.volumes.as_ref().expect("volumes");
+        let claims: Vec<&str> = (volumes.iter())
+            .filter_map(|v| v.persistent_volume_claim.as_ref())
+            .map(|c| c.claim_name.as_str())
+            .collect();
+        assert_eq!(claims, ["mysql-instance-pvc", "backup-mysql-instance-pvc"]);
+        let client = volumes.iter().find(|v| v.name == "client").expect("client");
+        assert_eq!(
+            client.empty_dir.as_ref().and_then(|e| e.medium.as_deref()),
+            Some("Memory")
+        );
+    }
 }

@@ -583,4 +583,58 @@ mod tests {
         )));
         assert!(owned(&restore_job(&seed_instance(), None)));
     }
+
+    #[test]
+    fn with_pitr_jobs_that_use_the_server_run_beside_it_and_know_the_archive() {
+        use crate::resources::fixtures::with_pitr;
+        let pitr = with_pitr();
+        let affinity = |job: &Job| {
+            (job.spec.as_ref())
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|p| p.affinity.clone())
+        };
+        for job in [
+            backup_job(&pitr, BackupSource::Server, 7),
+            restore_job(&pitr, None),
+        ] {
+            let term = affinity(&job)
+                .and_then(|a| a.pod_affinity)
+                .and_then(|p| p.required_during_scheduling_ignored_during_execution)
+                .expect("a required pod affinity");
+            assert_eq!(term[0].topology_key, "kubernetes.io/hostname");
+            assert_eq!(
+                term[0]
+                    .label_selector
+                    .as_ref()
+                    .and_then(|s| s.match_labels.clone()),
+                Some(selector_labels(&pitr))
+            );
+            assert_eq!(
+                env_value(&job, ENV_PITR).and_then(|e| e.value.as_deref()),
+                Some("true")
+            );
+        }
+        // The delete-backup runs once the server's pod is gone: no affinity to it.
+        assert!(affinity(&backup_job(&pitr, BackupSource::DataVolume, 7)).is_none());
+        assert!(affinity(&backup_job(&seed_instance(), BackupSource::Server, 7)).is_none());
+        assert!(
+            env_value(
+                &backup_job(&seed_instance(), BackupSource::Server, 7),
+                ENV_PITR
+            )
+            .is_none()
+        );
+
+        let point = RestorePoint::position("binlog.000042:1234").expect("position");
+        let job = restore_job_to(&pitr, None, Some(&point));
+        assert_eq!(
+            env_value(&job, "TARGET_POSITION").and_then(|e| e.value.as_deref()),
+            Some("binlog.000042:1234")
+        );
+        assert!(
+            env_value(&job, ENV_BACKUP_NAME)
+                .and_then(|e| e.value.as_deref())
+                .is_none()
+        );
+    }
 }
