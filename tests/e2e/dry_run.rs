@@ -549,3 +549,77 @@ fn a_backup_schedule_prints_its_cron_job_and_bad_ones_are_refused() {
         "metadata.name must be at most 40 characters with spec.backup_schedule",
     );
 }
+
+/// `spec.pitr`: the server's pod shows the binlog options and the archive container, which
+/// passes the "restricted" profile with the rest of the pod; bad settings are refused.
+#[test]
+fn pitr_prints_the_archive_container_and_bad_settings_are_refused() {
+    let seed = std::fs::read_to_string(crate::cli::repo().join("deploy/cr.yaml")).expect("cr");
+    let manifest = format!(
+        "{seed}  storage_class: fast\n  pod_security: restricted\n  pitr: true\n  pitr_flush_seconds: 60\n"
+    );
+    let run = kubectl_mysql(
+        &["create", "-f", "-", "--dry-run=client", "-o", "yaml"],
+        &manifest,
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let docs = documents(&run.stdout);
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    let pod: k8s_openapi::api::core::v1::PodSpec =
+        serde_json::from_value(deployment["spec"]["template"]["spec"].clone()).expect("pod");
+    let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["mysql", "binlog-archive"]);
+    let archive = &pod.containers[1];
+    assert_eq!(
+        archive.command.as_ref().map(|c| c[2].as_str()),
+        Some(kubectl_mysql::backup::ARCHIVE_SCRIPT)
+    );
+    let flush = (archive.env.iter().flatten())
+        .find(|e| e.name == "FLUSH_SECONDS")
+        .and_then(|e| e.value.as_deref());
+    assert_eq!(flush, Some("60"));
+    assert_eq!(
+        testkit::pod_security::restricted_violations(&pod),
+        Vec::<String>::new()
+    );
+    assert!(
+        !deployment
+            .to_string()
+            .contains(&crate::walkthrough::seed_password())
+    );
+
+    let without = format!("{seed}  pitr_flush_seconds: 60\n");
+    let refused = kubectl_mysql(&["create", "-f", "-", "--dry-run=client"], &without);
+    assert_eq!(refused.code, Some(1));
+    assert!(
+        refused
+            .stderr
+            .contains("spec.pitr_flush_seconds needs spec.pitr: true"),
+        "{}",
+        refused.stderr
+    );
+    let too_often = kubectl_mysql(
+        &[
+            "create",
+            "shop",
+            "--database",
+            "shop",
+            "--storage-size",
+            "1Gi",
+            "--pitr",
+            "--pitr-flush-seconds",
+            "5",
+            "--dry-run=client",
+        ],
+        "",
+    );
+    assert_eq!(too_often.code, Some(2));
+    assert!(
+        too_often.stderr.contains("10..=3600"),
+        "{}",
+        too_often.stderr
+    );
+}
