@@ -11,8 +11,17 @@
 //!   [`NodeStandIn::hold`] keeps one unready for a test.
 //! - With [`NodeStandIn::start_with_mysql`] only:
 //!   - **MySQL pods** (`servers.rs`): a Deployment whose container reads
-//!     `MYSQL_ROOT_PASSWORD` gets a real local `mariadbd` on its data volume, and is
-//!     available only once that server answers with the password.
+//!     `MYSQL_ROOT_PASSWORD` gets a real local `mariadbd` on its data volume, with the
+//!     container's `args` that begin with `-` as server options (as the official image's
+//!     entrypoint passes them to mysqld), and is available only once that server answers
+//!     with the password and the pod's other containers run.
+//!   - **The pod's other containers** (`sidecars.rs`): each with a `command` runs as a
+//!     local process beside the server, as a Job's does, and is restarted when it exits
+//!     (restartPolicy Always); in the pod's one network namespace a `MYSQL_HOST` of
+//!     `127.0.0.1` or `localhost` is the local server, on its port (`MYSQL_PORT`). They
+//!     stop with the server (SIGTERM, a short grace, SIGKILL).
+//!     [`NodeStandIn::kill_container`], [`NodeStandIn::container_logs`] and
+//!     [`NodeStandIn::container_restarts`] reach them.
 //!   - **Job controller and kubelet** (`jobs.rs`): each Job's container command runs as a
 //!     local process, recorded as a Pod; the Job's status is written as the controller does.
 //!   - **CronJob controller** (`cronjobs.rs`): Jobs made from each CronJob's template at
@@ -45,6 +54,9 @@ mod mysql_tests;
 mod pods;
 mod replicas;
 mod servers;
+#[cfg(test)]
+mod sidecar_tests;
+mod sidecars;
 #[cfg(test)]
 mod tests;
 
@@ -304,6 +316,41 @@ impl NodeStandIn {
     /// would show it; `None` for a pod the stand-in did not run.
     pub fn logs(&self, namespace: &str, pod: &str) -> Option<String> {
         jobs::logs(&self.node, &(namespace.into(), pod.into()))
+    }
+
+    /// SIGKILL the processes of `container`, run beside the local server of a MySQL
+    /// Deployment (`start_with_mysql` only), as if it were OOM-killed or crashed: it is
+    /// restarted after the back-off, as restartPolicy Always says. Whether a process of
+    /// it was running.
+    pub fn kill_container(&self, namespace: &str, deployment: &str, container: &str) -> bool {
+        let key = (namespace.into(), deployment.into());
+        servers::sidecar(&self.node, &key, container).is_some_and(|c| c.kill())
+    }
+
+    /// The output (stdout and stderr) so far of `container`, run beside the local server
+    /// of a MySQL Deployment, across its restarts (`kubectl logs` shows one run only). The
+    /// Deployment's latest server pod's, kept after it stops until another one starts;
+    /// `None` for a container the stand-in does not run (the server's own included).
+    pub fn container_logs(
+        &self,
+        namespace: &str,
+        deployment: &str,
+        container: &str,
+    ) -> Option<String> {
+        let key = (namespace.into(), deployment.into());
+        servers::sidecar(&self.node, &key, container).map(|c| c.log())
+    }
+
+    /// How many times `container`, run beside the local server of a MySQL Deployment, was
+    /// restarted (its status's `restartCount`); `None` as for [`NodeStandIn::container_logs`].
+    pub fn container_restarts(
+        &self,
+        namespace: &str,
+        deployment: &str,
+        container: &str,
+    ) -> Option<u32> {
+        let key = (namespace.into(), deployment.into());
+        servers::sidecar(&self.node, &key, container).map(|c| c.restarts())
     }
 }
 
@@ -610,10 +657,21 @@ impl Cluster {
         let key = (namespace.clone(), name.clone());
         let held = lock(&self.node.held).contains(&key);
         let ready = !held && can_start && (!serving || server_ready);
-        // The pod says it first, as the kubelet does before the controllers see it.
-        if let Some(pod) = &pod {
-            self.report(pod, pulled.as_ref(), ready).await?;
-        }
+        // The pod says it first, as the kubelet does before the controllers see it; it is
+        // Ready when its other containers are too.
+        let ready = match &pod {
+            Some(pod) => {
+                let beside = if serving {
+                    let identity = replicas::pod_identity(deployment);
+                    let run = servers::observed(&self.node, &key, &identity);
+                    replicas::Beside::Played(run.unwrap_or_default())
+                } else {
+                    replicas::Beside::Mirrored
+                };
+                self.report(pod, pulled.as_ref(), ready, &beside).await?
+            }
+            None => ready,
+        };
         let ready = if ready { wanted } else { 0 };
         // Already says so: nothing to write (most passes, with many Deployments).
         let status = deployment.status.as_ref();

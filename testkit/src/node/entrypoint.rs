@@ -37,7 +37,8 @@ pub(super) struct Environment {
 }
 
 /// Initialise `datadir` (new: no `mysql` directory) as the entrypoint does. `extra` are
-/// server options (the image's version).
+/// server options (the image's version, the container's args): the temporary server gets
+/// them, as the entrypoint's `docker_temp_server_start "$@"` passes them on.
 pub(super) fn first_start(
     programs: &Programs,
     datadir: &Path,
@@ -100,11 +101,14 @@ impl Client {
     }
 
     /// What `--initialize-insecure` leaves and `mariadb-install-db` adds to: MariaDB's
-    /// extra root accounts (127.0.0.1, ::1, the host name) go.
+    /// extra root accounts (127.0.0.1, ::1, the host name) go. Unlogged (with `--log-bin`
+    /// among the pod's options): they stand in for what `--initialize-insecure` makes, not
+    /// for statements the entrypoint sends.
     fn initialize_insecure(&self) -> Result<(), String> {
         self.run(
             None,
-            "DELETE FROM mysql.global_priv WHERE NOT (User IN ('root', 'mariadb.sys') AND Host = 'localhost');\n\
+            "SET @@SESSION.SQL_LOG_BIN=0;\n\
+             DELETE FROM mysql.global_priv WHERE NOT (User IN ('root', 'mariadb.sys') AND Host = 'localhost');\n\
              DELETE FROM mysql.proxies_priv WHERE Host <> 'localhost';\n\
              FLUSH PRIVILEGES;\n",
         )

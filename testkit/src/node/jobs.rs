@@ -12,7 +12,7 @@
 mod kubelet;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -25,12 +25,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::pods::Log;
 use super::{Cluster, Key, Node, as_controller, lock, now};
 
 /// The `spec.nodeName` of the pods the stand-in runs.
 pub(super) const NODE_NAME: &str = "node-stand-in";
-
-type Log = Arc<Mutex<Vec<u8>>>;
 
 /// The Jobs being run (or already run: a Job is run once per uid), the process groups of
 /// running attempts and the output of every pod.

@@ -14,12 +14,13 @@ use super::*;
 use crate::apiserver::TestApiServer;
 use crate::mariadb::{Programs, query_tcp};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub(super) type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// With the characters the official image's entrypoint can take (not ' " or \\).
-const PASSWORD: &str = "s3cret p@ss#w0rd! $ Pa55";
+pub(super) const PASSWORD: &str = "s3cret p@ss#w0rd! $ Pa55";
 
-async fn cluster() -> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::error::Error>> {
+pub(super) async fn cluster()
+-> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::error::Error>> {
     cluster_with(NodeStandIn::start_with_mysql).await
 }
 
@@ -27,7 +28,7 @@ async fn cluster() -> Result<(TestApiServer, Client, NodeStandIn), Box<dyn std::
 const SERVER_START: Duration = Duration::from_secs(90);
 
 /// A validated instance, built the way the product builds one from a `MySQL` object.
-fn instance(name: &str) -> Instance {
+pub(super) fn instance(name: &str) -> Instance {
     instance_with(name, PASSWORD)
 }
 
@@ -48,7 +49,7 @@ async fn create_children(client: &Client, instance: &Instance) -> TestResult {
 }
 
 /// [`create_children`], the Deployment changed by `edit` first.
-async fn create_children_with(
+pub(super) async fn create_children_with(
     client: &Client,
     instance: &Instance,
     edit: impl FnOnce(&mut Deployment),
@@ -79,7 +80,7 @@ async fn create_children_with(
 }
 
 /// The server's port once its Deployment is available.
-async fn serving(client: &Client, node: &NodeStandIn, name: &str) -> u16 {
+pub(super) async fn serving(client: &Client, node: &NodeStandIn, name: &str) -> u16 {
     let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
     eventually_within(
         "the server and its Deployment available",
@@ -96,7 +97,7 @@ async fn serving(client: &Client, node: &NodeStandIn, name: &str) -> u16 {
     .await
 }
 
-fn sql(port: u16, password: &str, sql: &str) -> Result<String, String> {
+pub(super) fn sql(port: u16, password: &str, sql: &str) -> Result<String, String> {
     let programs = Programs::find()?;
     query_tcp(&programs.client, port, "root", password, Some("shop"), sql)
 }
@@ -124,12 +125,12 @@ fn job(name: &str, script: &str, backoff_limit: i32, deadline: Option<i64>) -> J
     }))
 }
 
-fn from<T: DeserializeOwned>(value: Value) -> T {
+pub(super) fn from<T: DeserializeOwned>(value: Value) -> T {
     serde_json::from_value(value).expect("a valid object")
 }
 
 /// The Job's final condition (type, reason, message) once it has one.
-async fn finished(jobs: &Api<Job>, name: &str) -> Option<(String, String, String)> {
+pub(super) async fn finished(jobs: &Api<Job>, name: &str) -> Option<(String, String, String)> {
     let job = jobs.get(name).await.ok()?;
     let conditions = job.status?.conditions?;
     let c = (conditions.into_iter())

@@ -3,7 +3,10 @@
 //! the caches: a Secret created just before a Job must be seen, as the real kubelet sees it.
 
 use std::collections::BTreeMap;
+use std::io::{PipeReader, Read};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, PersistentVolume, PersistentVolumeClaim, PodSpec, Secret,
@@ -12,7 +15,10 @@ use kube::api::Api;
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 
-use super::Node;
+use super::{Node, lock};
+
+/// A container's output, stdout and stderr in the order it was written.
+pub(super) type Log = Arc<Mutex<Vec<u8>>>;
 
 /// Why a container cannot start yet.
 #[derive(Debug)]
@@ -304,6 +310,43 @@ async fn config_map_data(
             .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()));
         c.data.into_iter().flatten().chain(binary).collect()
     }))
+}
+
+/// The test process's PATH, with the sbin directories mariadbd lives in.
+pub(super) fn search_path() -> String {
+    let mut path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    for dir in ["/usr/local/sbin", "/usr/sbin", "/sbin"] {
+        if !path.split(':').any(|d| d == dir) {
+            path = format!("{path}:{dir}");
+        }
+    }
+    path
+}
+
+/// Wire a container's process as a runtime does: no stdin, stdout and stderr on one pipe
+/// (the log keeps the order the process wrote in), a process group of its own (its
+/// processes are signalled as a whole). The read end; `command` holds the write ends
+/// until it is dropped, so drop it once spawned: EOF comes when the process's ends close.
+pub(super) fn wire(command: &mut std::process::Command) -> std::io::Result<PipeReader> {
+    use std::os::unix::process::CommandExt;
+    let (output, writer) = std::io::pipe()?;
+    command
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone()?)
+        .stderr(writer)
+        .process_group(0);
+    Ok(output)
+}
+
+/// Append the output to the log as it comes (blocking, until EOF).
+pub(super) fn collect(mut output: PipeReader, log: &Log) {
+    let mut buffer = [0u8; 8192];
+    while let Ok(n) = output.read(&mut buffer) {
+        if n == 0 {
+            break;
+        }
+        lock(log).extend_from_slice(&buffer[..n]);
+    }
 }
 
 #[cfg(test)]

@@ -8,17 +8,25 @@
 //! - The kubelet pulls the image when the container can start (claims bound, Secrets
 //!   there) and reports it as containerd does: `image` normalized and `imageID` the
 //!   digest it got. The pod keeps that digest for its life, whatever the tag says later.
+//! - `containerStatuses` lists every container of the template, sorted by name as the
+//!   kubelet sorts them. The main one (the MySQL server's, else the first) is ready as the
+//!   Deployment's readiness says; one the stand-in runs beside a server (`sidecars.rs`)
+//!   as its process does, with its restarts; any other as the main one. The pod is Ready
+//!   when all are.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 
 use super::images::Pulled;
-use super::{Cluster, Outcome, as_controller, lock, now};
+use super::servers::main_container;
+use super::sidecars::{self, Observed};
+use super::{Cluster, as_controller, lock, now};
 
 /// The label the ReplicaSet controller adds to its pods.
 pub(super) const TEMPLATE_HASH: &str = "pod-template-hash";
@@ -110,11 +118,18 @@ impl Cluster {
         Ok(Some(created))
     }
 
-    /// What the kubelet pulled for `pod`: the digest it reported already, or a pull now.
+    /// What the kubelet pulled for `pod`'s main container: the digest it reported
+    /// already, or a pull now.
     pub(super) fn pulled(&self, pod: &Pod) -> Pulled {
+        self.pulled_for(pod, pod.spec.as_ref().and_then(main_container))
+    }
+
+    /// What the kubelet pulled for one container of `pod`.
+    fn pulled_for(&self, pod: &Pod, container: Option<&Container>) -> Pulled {
+        let name = container.map(|c| c.name.as_str());
         let status = (pod.status.as_ref())
             .and_then(|s| s.container_statuses.as_ref())
-            .and_then(|c| c.first());
+            .and_then(|all| all.iter().find(|c| Some(c.name.as_str()) == name));
         let mut registry = lock(&self.node.registry);
         match status.filter(|c| !c.image_id.is_empty()) {
             Some(reported) => Pulled {
@@ -122,44 +137,91 @@ impl Cluster {
                 ..registry.pull(&reported.image_id)
             },
             None => {
-                let image = (pod.spec.as_ref())
-                    .and_then(|s| s.containers.first())
-                    .and_then(|c| c.image.clone())
-                    .unwrap_or_default();
+                let image = container.and_then(|c| c.image.clone()).unwrap_or_default();
                 registry.pull(&image)
             }
         }
     }
 
-    /// The kubelet's status of the pod: Pending until its container can start, then
-    /// Running with the pulled image, Ready as `ready` says. Written only when it changes.
-    pub(super) async fn report(&self, pod: &Pod, started: Option<&Pulled>, ready: bool) -> Outcome {
-        let container = (pod.spec.as_ref())
-            .and_then(|s| s.containers.first())
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
+    /// The status of each container of a started pod, sorted by name; the main one's
+    /// image is `pulled`, its readiness `ready`.
+    fn container_statuses(
+        &self,
+        pod: &Pod,
+        pulled: &Pulled,
+        ready: bool,
+        beside: &Beside,
+        current: &Value,
+    ) -> Vec<Value> {
+        let Some(spec) = pod.spec.as_ref() else {
+            return Vec::new();
+        };
+        let main = main_container(spec).map(|c| c.name.as_str());
+        let mut statuses: Vec<Value> = (spec.containers.iter())
+            .map(|container| {
+                let started_at = reported(current, &container.name)
+                    .and_then(|c| c.pointer("/state/running/startedAt"))
+                    .cloned()
+                    .unwrap_or_else(|| json!(now()));
+                let pulled = if Some(container.name.as_str()) == main {
+                    pulled.clone()
+                } else {
+                    self.pulled_for(pod, Some(container))
+                };
+                let status = json!({
+                    "name": container.name, "image": pulled.image, "imageID": pulled.image_id,
+                    "ready": ready, "started": true, "restartCount": 0,
+                    "state": {"running": {"startedAt": started_at}},
+                });
+                match beside {
+                    Beside::Played(run)
+                        if Some(container.name.as_str()) != main
+                            && sidecars::is_played(container) =>
+                    {
+                        played_status(status, run.get(&container.name))
+                    }
+                    _ => status,
+                }
+            })
+            .collect();
+        statuses.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        statuses
+    }
+
+    /// The kubelet's status of the pod: Pending until its containers can start, then
+    /// Running with the pulled images (`started`, the main container's) and each
+    /// container's readiness (see the module docs). Written only when it changes. Whether
+    /// the pod is Ready.
+    pub(super) async fn report(
+        &self,
+        pod: &Pod,
+        started: Option<&Pulled>,
+        ready: bool,
+        beside: &Beside,
+    ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
         let current = serde_json::to_value(&pod.status)?;
         let said = |path: &str| current.pointer(path).cloned().unwrap_or(Value::Null);
-        let desired = match started {
+        let statuses =
+            started.map(|pulled| self.container_statuses(pod, pulled, ready, beside, &current));
+        let pod_ready = statuses
+            .as_ref()
+            .is_some_and(|all| all.iter().all(|c| c["ready"] == json!(true)));
+        let desired = match statuses {
             None => json!({"phase": "Pending"}),
-            Some(pulled) => json!({"phase": "Running", "containerStatuses": [{
-                "name": container, "image": pulled.image, "imageID": pulled.image_id,
-                "ready": ready, "started": true, "restartCount": 0,
-            }]}),
+            Some(statuses) => json!({"phase": "Running", "containerStatuses": statuses}),
         };
-        let same = said("/phase") == desired["phase"]
-            && said("/containerStatuses/0/imageID")
-                == desired
-                    .pointer("/containerStatuses/0/imageID")
-                    .cloned()
-                    .unwrap_or(Value::Null)
-            && said("/containerStatuses/0/ready")
-                == desired
-                    .pointer("/containerStatuses/0/ready")
-                    .cloned()
-                    .unwrap_or(Value::Null);
-        if same {
-            return Ok(());
+        let fingerprints = |status: &Value| {
+            (status["containerStatuses"].as_array().into_iter().flatten())
+                .map(fingerprint)
+                .collect::<Vec<_>>()
+        };
+        // A pod back to Pending keeps the statuses a merge patch cannot remove: its phase
+        // alone says it (else every pass would write again).
+        let pending = desired["containerStatuses"].is_null();
+        if said("/phase") == desired["phase"]
+            && (pending || fingerprints(&current) == fingerprints(&desired))
+        {
+            return Ok(pod_ready);
         }
 
         let now = now();
@@ -173,18 +235,11 @@ impl Cluster {
         status["conditions"] = json!([
             condition("PodScheduled", true),
             condition("Initialized", true),
-            condition("ContainersReady", ready),
-            condition("Ready", ready),
+            condition("ContainersReady", pod_ready),
+            condition("Ready", pod_ready),
         ]);
         if started.is_some() {
             status["podIP"] = json!("127.0.0.1");
-        }
-        if let Some(c) = status["containerStatuses"].get_mut(0) {
-            let started_at = current
-                .pointer("/containerStatuses/0/state/running/startedAt")
-                .cloned()
-                .unwrap_or_else(|| json!(now));
-            c["state"] = json!({"running": {"startedAt": started_at}});
         }
         let params = kube::api::PatchParams {
             field_manager: Some("kubelet".into()),
@@ -195,10 +250,65 @@ impl Cluster {
         let patch = kube::api::Patch::Merge(json!({ "status": status }));
         match api.patch_status(&pod.name_any(), &params, &patch).await {
             // Gone meanwhile (its owner was deleted): nothing to report.
-            Err(kube::Error::Api(s)) if s.is_not_found() => Ok(()),
-            other => other.map(|_| ()).map_err(Into::into),
+            Err(kube::Error::Api(s)) if s.is_not_found() => Ok(pod_ready),
+            other => other.map(|_| pod_ready).map_err(Into::into),
         }
     }
+}
+
+/// What runs a pod's containers besides the main one.
+pub(super) enum Beside {
+    /// Nothing: they say what the main container says.
+    Mirrored,
+    /// Those with a command run as processes beside a MySQL server: as their processes
+    /// say (by name; empty until the server is made).
+    Played(HashMap<String, Observed>),
+}
+
+/// The status of a container the stand-in runs beside a server (`status`, as if it were
+/// the main one, gives the name and image): running, or waiting to (re)start.
+fn played_status(mut status: Value, observed: Option<&Observed>) -> Value {
+    let Some(observed) = observed else {
+        status["ready"] = json!(false);
+        status["started"] = json!(false);
+        status["state"] = json!({"waiting": {"reason": "ContainerCreating"}});
+        return status;
+    };
+    status["ready"] = json!(observed.running);
+    status["started"] = json!(observed.running);
+    status["restartCount"] = json!(observed.restarts);
+    status["state"] = if observed.running {
+        json!({"running": {"startedAt": observed.started_at}})
+    } else {
+        json!({"waiting": {"reason": "CrashLoopBackOff"}})
+    };
+    if let Some((code, started, finished)) = &observed.last_exit {
+        let reason = if *code == 0 { "Completed" } else { "Error" };
+        status["lastState"] = json!({"terminated": {
+            "exitCode": code, "reason": reason, "startedAt": started, "finishedAt": finished,
+        }});
+    }
+    status
+}
+
+/// The status of the container `name` in a pod's status.
+fn reported<'a>(status: &'a Value, name: &str) -> Option<&'a Value> {
+    let all = status["containerStatuses"].as_array();
+    all.into_iter().flatten().find(|c| c["name"] == name)
+}
+
+/// What a container status says, timestamps aside: a change here is worth a write.
+fn fingerprint(status: &Value) -> Value {
+    let state = (status["state"].as_object()).and_then(|s| s.keys().next().cloned());
+    json!([
+        status["name"],
+        status["imageID"],
+        status["ready"],
+        status["restartCount"],
+        state,
+        status["state"]["waiting"]["reason"],
+        status["lastState"]["terminated"]["exitCode"],
+    ])
 }
 
 /// The pod the ReplicaSet controller creates from the template.

@@ -9,6 +9,13 @@
 //! series wrote refuses to boot (`images.rs`). The server is stopped cleanly
 //! (SIGTERM, then waited for) when its Deployment is deleted, replaced or scaled to 0, so a
 //! later Job may use the datadir, and when the stand-in is dropped.
+//!
+//! The server container's `args` that begin with `-` are server options, as the official
+//! image's entrypoint appends them to mysqld's command line: the server and the
+//! entrypoint's temporary server get them (`--log-bin=binlog` writes `binlog.000001` in
+//! the datadir). The pod's other containers run beside the server (`sidecars.rs`): they
+//! start when the server process is spawned and stop with it, and the server's volumes
+//! are free (see [`leaving`]) only once all of them have exited.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Container;
+use k8s_openapi::api::core::v1::{Container, PodSpec};
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::watch;
@@ -24,6 +31,7 @@ use tokio::task::JoinHandle;
 
 use super::pods::{self, NotReady};
 use super::replicas::{pod_identity, template_hash};
+use super::sidecars::{self, Launch, Observed, Sidecar};
 use super::{Cluster, Key, Node, entrypoint, images, lock};
 use crate::mariadb::{self, Programs, ServerProcess};
 
@@ -38,6 +46,9 @@ pub(super) struct Servers {
     /// Set when the stand-in is dropped: nothing starts afterwards.
     closed: bool,
     map: HashMap<Key, Server>,
+    /// The other containers of each Deployment's latest server pod, with the pod's
+    /// identity: kept after the pod stops, for their logs and restart counts.
+    pods: HashMap<Key, (String, Vec<Arc<Sidecar>>)>,
 }
 
 struct Server {
@@ -48,6 +59,8 @@ struct Server {
     state: State,
     /// Kept here, not in the task, so that dropping the stand-in can stop it.
     process: Option<ServerProcess>,
+    /// The pod's other containers, stopped with the server.
+    sidecars: Vec<Arc<Sidecar>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -72,8 +85,27 @@ impl Server {
 /// The container of a MySQL Deployment: the one reading `MYSQL_ROOT_PASSWORD`.
 fn mysql_container(deployment: &Deployment) -> Option<&Container> {
     let pod = deployment.spec.as_ref()?.template.spec.as_ref()?;
+    (pod.containers.iter()).find(|c| reads_root_password(c))
+}
+
+fn reads_root_password(container: &Container) -> bool {
+    (container.env.iter().flatten()).any(|e| e.name == "MYSQL_ROOT_PASSWORD")
+}
+
+/// The container a pod is about: the MySQL server's, else the first.
+pub(super) fn main_container(pod: &PodSpec) -> Option<&Container> {
     (pod.containers.iter())
-        .find(|c| (c.env.iter().flatten()).any(|e| e.name == "MYSQL_ROOT_PASSWORD"))
+        .find(|c| reads_root_password(c))
+        .or_else(|| pod.containers.first())
+}
+
+/// The server options among the container's `args`: the official image's entrypoint
+/// runs `mysqld "$@"` when they begin with `-`.
+fn server_options(container: &Container) -> Vec<String> {
+    (container.args.iter().flatten())
+        .filter(|arg| arg.starts_with('-'))
+        .cloned()
+        .collect()
 }
 
 pub(super) fn is_mysql(deployment: &Deployment) -> bool {
@@ -88,6 +120,29 @@ pub(super) fn ready_port(node: &Node, key: &Key) -> Option<u16> {
     }
 }
 
+/// A container the stand-in runs beside the Deployment's latest server.
+pub(super) fn sidecar(node: &Node, key: &Key, name: &str) -> Option<Arc<Sidecar>> {
+    let servers = lock(&node.servers);
+    let (_, sidecars) = servers.pods.get(key)?;
+    sidecars.iter().find(|s| s.name == name).cloned()
+}
+
+/// The containers run beside the server of the pod `identity`, by name; `None` until
+/// that pod's server is made.
+pub(super) fn observed(
+    node: &Node,
+    key: &Key,
+    identity: &str,
+) -> Option<HashMap<String, Observed>> {
+    let servers = lock(&node.servers);
+    let (pod, sidecars) = servers.pods.get(key)?;
+    (pod == identity).then(|| {
+        (sidecars.iter())
+            .map(|s| (s.name.clone(), s.observed()))
+            .collect()
+    })
+}
+
 /// Why a Deployment's server failed to start or stopped, if it did.
 pub(super) fn failure(node: &Node, key: &Key) -> Option<String> {
     match &lock(&node.servers).map.get(key)?.state {
@@ -98,7 +153,9 @@ pub(super) fn failure(node: &Node, key: &Key) -> Option<String> {
 
 /// Servers on any of `dirs` that are going away: stopping, or their Deployment is gone,
 /// replaced or scaled to 0 (`still_wanted` says, from the API). A Job mounting one of
-/// these waits, as a pod waits for the volume to be detached.
+/// these waits, as a pod waits for the volume to be detached. Matched by the datadir
+/// only: the backup volume the pod's other containers mount is shared with Jobs (one
+/// node: ReadWriteOnce allows it), a running server never holds it up.
 pub(super) fn leaving(node: &Node, dirs: &[PathBuf]) -> Vec<(Key, String, bool)> {
     let servers = lock(&node.servers);
     (servers.map.iter())
@@ -110,7 +167,8 @@ pub(super) fn leaving(node: &Node, dirs: &[PathBuf]) -> Vec<(Key, String, bool)>
         .collect()
 }
 
-/// Stop every server at once, then wait for all of them. Nothing starts afterwards.
+/// Stop every server and its pod's other containers at once, then wait for all of them.
+/// Nothing starts afterwards.
 pub(super) fn close(node: &Node) {
     let servers = {
         let mut servers = lock(&node.servers);
@@ -118,14 +176,18 @@ pub(super) fn close(node: &Node) {
         std::mem::take(&mut servers.map)
     };
     let mut processes = Vec::new();
+    let mut containers = Vec::new();
     for (_, mut server) in servers {
         server.task.abort();
         if let Some(mut process) = server.process.take() {
             process.terminate();
             processes.push(process);
         }
+        sidecars::terminate(&server.sidecars);
+        containers.extend(server.sidecars);
     }
     drop(processes); // each drop waits for its server's exit
+    sidecars::stop_blocking(&containers);
 }
 
 impl Cluster {
@@ -173,6 +235,8 @@ impl Cluster {
         }
         let pod_name = format!("{}-{}", key.1, template_hash(deployment));
         let scratch = self.node.root.join("pods").join(&namespace).join(&pod_name);
+        // A new pod's emptyDir volumes start empty (no earlier pod of this name runs now).
+        let _ = std::fs::remove_dir_all(scratch.join("volumes"));
         let mounts = pods::mounts(
             &self.client,
             &self.node,
@@ -200,6 +264,26 @@ impl Cluster {
             Ok(env) => env,
             Err(_) => return false, // the Secret is not readable yet: CreateContainerConfigError
         };
+        let prepared = sidecars::prepare(
+            &self.client,
+            &self.node,
+            &namespace,
+            &pod_name,
+            pod,
+            container,
+            &scratch,
+        );
+        let sidecars = match prepared.await {
+            Ok(sidecars) => sidecars,
+            Err(NotReady::Pending(_)) => return false,
+            Err(NotReady::Config(why)) => {
+                eprintln!(
+                    "node stand-in: a container of the MySQL pod of {}/{} cannot start: {why}",
+                    key.0, key.1
+                );
+                return false;
+            }
+        };
         let value = |name: &str| {
             (env.iter())
                 .find(|(n, _)| n == name)
@@ -212,18 +296,30 @@ impl Cluster {
             database: value("MYSQL_DATABASE").unwrap_or_default(),
             root_host: value("MYSQL_ROOT_HOST").unwrap_or_else(|| "%".into()),
             version,
+            server_options: server_options(container),
         };
+        let containers: Vec<Arc<Sidecar>> = sidecars.iter().map(|(s, _)| s.clone()).collect();
         let mut servers = lock(&self.node.servers);
         if servers.closed || servers.map.contains_key(&key) {
             return false;
         }
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(lifecycle(self.node.clone(), key.clone(), start, stopped));
+        let task = tokio::spawn(lifecycle(
+            self.node.clone(),
+            key.clone(),
+            start,
+            sidecars,
+            stopped,
+        ));
+        servers
+            .pods
+            .insert(key.clone(), (identity.clone(), containers.clone()));
         let server = Server {
             identity,
             datadir,
             state: State::Starting,
             process: None,
+            sidecars: containers,
             stop,
             task,
         };
@@ -245,11 +341,27 @@ impl Cluster {
     }
 }
 
-/// A server's life: start it, watch it, stop it when told, then forget it.
-async fn lifecycle(node: Arc<Node>, key: Key, start: Start, mut stop: watch::Receiver<bool>) {
-    let started = {
-        let (node, key) = (node.clone(), key.clone());
-        tokio::task::spawn_blocking(move || start.run(&node, &key)).await
+/// A server's life: start it (and the pod's other containers with it), watch it, stop it
+/// when told, then forget it.
+async fn lifecycle(
+    node: Arc<Node>,
+    key: Key,
+    start: Start,
+    sidecars: Vec<(Arc<Sidecar>, Launch)>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let start = Arc::new(start);
+    let spawned = {
+        let (node, key, start) = (node.clone(), key.clone(), start.clone());
+        tokio::task::spawn_blocking(move || start.spawn(&node, &key)).await
+    };
+    let started = match spawned {
+        Ok(Ok(port)) => {
+            start_sidecars(&node, &key, sidecars, port);
+            let (node, key) = (node.clone(), key.clone());
+            tokio::task::spawn_blocking(move || start.wait_until_answering(&node, &key, port)).await
+        }
+        failed => failed,
     };
     let state = match started {
         Ok(Ok(port)) => State::Ready(port),
@@ -270,21 +382,50 @@ async fn lifecycle(node: Arc<Node>, key: Key, start: Start, mut stop: watch::Rec
             _ = tokio::time::sleep(Duration::from_millis(500)) => check_alive(&node, &key),
         }
     }
-    // Stopped in place (not taken out of the map), so a stand-in dropped meanwhile waits too.
-    if let Some(server) = lock(&node.servers).map.get_mut(&key) {
-        server.process.iter_mut().for_each(ServerProcess::terminate);
-    }
+    // Stopped in place (not taken out of the map), so a stand-in dropped meanwhile waits too;
+    // the pod's containers all at once, as the kubelet stops them.
+    let containers = match lock(&node.servers).map.get_mut(&key) {
+        Some(server) => {
+            server.process.iter_mut().for_each(ServerProcess::terminate);
+            sidecars::terminate(&server.sidecars);
+            server.sidecars.clone()
+        }
+        None => Vec::new(),
+    };
+    let grace_ends = Instant::now() + sidecars::grace(&containers);
     loop {
         let running = (lock(&node.servers).map.get_mut(&key))
             .and_then(|s| s.process.as_mut())
             .is_some_and(ServerProcess::is_running);
-        if !running {
+        let exited = sidecars::all_exited(&containers);
+        if !exited && Instant::now() >= grace_ends {
+            sidecars::kill(&containers);
+        }
+        if !running && exited {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     lock(&node.servers).map.remove(&key);
     node.wake.notify_one();
+}
+
+/// Start the pod's other containers, the server now spawned on `port`, unless the pod is
+/// stopping already.
+fn start_sidecars(node: &Arc<Node>, key: &Key, sidecars: Vec<(Arc<Sidecar>, Launch)>, port: u16) {
+    let servers = lock(&node.servers);
+    let starting =
+        !servers.closed && (servers.map.get(key)).is_some_and(|s| s.state != State::Stopping);
+    if !starting {
+        return;
+    }
+    for (sidecar, launch) in sidecars {
+        tokio::spawn(sidecars::supervise(
+            node.clone(),
+            sidecar,
+            launch.on_port(port),
+        ));
+    }
 }
 
 /// A state change, unless a stop was asked for meanwhile.
@@ -316,6 +457,16 @@ fn check_alive(node: &Node, key: &Key) {
     }
 }
 
+/// The version a server reports: three numbers, as every real server's (`mariadb:11` runs
+/// some 11.x.y). MariaDB cannot write a binary log under a version without them.
+fn reported_version(version: &str) -> String {
+    let mut reported = version.to_string();
+    for _ in version.split('.').count()..3 {
+        reported.push_str(".0");
+    }
+    reported
+}
+
 /// What a server starts with, resolved from the pod template.
 struct Start {
     datadir: PathBuf,
@@ -327,17 +478,20 @@ struct Start {
     /// The MySQL version of the pod's image: what the server reports, and what decides
     /// whether it may boot on the datadir.
     version: String,
+    /// The container's args that are server options.
+    server_options: Vec<String>,
 }
 
 impl Start {
-    /// Blocking: initialise the datadir if it is new, start the server, wait until it
-    /// answers `SELECT 1` over TCP with the password. The port once it does.
-    fn run(self, node: &Node, key: &Key) -> Result<u16, String> {
+    /// Blocking: initialise the datadir if it is new, then spawn the server. Its port.
+    fn spawn(&self, node: &Node, key: &Key) -> Result<u16, String> {
         let programs = Programs::find()?;
         let made = |e: std::io::Error| format!("cannot make {}: {e}", self.datadir.display());
         std::fs::create_dir_all(&self.datadir).map_err(made)?;
         std::fs::create_dir_all(&self.run_dir).map_err(made)?;
-        let extra = vec![format!("--version={}", self.version)];
+        // ServerProcess's own options set no binary log either way: the pod's decide.
+        let mut extra = vec![format!("--version={}", reported_version(&self.version))];
+        extra.extend(self.server_options.iter().cloned());
         // The official entrypoint's test: no `mysql` schema directory means a new datadir.
         if !self.datadir.join("mysql").is_dir() {
             let env = entrypoint::Environment {
@@ -353,13 +507,20 @@ impl Start {
             ServerProcess::spawn(&programs.server, &self.datadir, &self.run_dir, port, &extra)?;
         {
             let mut servers = lock(&node.servers);
-            let Servers { closed, map } = &mut *servers;
+            let Servers { closed, map, .. } = &mut *servers;
             match map.get_mut(key) {
                 Some(server) if !*closed => server.process = Some(process),
                 // The stand-in went away meanwhile: `process` is stopped as it drops.
                 _ => return Err("the node stand-in stopped".into()),
             }
         }
+        Ok(port)
+    }
+
+    /// Blocking: wait until the server answers `SELECT 1` over TCP with the password. The
+    /// port once it does.
+    fn wait_until_answering(&self, node: &Node, key: &Key, port: u16) -> Result<u16, String> {
+        let programs = Programs::find()?;
         let started = Instant::now();
         loop {
             let answer = mariadb::query_tcp(
@@ -391,5 +552,30 @@ impl Start {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_reports_a_version_of_three_numbers() {
+        assert_eq!(reported_version("11"), "11.0.0");
+        assert_eq!(reported_version("8.4"), "8.4.0");
+        assert_eq!(reported_version("9.7.0"), "9.7.0");
+    }
+
+    #[test]
+    fn only_args_that_are_options_reach_the_server() {
+        let container: Container = serde_json::from_value(serde_json::json!({
+            "name": "mysql",
+            "args": ["mysqld", "--log-bin=binlog", "--server-id=1"],
+        }))
+        .expect("a container");
+        assert_eq!(
+            server_options(&container),
+            ["--log-bin=binlog", "--server-id=1"]
+        );
     }
 }

@@ -11,10 +11,9 @@
 //! server behind it. It runs in a process group of its own, signalled as a whole as the
 //! processes of a container are.
 
-use std::io::{PipeReader, Read};
+use std::io::PipeReader;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +29,7 @@ use tokio::time::Instant;
 
 use super::{Counts, End, Interrupt, Log, Runner, wait};
 use crate::mariadb::{free_port, send_signal};
-use crate::node::pods::{self, Mount, NotReady};
+use crate::node::pods::{self, Mount, NotReady, search_path};
 use crate::node::replicas::pod_identity;
 use crate::node::{Node, images, lock, now, servers};
 
@@ -61,37 +60,47 @@ fn simulated_report(job: &Job, env: &[(String, String)]) -> String {
             name if name.ends_with(".sql.gz") => name,
             name => format!("{name}.sql.gz"),
         };
-        serde_json::to_value(RestoreReport {
-            backup,
-            size: 1,
-            sha256: "0".repeat(64),
-            database: value("MYSQL_DATABASE"),
-            skipped: Vec::new(),
-        })
+        as_product_reads::<RestoreReport>(json!({
+            "backup": backup,
+            "size": 1,
+            "sha256": "0".repeat(64),
+            "database": value("MYSQL_DATABASE"),
+            "skipped": [],
+        }))
     } else {
-        let from_datadir = !value("MYSQL_DATADIR").is_empty();
-        serde_json::to_value(BackupReport {
-            backup: backup_name(now),
-            size: 1,
-            sha256: "0".repeat(64),
-            verified: true,
-            database: value("MYSQL_DATABASE"),
-            created: now_rfc3339(),
-            retained: 1,
-            pruned: Vec::new(),
-            source: if from_datadir {
-                DumpSource::Datadir
-            } else {
-                DumpSource::Server
-            },
-            wiped: value("WIPE_DATADIR") == "true",
-            server_version: None,
-        })
-    }
-    .unwrap_or_default();
+        let source = if value("MYSQL_DATADIR").is_empty() {
+            DumpSource::Server
+        } else {
+            DumpSource::Datadir
+        };
+        as_product_reads::<BackupReport>(json!({
+            "backup": backup_name(now),
+            "size": 1,
+            "sha256": "0".repeat(64),
+            "verified": true,
+            "database": value("MYSQL_DATABASE"),
+            "created": now_rfc3339(),
+            "retained": 1,
+            "pruned": [],
+            "source": source,
+            "wiped": value("WIPE_DATADIR") == "true",
+        }))
+    };
     report["op"] = json!(if restore { "restore" } else { "backup" });
     report["ok"] = json!(true);
     report.to_string()
+}
+
+/// `report` as the product reads it, through its type: what the type leaves optional is
+/// filled in (a report made up here names only what every backup has), and a field it
+/// requires that is missing shows at once, on stderr.
+fn as_product_reads<T: serde::Serialize + serde::de::DeserializeOwned>(report: Value) -> Value {
+    serde_json::from_value::<T>(report)
+        .and_then(|typed| serde_json::to_value(typed))
+        .unwrap_or_else(|e| {
+            eprintln!("node stand-in: a made-up Job report the product cannot read: {e}");
+            Value::Null
+        })
 }
 
 fn now_rfc3339() -> String {
@@ -201,7 +210,7 @@ impl Runner {
         let group = ProcessGroup::new(&self.node, child.id().unwrap_or_default());
         let reader = {
             let log = log.clone();
-            tokio::task::spawn_blocking(move || collect(output, &log))
+            tokio::task::spawn_blocking(move || pods::collect(output, &log))
         };
         // Best effort: the process runs whatever the API says meanwhile.
         let running = json!({"phase": "Running", "podIP": "127.0.0.1", "containerStatuses": [
@@ -581,37 +590,9 @@ fn termination_message(job: &Job, file: &Path, exit_code: i32, log: &Log) -> Str
     String::from_utf8_lossy(&message).into_owned()
 }
 
-/// The test process's PATH, with the sbin directories mariadbd lives in.
-fn search_path() -> String {
-    let mut path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
-    for dir in ["/usr/local/sbin", "/usr/sbin", "/sbin"] {
-        if !path.split(':').any(|d| d == dir) {
-            path = format!("{path}:{dir}");
-        }
-    }
-    path
-}
-
-/// Start the container's process in a process group of its own, its stdout and stderr
-/// on one pipe: the log keeps the order the process wrote in.
+/// Start the container's process (see [`pods::wire`]).
 fn spawn(mut command: tokio::process::Command) -> std::io::Result<(Child, PipeReader)> {
-    let (output, writer) = std::io::pipe()?;
-    command
-        .stdin(Stdio::null())
-        .stdout(writer.try_clone()?)
-        .stderr(writer)
-        .process_group(0);
+    let output = pods::wire(command.as_std_mut())?;
     // `command` drops here with its ends of the pipe: EOF comes when the process's do.
     Ok((command.spawn()?, output))
-}
-
-/// Append the output to the pod's log as it comes (blocking, until EOF).
-fn collect(mut output: PipeReader, log: &Log) {
-    let mut buffer = [0u8; 8192];
-    while let Ok(n) = output.read(&mut buffer) {
-        if n == 0 {
-            break;
-        }
-        lock(log).extend_from_slice(&buffer[..n]);
-    }
 }
