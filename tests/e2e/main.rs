@@ -10,6 +10,7 @@ mod dry_run;
 mod install;
 mod mariadb;
 mod operator;
+mod pitr;
 mod pitr_scripts;
 mod plugin;
 mod quiet;

@@ -412,8 +412,7 @@ fn times_outside_the_window_and_gaps_are_refused_and_change_nothing() {
     let names = archived_files(&volume);
     let damaged = names
         .iter()
-        .filter(|n| n.ends_with(".json"))
-        .last()
+        .rfind(|n| n.ends_with(".json"))
         .expect("archived files")
         .trim_end_matches(".json")
         .to_string();
