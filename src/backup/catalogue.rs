@@ -115,6 +115,10 @@ pub struct BinlogPosition {
     /// Seconds since the epoch, once the dump was complete: its snapshot is older, so a
     /// restore to any later second may start from it.
     pub at: i64,
+    /// The binlog history the position is in: a server that numbers its files from 1
+    /// again (a new data directory) starts another, where the same names are other files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<String>,
 }
 
 /// The binary-log archive as a backup Job saw it, after its retention pass.

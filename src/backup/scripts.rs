@@ -308,9 +308,12 @@ json_field() {
   sed -n "s/.*\"$2\":\"*\([^\",}]*\).*/\1/p" "$1" | head -n 1
 }
 
-# binlog.000042 -> 42 (no leading zeros: sh reads those as octal).
+# binlog.000042 -> 42, without a process (sh reads leading zeros as octal).
 binlog_seq() {
-  n=$(printf '%s' "${1##*.}" | sed 's/^0*//')
+  n=${1##*.}
+  while [ "${n#0}" != "$n" ]; do
+    n=${n#0}
+  done
   printf '%s' "${n:-0}"
 }
 
@@ -325,28 +328,49 @@ utc() {
   date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || printf '@%s' "$1"
 }
 
-# The archived files, in sequence order: "SEQ NAME FIRST UNTIL" lines.
+# The archived files, in sequence order: "SEQ NAME FIRST UNTIL" lines. Each entry is read
+# by the shell itself and all are parsed by one sed: thousands of files stay cheap.
 archived() {
   for entry in "$archive"/*.json; do
     [ -f "$entry" ] || continue
-    entry_name=$(json_field "$entry" name)
-    printf '%s %s %s %s\n' "$(binlog_seq "$entry_name")" "$entry_name" "$(json_field "$entry" first)" "$(json_field "$entry" until)"
-  done | sort -n
+    IFS= read -r line <"$entry" || [ -n "$line" ] || continue
+    printf '%s\n' "$line"
+  done | sed -n 's/^{"name":"\(\([A-Za-z0-9_-]*\)\.0*\([0-9][0-9]*\)\)",.*"first":\([0-9]*\),"until":\([0-9]*\)}$/\3 \1 \4 \5/p' | sort -n
 }
 
-# The restorable window, as epoch seconds (empty when there is none): from the oldest
-# verified backup that recorded a binlog position to the end of the newest archived file.
+# The archive's history: a name given when it was started. A server whose files are
+# numbered from 1 again (a new data directory, RESET BINARY LOGS) starts a new history; a
+# backup's position is only good in the history it records. Made once (noclobber: the
+# first writer wins).
+history_id() {
+  if [ ! -s "$archive/history" ]; then
+    mkdir -p "$archive" || return 1
+    (
+      set -C
+      printf '%s-%s\n' "$(date -u +%Y%m%dT%H%M%SZ)" "$$" >"$archive/history"
+    ) 2>/dev/null || true
+  fi
+  IFS= read -r history <"$archive/history" || [ -n "$history" ]
+  printf '%s' "$history"
+}
+
+# The restorable window, as epoch seconds (empty when there is none): from the second after
+# the oldest verified backup of this history with a binlog position (its snapshot may fall
+# in its own second) to the end of the newest archived file.
 window() {
   window_from=""
+  current=$(cat "$archive/history" 2>/dev/null || true)
   for s in $(stamps); do
     f="$BACKUP_DIR/$s.json"
-    if [ -f "$f" ] && [ -f "$BACKUP_DIR/$s.sql.gz" ] && grep -q '"verified":true' "$f"; then
+    if [ -f "$f" ] && [ -f "$BACKUP_DIR/$s.sql.gz" ] && grep -q '"verified":true' "$f" &&
+      [ -n "$current" ] && [ "$(json_field "$f" history)" = "$current" ]; then
       at=$(json_field "$f" at)
-      [ -z "$at" ] || window_from=$at
+      [ -z "$at" ] || window_from=$((at + 1))
     fi
   done
-  window_to=$(archived | tail -n 1 | cut -d ' ' -f 4)
-  window_files=$(archived | wc -l | tr -d ' ')
+  listing=$(archived)
+  window_to=$(printf '%s\n' "$listing" | tail -n 1 | cut -d ' ' -f 4)
+  window_files=$(printf '%s\n' "$listing" | grep -c . || true)
 }
 "#
     };
@@ -558,24 +582,33 @@ name="$stamp.sql.gz"
 partial="$BACKUP_DIR/.$stamp.sql.gz.partial"
 sidecar_partial="$BACKUP_DIR/.$stamp.json.partial"
 
-if "$dump_tool" --help 2>/dev/null | grep -q -e '--set-gtid-purged'; then
-  set -- "$@" --set-gtid-purged=OFF
-fi
 # With the binary-log archive, the dump records where the log stood at its snapshot: the
 # point a replay starts from. MySQL's mysqldump calls it --source-data (--master-data is
-# its deprecated alias); MariaDB's has only --master-data. Never from the data directory:
-# that temporary server logs nothing.
+# its deprecated alias); MariaDB's has only --master-data. Both refuse a server that does
+# not log (a pod still rolling out with the new options): that dump goes without. Never
+# from the data directory: that temporary server's log is not the archive's.
 PITR=${PITR:-false}
 case "$PITR" in
   true | false) ;;
   *) fail "PITR must be true or false, not '$PITR'" ;;
 esac
+positioned=false
 if [ "$PITR" = true ] && [ -z "$MYSQL_DATADIR" ]; then
-  if "$dump_tool" --help 2>/dev/null | grep -q -e '--source-data'; then
-    set -- "$@" --source-data=2
+  client=$(command -v mysql || command -v mariadb) || fail "the mysql client is not installed in this image"
+  log_bin=$("$client" --defaults-extra-file="$client_cnf" "$@" --user="$MYSQL_USER" --batch --skip-column-names -e 'SELECT @@log_bin' 2>/dev/null || true)
+  if [ "$log_bin" = 1 ]; then
+    positioned=true
+    if "$dump_tool" --help 2>/dev/null | grep -q -e '--source-data'; then
+      set -- "$@" --source-data=2
+    else
+      set -- "$@" --master-data=2
+    fi
   else
-    set -- "$@" --master-data=2
+    printf 'backup: the server does not log its changes yet (@@log_bin is %s): this backup cannot start a point-in-time restore\n' "${log_bin:-unknown}" >&2
   fi
+fi
+if "$dump_tool" --help 2>/dev/null | grep -q -e '--set-gtid-purged'; then
+  set -- "$@" --set-gtid-purged=OFF
 fi
 
 printf 'backup: dumping database %s from %s into %s\n' "$MYSQL_DATABASE" "$from" "$name" >&2
@@ -619,10 +652,11 @@ server_version=$(gzip -dc "$partial" 2>/dev/null | head -n 20 | sed -n 's/^-- Se
 # The binlog position of the snapshot, as MySQL (CHANGE REPLICATION SOURCE TO
 # SOURCE_LOG_FILE=...) and MariaDB (CHANGE MASTER TO MASTER_LOG_FILE=...) comment it.
 binlog_fields=""
-if [ "$PITR" = true ] && [ -z "$MYSQL_DATADIR" ]; then
+if [ "$positioned" = true ]; then
   position=$(gzip -dc "$partial" 2>/dev/null | head -n 80 | sed -n "s/^-- CHANGE [A-Z ]* TO [A-Z]*_LOG_FILE='\([^']*\)', *[A-Z]*_LOG_POS=\([0-9]*\);.*/\1 \2/p" | head -n 1)
+  history=$(history_id) || fail "cannot make the archive's history in $archive"
   if [ -n "$position" ]; then
-    binlog_fields=",\"binlog\":{\"file\":\"${position% *}\",\"pos\":${position#* },\"at\":$dumped_at}"
+    binlog_fields=",\"binlog\":{\"file\":\"${position% *}\",\"pos\":${position#* },\"at\":$dumped_at,\"history\":\"$history\"}"
   else
     printf 'backup: the dump records no binlog position (is the binary log on?): it cannot start a point-in-time restore\n' >&2
   fi
@@ -653,25 +687,52 @@ done
 
 # The archive keeps what a replay from the oldest kept backup needs, and no more: the
 # files before its position go, and `horizon` tells the sidecar not to copy them again.
+# An archive of an earlier history (binlog.<history>) goes once no kept backup is of it.
 pitr_fields=""
 if [ "$PITR" = true ] && [ -z "$MYSQL_DATADIR" ]; then
+  current=$(cat "$archive/history" 2>/dev/null || true)
   oldest=""
+  histories=" "
   for s in $(stamps); do
     f="$BACKUP_DIR/$s.json"
     if [ -f "$f" ] && [ -f "$BACKUP_DIR/$s.sql.gz" ] && grep -q '"verified":true' "$f"; then
+      of=$(json_field "$f" history)
+      [ -z "$of" ] || histories="$histories$of "
       file=$(json_field "$f" file)
-      [ -z "$file" ] || oldest=$file
+      [ -z "$file" ] || [ "$of" != "$current" ] || oldest=$file
     fi
+  done
+  for retired in "$BACKUP_DIR"/binlog.*; do
+    [ -d "$retired" ] || continue
+    case "$histories" in
+      *" ${retired##*/binlog.} "*) ;;
+      *)
+        rm -rf "$retired"
+        printf 'backup: removed %s: no kept backup is of that binlog history\n' "${retired##*/}" >&2
+        ;;
+    esac
   done
   pruned_binlogs=0
   if [ -n "$oldest" ] && [ -d "$archive" ]; then
     keep_from=$(binlog_seq "$oldest")
     printf '%s\n' "$oldest" >"$archive/.horizon.partial" && mv -f "$archive/.horizon.partial" "$archive/horizon" ||
       fail "cannot write $archive/horizon"
-    for entry in $(archived | cut -d ' ' -f 1,2 | tr ' ' ':'); do
-      if [ "${entry%%:*}" -lt "$keep_from" ]; then
-        rm -f "$archive/${entry#*:}.json" "$archive/${entry#*:}"
-        pruned_binlogs=$((pruned_binlogs + 1))
+    # Every file before it, recorded or not (a copy killed before its entry was written).
+    for path in "$archive"/*; do
+      file=${path##*/}
+      case "$file" in
+        *.json) file=${file%.json} ;;
+        horizon | history) continue ;;
+      esac
+      case "$file" in
+        *.[0-9]*) ;;
+        *) continue ;;
+      esac
+      if [ "$(binlog_seq "$file")" -lt "$keep_from" ]; then
+        rm -f "$path"
+        case "$path" in
+          *.json) pruned_binlogs=$((pruned_binlogs + 1)) ;;
+        esac
       fi
     done
     [ "$pruned_binlogs" = 0 ] || printf 'backup: pruned %s archived binlog files before %s\n' "$pruned_binlogs" "$oldest" >&2
@@ -801,14 +862,21 @@ if [ "$to_point" = true ]; then
       [ -f "$archive/$target_file.json" ]
     fi
   }
+  current=$(cat "$archive/history" 2>/dev/null || true)
+  if [ -n "$TARGET_POSITION" ]; then
+    first_archived=$(archived | head -n 1)
+    if [ -n "$first_archived" ] && [ "$(binlog_seq "$target_file")" -lt "${first_archived%% *}" ]; then
+      window
+      fail "refusing to restore to $target: $target_file is not in the archive, which starts at $(printf '%s' "$first_archived" | cut -d ' ' -f 2) (restorable from $(utc "${window_from:-0}") to $(utc "${window_to:-0}")); the database was not touched"
+    fi
+  fi
   if ! covers; then
     # The target is in the file the server is writing: close it and let the sidecar copy it.
     printf 'restore: the archive ends before %s: closing the current binlog file and waiting up to %ss for the sidecar to archive it\n' "$target" "$ARCHIVE_WAIT" >&2
     flushed=$(sql 'FLUSH BINARY LOGS' 2>&1) || fail "cannot close the current binlog file (FLUSH BINARY LOGS): $(last_error "$flushed"); the database was not touched"
-    waited=0
-    while ! covers && [ "$waited" -lt "$ARCHIVE_WAIT" ]; do
+    give_up=$(($(date +%s) + ARCHIVE_WAIT))
+    while ! covers && [ "$(date +%s)" -lt "$give_up" ]; do
       sleep 1
-      waited=$((waited + 1))
     done
   fi
   window
@@ -833,6 +901,8 @@ if [ "$to_point" = true ]; then
     start_pos=$(json_field "$f" pos)
     at=$(json_field "$f" at)
     [ -n "$start_file" ] && [ -n "$start_pos" ] && [ -n "$at" ] || continue
+    # Only a backup of the archive's history: the same names in another one are other files.
+    [ "$(json_field "$f" history)" = "$current" ] || continue
     if [ -n "$TARGET_TIME" ]; then
       [ "$at" -lt "$TARGET_EPOCH" ] || continue
     else
@@ -847,7 +917,7 @@ if [ "$to_point" = true ]; then
     printf 'restore: skipping %s.sql.gz: %s\n' "$s" "$why" >&2
     skipped="$skipped${skipped:+,}\"$s.sql.gz\""
   done
-  [ -n "$stamp" ] || fail "refusing to restore to $target: no verified backup with a binlog position is older than it ($available); the database was not touched"
+  [ -n "$stamp" ] || fail "refusing to restore to $target: no verified backup of this binlog history with a position is older than it ($available); the database was not touched"
   # The archived files from the backup's position to the one that reaches the target,
   # every one present and whole.
   start_seq=$(binlog_seq "$start_file")
@@ -864,6 +934,7 @@ if [ "$to_point" = true ]; then
   fi
   set --
   seq=$start_seq
+  closed_at=""
   while [ "$seq" -le "$end_seq" ]; do
     file=$(binlog_name "$start_file" "$seq")
     if [ ! -f "$archive/$file.json" ] || [ ! -f "$archive/$file" ]; then
@@ -873,6 +944,11 @@ if [ "$to_point" = true ]; then
     got=$(sha256sum <"$archive/$file" | cut -d ' ' -f 1)
     [ "$want" = "$got" ] ||
       fail "refusing to restore to $target: the archived $file does not match the sha256 recorded when it was archived; the database was not touched"
+    # One unbroken log: each file starts when the one before it was closed.
+    first=$(json_field "$archive/$file.json" first)
+    [ -z "$closed_at" ] || [ "$first" = "$closed_at" ] ||
+      fail "refusing to restore to $target: $file does not continue the file before it (it starts at $(utc "$first"), that one was closed at $(utc "$closed_at")): the log was interrupted there; the database was not touched"
+    closed_at=$(json_field "$archive/$file.json" until)
     set -- "$@" "$archive/$file"
     last_file=$file
     seq=$((seq + 1))
@@ -900,6 +976,34 @@ fi
 name="$stamp.sql.gz"
 
 if [ "$to_point" = true ]; then
+  # The options go before the files ("$@"), last one first.
+  "$binlog_tool" --help 2>/dev/null | grep -q -e '--skip-gtids' && gtids=true || gtids=false
+  if [ -n "$TARGET_TIME" ]; then
+    set -- --stop-datetime="$TARGET_TIME" "$@"
+  else
+    set -- --stop-position="$target_pos" "$@"
+  fi
+  # MySQL: the server has these GTIDs already and would skip every transaction.
+  [ "$gtids" = false ] || set -- --skip-gtids "$@"
+  set -- --database="$MYSQL_DATABASE" --start-position="$start_pos" "$@"
+  # The tool must read every file before anything is dropped (a tool of another version,
+  # an encrypted file). Statements on accounts run with this database selected would be
+  # replayed too: said, so that a changed password is no surprise.
+  check_err="$CLIENT_DIR/replay-check.err"
+  accounts=$(
+    {
+      TZ=UTC0 "$binlog_tool" "$@" 2>"$check_err" || echo "@failed" >>"$check_err"
+    } | grep -c -i -E '^(CREATE|ALTER|DROP|RENAME) USER|^GRANT |^REVOKE |^SET PASSWORD' || true
+  )
+  if grep -q '^@failed' "$check_err" 2>/dev/null; then
+    why=$(grep -v '^@failed' "$check_err" | grep -v '^[[:space:]]*$' | tail -n 1)
+    rm -f "$check_err"
+    fail "refusing to restore to $target: $binlog_tool cannot read the archived files: ${why:-it failed}; the database was not touched"
+  fi
+  rm -f "$check_err"
+  [ "${accounts:-0}" = 0 ] ||
+    printf 'restore: the log up to %s holds %s statement(s) on accounts run in database %s: they are replayed too\n' "$target" "$accounts" "$MYSQL_DATABASE" >&2
+
   # The replay re-creates what the dump and the log made; anything made after the backup
   # would collide with it, so the database starts empty, with its character set.
   printf 'restore: emptying database %s before loading %s\n' "$MYSQL_DATABASE" "$name" >&2
@@ -938,16 +1042,6 @@ point_fields=""
 if [ "$to_point" = true ]; then
   # Row events of the database's tables, and statements run with it as the default
   # database, up to the target. TZ=UTC0: the tools read --stop-datetime as local time.
-  "$binlog_tool" --help 2>/dev/null | grep -q -e '--skip-gtids' && gtids=true || gtids=false
-  # The options go before the files ("$@"), last one first.
-  if [ -n "$TARGET_TIME" ]; then
-    set -- --stop-datetime="$TARGET_TIME" "$@"
-  else
-    set -- --stop-position="$target_pos" "$@"
-  fi
-  # MySQL: the server has these GTIDs already and would skip every transaction.
-  [ "$gtids" = false ] || set -- --skip-gtids "$@"
-  set -- --database="$MYSQL_DATABASE" --start-position="$start_pos" "$@"
   printf 'restore: replaying %s archived binlog files (%s:%s to %s) up to %s\n' "$binlog_count" "$start_file" "$start_pos" "$last_file" "$target" >&2
   out=$(
     {
@@ -967,8 +1061,9 @@ if [ "$to_point" = true ]; then
   [ -z "$errors" ] || printf '%s\n' "$errors" >&2
   replay_rc=$(printf '%s\n' "$out" | sed -n 's/^@status replay //p')
   apply_rc=$(printf '%s\n' "$out" | sed -n 's/^@status apply //p')
-  [ "$replay_rc" = 0 ] || fail "$binlog_tool exited with status ${replay_rc:-unknown} reading the archive after loading $name: $(last_error "$out"); the database holds $name and part of the log"
+  # The client first: when it stops, the tool dies of SIGPIPE, which is not the cause.
   [ "$apply_rc" = 0 ] || fail "mysql exited with status ${apply_rc:-unknown} replaying the archive after loading $name: $(last_error "$out"); the database holds $name and part of the log"
+  [ "$replay_rc" = 0 ] || fail "$binlog_tool exited with status ${replay_rc:-unknown} reading the archive after loading $name: $(last_error "$out"); the database holds $name and part of the log"
   printf 'restore: replayed up to %s\n' "$target" >&2
   point_fields=",\"to\":\"$target\",\"binlogs\":$binlog_count,\"from_position\":\"$start_file:$start_pos\",\"last_binlog\":\"$last_file\""
 fi
@@ -1040,10 +1135,27 @@ sql() {
     --batch --skip-column-names --connect-timeout=5 -e "$1"
 }
 
-# The time of a binlog file's first event: the 4-byte little-endian timestamp of the
-# event header after the 4-byte magic number.
+# The little-endian 4-byte number at offset $2 of file $1, byte by byte (any host order).
+le32() {
+  bytes=$(od -An -tu1 -j"$2" -N4 "$1") || return 1
+  set -- $bytes
+  [ "$#" = 4 ] || return 1
+  printf '%s' $(($1 + $2 * 256 + $3 * 65536 + $4 * 16777216))
+}
+
+# The time of a binlog file's first event: the timestamp that opens the event header after
+# the 4-byte magic number.
 event_time() {
-  od -An -tu4 -j4 -N4 "$1" | tr -d ' \n'
+  le32 "$1" 4
+}
+
+# Whether a binlog file can be read as it is: the plain magic number (MySQL's encrypted
+# files have another) and no START_ENCRYPTION event (type 164, MariaDB) after the header
+# event, whose length is at offset 13.
+plain_binlog() {
+  [ "$(od -An -tx1 -N4 "$1" | tr -d ' \n')" = fe62696e ] || return 1
+  length=$(le32 "$1" 13) || return 1
+  [ "$(od -An -tu1 -j$((4 + length + 4)) -N1 "$1" | tr -d ' \n')" != 164 ]
 }
 
 # Copy closed file $1 (closed by $2) into the archive. Non-zero when it must be tried again.
@@ -1068,12 +1180,17 @@ archive_one() {
     return 1
   fi
   size=$(wc -c <"$partial" | tr -d ' ')
-  first=$(event_time "$partial")
-  until=$(event_time "$MYSQL_DATADIR/$2")
+  if ! plain_binlog "$partial"; then
+    rm -f "$partial"
+    say "$1 is encrypted or not a binlog file: the archive copies plain binlogs only (binlog_encryption and encrypt_binlog must be off)"
+    return 1
+  fi
+  first=$(event_time "$partial" || true)
+  until=$(event_time "$MYSQL_DATADIR/$2" || true)
   case "$first$until" in
     '' | *[!0-9]*)
       rm -f "$partial"
-      say "cannot read the event times of $1 and $2 (is the binary log encrypted?)"
+      say "cannot read the event times of $1 and $2"
       return 1
       ;;
   esac
@@ -1084,34 +1201,76 @@ archive_one() {
   printf '{"op":"archive","ok":true,"binlog":"%s","size":%s,"first":%s,"until":%s}\n' "$1" "$size" "$first" "$until"
 }
 
+# The archive of another history goes aside whole, as binlog.<its history>, and a new
+# one starts (the backups of the old one keep it until retention removes them).
+retire() {
+  old=$(cat "$archive/history" 2>/dev/null || echo unknown)
+  say "$1: the server's binlog files are a new history; the archive of history $old moves to binlog.$old"
+  mv "$archive" "$BACKUP_DIR/binlog.$old" || return 1
+  mkdir -p "$archive" && history_id >/dev/null
+}
+
 # Copy every closed file not archived yet. Non-zero when one must be tried again.
 archive_closed() {
   logs=$(sql 'SHOW BINARY LOGS' 2>&1) || {
     say "cannot list the binary logs: $(last_line "$logs")"
     return 1
   }
-  horizon=$(cat "$archive/horizon" 2>/dev/null || true)
-  from=0
-  [ -z "$horizon" ] || from=$(binlog_seq "$horizon")
+  names=$(printf '%s\n' "$logs" | cut -f 1 | grep -E '^[A-Za-z0-9_-]+\.[0-9]+$' || true)
+  open=$(printf '%s\n' "$names" | tail -n 1)
+  if [ -z "$open" ]; then
+    say "the server lists no binary log: is it started with --log-bin?"
+    return 0
+  fi
+  # A new history: the server numbers from 1 again (a new data directory, a reset), so
+  # its newest file is older than the archive's, or a name both have is another file.
+  newest=$(archived | tail -n 1)
+  if [ -n "$newest" ]; then
+    if [ "$(binlog_seq "$open")" -lt "${newest%% *}" ]; then
+      retire "the server writes $open, the archive has $(printf '%s' "$newest" | cut -d ' ' -f 2)" || return 1
+    else
+      for name in $names; do
+        if [ -f "$archive/$name.json" ] && [ -f "$MYSQL_DATADIR/$name" ]; then
+          if [ "$(event_time "$MYSQL_DATADIR/$name" || true)" != "$(json_field "$archive/$name.json" first)" ]; then
+            retire "the server's $name is not the archived one" || return 1
+          fi
+          break
+        fi
+      done
+    fi
+  fi
+  history_id >/dev/null || return 1
+  # The first start of an archive: the files before the one open now can start no restore,
+  # unless a backup of this history already needs them.
+  if [ ! -s "$archive/horizon" ]; then
+    start=$open
+    current=$(cat "$archive/history")
+    for entry in "$BACKUP_DIR"/*.json; do
+      [ -f "$entry" ] && [ "$(json_field "$entry" history)" = "$current" ] || continue
+      needed=$(json_field "$entry" file)
+      [ -z "$needed" ] || [ "$(binlog_seq "$needed")" -ge "$(binlog_seq "$start")" ] || start=$needed
+    done
+    printf '%s\n' "$start" >"$archive/.horizon.partial" && mv -f "$archive/.horizon.partial" "$archive/horizon" || return 1
+  fi
+  from=$(binlog_seq "$(cat "$archive/horizon")")
   previous=""
-  for name in $(printf '%s\n' "$logs" | cut -f 1); do
-    case "$name" in
-      *[!A-Za-z0-9_.-]* | .*) continue ;;
-    esac
+  for name in $names; do
+    [ "$stopping" = false ] || return 0
     if [ -n "$previous" ] && [ ! -f "$archive/$previous.json" ] && [ "$(binlog_seq "$previous")" -ge "$from" ]; then
       archive_one "$previous" "$name" || return 1
     fi
     previous=$name
   done
-  [ -n "$previous" ] || say "the server lists no binary log: is it started with --log-bin?"
 }
 
 last_line() {
   printf '%s\n' "$1" | grep -v '^[[:space:]]*$' | tail -n 1
 }
 
+# The binlog index's size, modification time (to the nanosecond where the filesystem has
+# it) and inode: a rotation changes one of them.
 index_state() {
-  stat -c '%s %Y' "$MYSQL_DATADIR"/*.index 2>/dev/null | tr '\n' ' '
+  stat -c '%s %y %i' "$MYSQL_DATADIR"/*.index 2>/dev/null | tr '\n' ' '
 }
 
 say "archiving closed binary logs of $MYSQL_HOST:$MYSQL_PORT from $MYSQL_DATADIR into $archive every ${FLUSH_SECONDS}s"
@@ -1119,20 +1278,30 @@ until [ "$stopping" = true ] || sql 'SELECT 1' >/dev/null 2>&1; do
   pause 2
 done
 next_flush=0
+after_flush=""
 seen=""
 retry=false
+# A look without a change of the index too, now and then: a change could hide in a second.
+next_look=0
 while [ "$stopping" = false ]; do
   now=$(date +%s)
   if [ "$now" -ge "$next_flush" ]; then
-    if flushed=$(sql 'FLUSH BINARY LOGS' 2>&1); then
+    # Nothing written since the last close (the same open file, the same size): nothing at
+    # risk, and no empty file to keep.
+    open_now=$(sql 'SHOW BINARY LOGS' 2>/dev/null | tail -n 1 | cut -f 1,2 || true)
+    if [ -n "$open_now" ] && [ "$open_now" = "$after_flush" ]; then
       next_flush=$((now + FLUSH_SECONDS))
+    elif flushed=$(sql 'FLUSH BINARY LOGS' 2>&1); then
+      next_flush=$((now + FLUSH_SECONDS))
+      after_flush=$(sql 'SHOW BINARY LOGS' 2>/dev/null | tail -n 1 | cut -f 1,2 || true)
     else
       say "cannot close the current binlog file (FLUSH BINARY LOGS): $(last_line "$flushed")"
       next_flush=$((now + 5))
     fi
   fi
   state=$(index_state)
-  if [ "$retry" = true ] || [ "$state" != "$seen" ] || [ -z "$state" ]; then
+  if [ "$retry" = true ] || [ "$state" != "$seen" ] || [ -z "$state" ] || [ "$now" -ge "$next_look" ]; then
+    next_look=$((now + 10))
     if archive_closed; then
       retry=false
       seen=$state

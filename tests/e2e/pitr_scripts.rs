@@ -184,10 +184,20 @@ impl Sidecar {
             );
             command.env("PATH", search);
         }
-        Sidecar {
+        let sidecar = Sidecar {
             child: command.spawn().expect("sh starts"),
             log,
-        }
+        };
+        sidecar.wait_until_running(volume);
+        sidecar
+    }
+
+    /// Until it has looked at the server once: it marks where its archive starts.
+    fn wait_until_running(&self, volume: &Volume) {
+        let horizon = archive(volume).join("horizon");
+        eventually("the archive to start", Duration::from_secs(30), || {
+            horizon.exists()
+        });
     }
 
     /// SIGKILL to the whole container, as an OOM kill or a lost node does.
@@ -366,7 +376,8 @@ fn times_outside_the_window_and_gaps_are_refused_and_change_nothing() {
         .restore(&volume, &too_early, &[])
         .failure(JobKind::Restore);
     assert!(
-        refused.contains("no verified backup with a binlog position is older than it")
+        refused
+            .contains("no verified backup of this binlog history with a position is older than it")
             && refused.contains("restorable from ")
             && refused.ends_with("the database was not touched"),
         "{refused}"
@@ -533,8 +544,8 @@ fn retention_keeps_the_binlogs_the_oldest_kept_backup_needs_and_no_more() {
     assert!(pitr.pruned >= 3, "{pitr:?}");
     assert_eq!(
         pitr.from,
-        Some(position.at),
-        "the only kept backup starts the window"
+        Some(position.at + 1),
+        "the second after the only kept backup starts the window"
     );
     let left: Vec<String> = archived_files(&volume)
         .into_iter()
@@ -712,6 +723,7 @@ fn how_long_a_write_waits_to_be_archived() {
         child: command.spawn().expect("sh"),
         log: volume.client_dir.with_file_name("lag.log"),
     };
+    sidecar.wait_until_running(&volume);
     server.app("CREATE TABLE t (id INT)");
     let mut lags = Vec::new();
     for i in 0..6u64 {
@@ -740,5 +752,120 @@ fn how_long_a_write_waits_to_be_archived() {
         lags[0],
         lags[lags.len() / 2],
         lags[lags.len() - 1]
+    );
+}
+
+#[test]
+fn a_server_that_numbers_its_binlogs_afresh_starts_a_new_history() {
+    let Some(_) = require_mariadb!() else { return };
+    let server = LoggingServer::start();
+    let volume = Volume::new();
+    let sidecar = Sidecar::start(&server, &volume, None);
+    server
+        .app("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40)); INSERT INTO t VALUES (0, 'old')");
+    let old = server.backup(&volume);
+    let old_history = old
+        .binlog
+        .clone()
+        .and_then(|b| b.history)
+        .expect("a history");
+    server.app("INSERT INTO t VALUES (1, 'old history')");
+    let in_old_history = mark();
+    server.sql(None, "FLUSH BINARY LOGS");
+    server.sql(None, "FLUSH BINARY LOGS");
+    eventually("the old history archived", Duration::from_secs(30), || {
+        archived_files(&volume)
+            .iter()
+            .filter(|n| n.ends_with(".json"))
+            .count()
+            >= 2
+    });
+
+    // As a new data directory would: the server's files are numbered from 1 again, and the
+    // old names are other files now.
+    server.sql(None, "RESET MASTER");
+    server.app("INSERT INTO t VALUES (2, 'new history')");
+    server.sql(None, "FLUSH BINARY LOGS");
+    let retired = volume.dir.join(format!("binlog.{old_history}"));
+    eventually("the old archive set aside", Duration::from_secs(30), || {
+        retired.is_dir()
+    });
+    assert!(sidecar.said().contains("new history"), "{}", sidecar.said());
+
+    // A restore into the old history finds no backup of the archive's history.
+    let refused = server
+        .restore(&volume, &in_old_history, &[])
+        .failure(JobKind::Restore);
+    assert!(
+        refused
+            .contains("no verified backup of this binlog history with a position is older than it"),
+        "{refused}"
+    );
+    assert_eq!(server.rows(), "0:old 1:old history 2:new history");
+
+    // The new history works on its own, and retention removes the old archive once no
+    // kept backup is of it.
+    let new = server.backup(&volume);
+    let new_history = new
+        .binlog
+        .clone()
+        .and_then(|b| b.history)
+        .expect("a history");
+    assert_ne!(new_history, old_history);
+    server.app("INSERT INTO t VALUES (3, 'after the new backup')");
+    let now = mark();
+    server.app("DELETE FROM t");
+    server.restore(&volume, &now, &[]).restore();
+    assert_eq!(
+        server.rows(),
+        "0:old 1:old history 2:new history 3:after the new backup"
+    );
+    let mut command = server.command(BACKUP_SCRIPT, &volume);
+    command.env("RETENTION", "1");
+    finish(command.spawn().expect("sh"), &volume).backup();
+    assert!(!retired.exists(), "no kept backup is of the old history");
+}
+
+#[test]
+fn a_backup_of_a_server_that_does_not_log_yet_is_kept_without_a_position() {
+    // The shared test server runs without a binary log, as a pod still rolling out to the
+    // pitr options would.
+    let Some(shared) = require_mariadb!() else {
+        return;
+    };
+    let name = format!("nolog-{}", std::process::id());
+    shared
+        .query(&format!(
+            "CREATE DATABASE `{name}`; CREATE TABLE `{name}`.t (id INT)"
+        ))
+        .expect("database");
+    let volume = Volume::new();
+    let child = Command::new("sh")
+        .args(["-c", BACKUP_SCRIPT])
+        .env("MYSQL_HOST", &shared.host)
+        .env("MYSQL_PORT", shared.port.to_string())
+        .env("MYSQL_USER", "root")
+        .env("MYSQL_DATABASE", &name)
+        .env("BACKUP_DIR", &volume.dir)
+        .env("RETENTION", "7")
+        .env("PITR", "true")
+        .env("TERMINATION_LOG", &volume.termination_log)
+        .env("CLIENT_DIR", &volume.client_dir)
+        .env_remove("CLIENT_PASSWORD")
+        .env_remove("MYSQL_DATADIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh");
+    let run = finish(child, &volume);
+    let _ = shared.query(&format!("DROP DATABASE `{name}`"));
+    let report = run.backup();
+    assert!(report.verified && report.binlog.is_none(), "{report:?}");
+    assert!(
+        run.stderr
+            .contains("the server does not log its changes yet"),
+        "{}",
+        run.stderr
     );
 }

@@ -588,9 +588,19 @@ fn point_in_time(
             .ok()
             .map(crate::backup::point::utc_rfc3339)
     };
-    let oldest_base = (backups.iter())
-        .filter(|b| b.verified)
-        .filter_map(|b| b.binlog.as_ref().map(|p| p.at))
+    // The history of the newest positioned backup is the archive's; the window starts the
+    // second after the oldest backup of it (its snapshot may fall in its own second).
+    let positioned = || {
+        (backups.iter())
+            .filter(|b| b.verified)
+            .filter_map(|b| b.binlog.as_ref())
+    };
+    let history = positioned()
+        .max_by_key(|p| p.at)
+        .and_then(|p| p.history.clone());
+    let oldest_base = positioned()
+        .filter(|p| p.history == history)
+        .map(|p| p.at + 1)
         .min();
     PointInTimeReport {
         flush_seconds: mysql
