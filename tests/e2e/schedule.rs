@@ -90,19 +90,25 @@ async fn scheduled_backups_enter_the_catalogue_and_retention_prunes_them() {
     };
     assert!(entries.iter().all(|e| e.verified));
 
-    // Each run was recorded once, and the status names the newest backup.
+    // Each run was recorded once (the Job is marked after the catalogue and the status
+    // are written, so the mark may come a moment later), and the status names the newest
+    // backup.
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
-    let runs: Vec<Job> = (jobs.list(&ListParams::default()).await.expect("jobs").items)
-        .into_iter()
-        .filter(|j| {
-            (j.metadata.name.as_deref())
-                .is_some_and(|n| n.starts_with("backup-mysql-instance-cron-"))
-        })
-        .collect();
-    let recorded: Vec<String> = runs
-        .iter()
-        .filter_map(|j| j.metadata.annotations.as_ref()?.get(RECORDED).cloned())
-        .collect();
+    let mut recorded = Vec::new();
+    for _ in 0..300 {
+        let runs = jobs.list(&ListParams::default()).await.expect("jobs").items;
+        recorded = (runs.iter())
+            .filter(|j| {
+                (j.metadata.name.as_deref())
+                    .is_some_and(|n| n.starts_with("backup-mysql-instance-cron-"))
+            })
+            .filter_map(|j| j.metadata.annotations.as_ref()?.get(RECORDED).cloned())
+            .collect();
+        if entries.iter().all(|e| recorded.contains(&e.name)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for entry in &entries {
         assert!(
             recorded.contains(&entry.name),
