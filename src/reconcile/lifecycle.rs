@@ -273,14 +273,17 @@ pub fn skips_backup(mysql: &MySQL) -> bool {
 }
 
 /// Restore on create: once the server is up, load the latest verified backup (if any)
-/// exactly once. Returns the decision and, when the restore failed, why.
+/// exactly once. The Job picks it on the volume itself: a newer backup that no longer
+/// passes verification (damaged on disk since) is passed over and named in `skipped`,
+/// not the end of the restore. Returns the decision, why the restore failed if it did,
+/// and what was passed over.
 pub async fn restore_step(
     ctx: &Context,
     instance: &Instance,
     recorded: RestoreState,
-) -> Result<(RestoreState, Option<String>), Error> {
+) -> Result<(RestoreState, Option<String>, Vec<String>), Error> {
     if matches!(recorded, RestoreState::Done(_) | RestoreState::NotNeeded) {
-        return Ok((recorded, None));
+        return Ok((recorded, None, Vec::new()));
     }
     let names = Names::new(instance);
     let (state, job) = job_state(ctx, &instance.namespace, &names.restore_job()).await?;
@@ -294,32 +297,33 @@ pub async fn restore_step(
         .and_then(|e| e.value.clone())
         .unwrap_or_default();
     match state {
-        JobState::Running => Ok((RestoreState::Running(job_backup), None)),
+        JobState::Running => Ok((RestoreState::Running(job_backup), None, Vec::new())),
         JobState::Succeeded(JobReport::Restore(report)) => {
-            Ok((RestoreState::Done(report.backup), None))
+            Ok((RestoreState::Done(report.backup), None, report.skipped))
         }
         JobState::Succeeded(_) => Ok((
             RestoreState::Undecided,
             Some("the restore Job reported no restore".into()),
+            Vec::new(),
         )),
         JobState::Failed(cause) if matches!(recorded, RestoreState::Running(_)) => {
-            Ok((RestoreState::Undecided, Some(cause)))
+            Ok((RestoreState::Undecided, Some(cause), Vec::new()))
         }
         // A finished Job from an earlier instance of the same name: not ours to read.
         JobState::Failed(_) => {
             if let Some(old) = &job {
                 delete_job(ctx, old).await?;
             }
-            Ok((RestoreState::Undecided, None))
+            Ok((RestoreState::Undecided, None, Vec::new()))
         }
         JobState::Missing => {
             let entries = catalogue::read_in(ctx, &instance.namespace, &instance.name).await?;
             match latest_verified(&entries) {
-                None => Ok((RestoreState::NotNeeded, None)),
-                Some(latest) => {
-                    let job = restore_job(instance, Some(&latest.name));
-                    create_job(ctx, &job).await?;
-                    Ok((RestoreState::Running(latest.name.clone()), None))
+                None => Ok((RestoreState::NotNeeded, None, Vec::new())),
+                Some(_) => {
+                    // No name: the script verifies on the volume, newest first.
+                    create_job(ctx, &restore_job(instance, None)).await?;
+                    Ok((RestoreState::Running(String::new()), None, Vec::new()))
                 }
             }
         }

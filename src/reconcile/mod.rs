@@ -187,7 +187,8 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
         if let Some(running) = &observed.image {
             instance.server_image = Some(running.clone());
         }
-        let (restore, failure) = lifecycle::restore_step(ctx, &instance, recorded.clone()).await?;
+        let (restore, failure, skipped) =
+            lifecycle::restore_step(ctx, &instance, recorded.clone()).await?;
         if let RestoreState::Running(_) = restore {
             observed.phase = Phase::Restoring;
         }
@@ -203,6 +204,21 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
                 format!("loaded backup {backup}"),
             )
             .await;
+            if !skipped.is_empty() {
+                let note = format!(
+                    "passed over newer backups that failed verification (damaged or incomplete on the volume): {}; loaded {backup} instead",
+                    skipped.join(", ")
+                );
+                publish(
+                    ctx,
+                    mysql,
+                    EventType::Warning,
+                    "BackupSkipped",
+                    "Restore",
+                    note,
+                )
+                .await;
+            }
         }
         // Decided in this pass: the schedule starts now.
         if matches!(restore, RestoreState::Done(_) | RestoreState::NotNeeded)

@@ -141,6 +141,9 @@ pub fn desired_status(
         (Some(f), _) => f.message.clone(),
         (None, RestoreState::Done(_)) => format!("{name} created with restore-job"),
         (None, RestoreState::NotNeeded) => format!("{name} created without restore-job"),
+        (None, RestoreState::Running(backup)) if backup.is_empty() => {
+            format!("{name} restoring the newest verified backup")
+        }
         (None, RestoreState::Running(backup)) => format!("{name} restoring {backup}"),
         (None, RestoreState::Undecided)
             if observed.phase == Phase::Deleting || observed.phase == Phase::BackingUp =>

@@ -388,6 +388,83 @@ async fn foreground_cascade_still_backs_up_and_restores() {
     scene.finish().await;
 }
 
+/// The newest backup damaged on the volume (after it was verified and catalogued): the
+/// restore on create passes over it, loads the newest one that still verifies, and says
+/// so in an Event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_on_create_passes_over_a_damaged_newest_backup_and_says_so() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let scene = Scene::with_rows("walk-damaged").await;
+    let ns = scene.cluster.namespace.clone();
+    let plugin = crate::plugin::Plugin::new(Some(&scene.cluster));
+    let first = plugin.ok(&["mysql", "backup", "mysql-instance", "--wait"], "");
+    let first = (first.stdout.split_whitespace().nth(1))
+        .expect("backup NAME")
+        .to_string();
+    sql(
+        scene.port().await,
+        "otus-database",
+        "INSERT INTO test (name) VALUES ('after backup 1')",
+    );
+    // The delete-backup is the newest, with the extra row.
+    scene
+        .mysqls
+        .delete("mysql-instance", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_until_deleted(&scene.mysqls, "mysql-instance").await;
+    let volume = scene.node.local_path(&format!(
+        "/var/lib/kubectl-mysql/{ns}/mysql-instance/backup"
+    ));
+    let mut dumps: Vec<String> = std::fs::read_dir(&volume)
+        .expect("the backup volume")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql.gz"))
+        .collect();
+    dumps.sort();
+    let newest = dumps.last().expect("the delete-backup").clone();
+    assert!(newest > first, "{dumps:?}");
+    // Damaged on disk: the bytes change, the catalogue still says verified.
+    std::fs::write(volume.join(&newest), b"not a dump any more").expect("damage");
+
+    scene.create_ready().await;
+    assert_eq!(
+        scene.rows().await,
+        EXPECTED,
+        "the first backup, without the extra row"
+    );
+    let status = scene
+        .mysqls
+        .get("mysql-instance")
+        .await
+        .expect("get")
+        .status
+        .expect("status");
+    assert_eq!(
+        status.message.as_deref(),
+        Some("mysql-instance created with restore-job")
+    );
+    assert_eq!(status.last_restore.as_deref(), Some(first.as_str()));
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(scene.cluster.client.clone(), &ns);
+    let events = events
+        .list(&kube::api::ListParams::default())
+        .await
+        .expect("events");
+    assert!(
+        events
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("BackupSkipped")
+                && e.message.as_deref().is_some_and(|m| m.contains(&newest))),
+        "{:?}",
+        events.items.iter().map(|e| &e.message).collect::<Vec<_>>()
+    );
+    scene.finish().await;
+}
+
 /// A delete-backup that cannot succeed keeps everything (Failed, with the reason) until
 /// `kubectl mysql delete --skip-backup`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
