@@ -24,8 +24,24 @@ fn mark() -> String {
     utc_rfc3339(jiff::Timestamp::now())
 }
 
-/// The archive container's output so far, once it has archived a file.
-async fn archived(node: &NodeStandIn, ns: &str) -> String {
+/// The archive container's output so far, once it has archived a file: once it runs (it
+/// has marked where its archive starts), a write of its own, which the next flush closes.
+async fn archived(node: &NodeStandIn, ns: &str, port: u16) -> String {
+    let horizon = node.local_path(&format!(
+        "/var/lib/kubectl-mysql/{ns}/mysql-instance/backup/binlog/horizon"
+    ));
+    for _ in 0..300 {
+        if horizon.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(horizon.exists(), "the archive container did not start");
+    sql(
+        port,
+        "otus-database",
+        "CREATE TABLE IF NOT EXISTS archived (at DATETIME); INSERT INTO archived VALUES (NOW())",
+    );
     for _ in 0..300 {
         if let Some(logs) = node.container_logs(ns, "mysql-instance", ARCHIVE_CONTAINER)
             && logs.contains(r#""op":"archive","ok":true"#)
@@ -65,7 +81,7 @@ async fn restore_to_a_time_through_kubectl_with_the_operator() {
         sql(port, "otus-database", "SELECT @@log_bin, @@binlog_format"),
         "1\tROW\n"
     );
-    archived(&scene.node, &ns).await;
+    archived(&scene.node, &ns, port).await;
     // Stored as a real server stores it (defaults filled, zero values dropped), the
     // Deployment with its second container is what the builder sends: a pass over the
     // converged instance writes nothing.
@@ -234,7 +250,7 @@ async fn restore_to_a_time_by_hand_with_the_cli() {
     );
     let port = port_of(&node, &ns).await;
     sql(port, "otus-database", ROWS);
-    archived(&node, &ns).await;
+    archived(&node, &ns, port).await;
     ok(
         &["backup", "mysql-instance", "--wait", "--timeout", "60s"],
         "",
