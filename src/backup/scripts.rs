@@ -890,26 +890,40 @@ if [ "$to_point" = true ]; then
   covers || fail "refusing to restore to $target: it is after the last archived event ($available); the database was not touched"
 fi
 
+# Whether backup $1 can start the replay to the target: of the archive's history (the same
+# names in another one are other files), its snapshot before the target. Sets start_file
+# and start_pos.
+starts_replay() {
+  f="$BACKUP_DIR/$1.json"
+  [ -f "$f" ] || return 1
+  start_file=$(json_field "$f" file)
+  start_pos=$(json_field "$f" pos)
+  at=$(json_field "$f" at)
+  [ -n "$start_file" ] && [ -n "$start_pos" ] && [ -n "$at" ] || return 1
+  [ "$(json_field "$f" history)" = "$current" ] || return 1
+  if [ -n "$TARGET_TIME" ]; then
+    [ "$at" -lt "$TARGET_EPOCH" ]
+  else
+    start_seq=$(binlog_seq "$start_file")
+    end_seq=$(binlog_seq "$target_file")
+    [ "$start_seq" -lt "$end_seq" ] || { [ "$start_seq" = "$end_seq" ] && [ "$start_pos" -le "$target_pos" ]; }
+  fi
+}
+
 skipped=""
-if [ "$to_point" = true ]; then
-  # The newest verified backup whose snapshot is before the target.
+if [ -n "${BACKUP_NAME:-}" ]; then
+  stamp=${BACKUP_NAME%.sql.gz}
+  case "$stamp" in
+    [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z) ;;
+    *) fail "refusing to restore '$BACKUP_NAME': not a backup name (YYYYMMDDTHHMMSSZ.sql.gz)" ;;
+  esac
+  verify_backup "$stamp" || fail "refusing to restore $stamp.sql.gz: $why; the database was not touched"
+else
+  # The newest backup that passes verification (and, to a point, can start the replay);
+  # newer ones that fail are skipped and listed.
   stamp=""
   for s in $(stamps); do
-    f="$BACKUP_DIR/$s.json"
-    [ -f "$f" ] || continue
-    start_file=$(json_field "$f" file)
-    start_pos=$(json_field "$f" pos)
-    at=$(json_field "$f" at)
-    [ -n "$start_file" ] && [ -n "$start_pos" ] && [ -n "$at" ] || continue
-    # Only a backup of the archive's history: the same names in another one are other files.
-    [ "$(json_field "$f" history)" = "$current" ] || continue
-    if [ -n "$TARGET_TIME" ]; then
-      [ "$at" -lt "$TARGET_EPOCH" ] || continue
-    else
-      start_seq=$(binlog_seq "$start_file")
-      end_seq=$(binlog_seq "$target_file")
-      [ "$start_seq" -lt "$end_seq" ] || { [ "$start_seq" = "$end_seq" ] && [ "$start_pos" -le "$target_pos" ]; } || continue
-    fi
+    [ "$to_point" = false ] || starts_replay "$s" || continue
     if verify_backup "$s"; then
       stamp=$s
       break
@@ -917,7 +931,13 @@ if [ "$to_point" = true ]; then
     printf 'restore: skipping %s.sql.gz: %s\n' "$s" "$why" >&2
     skipped="$skipped${skipped:+,}\"$s.sql.gz\""
   done
-  [ -n "$stamp" ] || fail "refusing to restore to $target: no verified backup of this binlog history with a position is older than it ($available); the database was not touched"
+  if [ -z "$stamp" ]; then
+    [ "$to_point" = false ] ||
+      fail "refusing to restore to $target: no verified backup of this binlog history with a position is older than it ($available); the database was not touched"
+    fail "no verified backup in $BACKUP_DIR to restore; the database was not touched"
+  fi
+fi
+if [ "$to_point" = true ]; then
   # The archived files from the backup's position to the one that reaches the target,
   # every one present and whole.
   start_seq=$(binlog_seq "$start_file")
@@ -954,24 +974,6 @@ if [ "$to_point" = true ]; then
     seq=$((seq + 1))
   done
   binlog_count=$#
-elif [ -n "${BACKUP_NAME:-}" ]; then
-  stamp=${BACKUP_NAME%.sql.gz}
-  case "$stamp" in
-    [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z) ;;
-    *) fail "refusing to restore '$BACKUP_NAME': not a backup name (YYYYMMDDTHHMMSSZ.sql.gz)" ;;
-  esac
-  verify_backup "$stamp" || fail "refusing to restore $stamp.sql.gz: $why; the database was not touched"
-else
-  stamp=""
-  for s in $(stamps); do
-    if verify_backup "$s"; then
-      stamp=$s
-      break
-    fi
-    printf 'restore: skipping %s.sql.gz: %s\n' "$s" "$why" >&2
-    skipped="$skipped${skipped:+,}\"$s.sql.gz\""
-  done
-  [ -n "$stamp" ] || fail "no verified backup in $BACKUP_DIR to restore; the database was not touched"
 fi
 name="$stamp.sql.gz"
 
