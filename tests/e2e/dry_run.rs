@@ -11,6 +11,16 @@ fn documents(stream: &str) -> Vec<Value> {
     docs.into_iter().filter(|d| !d.is_null()).collect()
 }
 
+/// The Deployment of a printed stream, and its pod template's spec.
+fn server_pod(docs: &[Value]) -> (&Value, k8s_openapi::api::core::v1::PodSpec) {
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    let pod = serde_json::from_value(deployment["spec"]["template"]["spec"].clone()).expect("pod");
+    (deployment, pod)
+}
+
 fn kinds(docs: &[Value]) -> Vec<String> {
     docs.iter()
         .map(|d| {
@@ -408,12 +418,7 @@ fn restricted_pod_security_prints_pods_the_restricted_profile_admits() {
     );
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     let docs = documents(&run.stdout);
-    let deployment = docs
-        .iter()
-        .find(|d| d["kind"] == "Deployment")
-        .expect("a Deployment");
-    let pod: k8s_openapi::api::core::v1::PodSpec =
-        serde_json::from_value(deployment["spec"]["template"]["spec"].clone()).expect("pod");
+    let (_, pod) = server_pod(&docs);
     assert_eq!(
         testkit::pod_security::restricted_violations(&pod),
         Vec::<String>::new()
@@ -564,12 +569,7 @@ fn pitr_prints_the_archive_container_and_bad_settings_are_refused() {
     );
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     let docs = documents(&run.stdout);
-    let deployment = docs
-        .iter()
-        .find(|d| d["kind"] == "Deployment")
-        .expect("a Deployment");
-    let pod: k8s_openapi::api::core::v1::PodSpec =
-        serde_json::from_value(deployment["spec"]["template"]["spec"].clone()).expect("pod");
+    let (deployment, pod) = server_pod(&docs);
     let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["mysql", "binlog-archive"]);
     let archive = &pod.containers[1];

@@ -109,31 +109,22 @@ impl LoggingServer {
         )
     }
 
-    /// The environment every script gets for this server.
+    /// The binlog file the server writes now.
+    fn current_file(&self) -> String {
+        let position = self.position();
+        position.split(':').next().expect("file").to_string()
+    }
+
+    /// Close the file the server writes and wait until the archive holds it.
+    fn close_and_wait_for_archive(&self, volume: &Volume, limit: Duration) {
+        let file = self.current_file();
+        self.sql(None, "FLUSH BINARY LOGS");
+        let entry = archive(volume).join(format!("{file}.json"));
+        eventually("the closed file archived", limit, || entry.exists());
+    }
+
     fn command(&self, script: &str, volume: &Volume) -> Command {
-        let mut command = Command::new("sh");
-        command
-            .args(["-c", script])
-            .env("MYSQL_HOST", "127.0.0.1")
-            .env("MYSQL_PORT", self.port().to_string())
-            .env("MYSQL_USER", "root")
-            .env("MYSQL_DATABASE", DB)
-            .env("BACKUP_DIR", &volume.dir)
-            .env("RETENTION", "7")
-            .env("PITR", "true")
-            .env("TERMINATION_LOG", &volume.termination_log)
-            .env("CLIENT_DIR", &volume.client_dir)
-            .env("ARCHIVE_WAIT", "30")
-            .env_remove("CLIENT_PASSWORD")
-            .env_remove("BACKUP_NAME")
-            .env_remove("MYSQL_DATADIR")
-            .env_remove("TARGET_TIME")
-            .env_remove("TARGET_EPOCH")
-            .env_remove("TARGET_POSITION")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
+        script_command(script, self.port(), volume)
     }
 
     fn backup(&self, volume: &Volume) -> kubectl_mysql::backup::BackupReport {
@@ -150,6 +141,34 @@ impl LoggingServer {
         command.envs(env.iter().copied());
         finish(command.spawn().expect("sh starts"), volume)
     }
+}
+
+/// The environment every script gets for the server on 127.0.0.1:`port`, with `volume` as
+/// the backup volume, for the instance's database, with `PITR=true`.
+fn script_command(script: &str, port: u16, volume: &Volume) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", script])
+        .env("MYSQL_HOST", "127.0.0.1")
+        .env("MYSQL_PORT", port.to_string())
+        .env("MYSQL_USER", "root")
+        .env("MYSQL_DATABASE", DB)
+        .env("BACKUP_DIR", &volume.dir)
+        .env("RETENTION", "7")
+        .env("PITR", "true")
+        .env("TERMINATION_LOG", &volume.termination_log)
+        .env("CLIENT_DIR", &volume.client_dir)
+        .env("ARCHIVE_WAIT", "30")
+        .env_remove("CLIENT_PASSWORD")
+        .env_remove("BACKUP_NAME")
+        .env_remove("MYSQL_DATADIR")
+        .env_remove("TARGET_TIME")
+        .env_remove("TARGET_EPOCH")
+        .env_remove("TARGET_POSITION")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
 }
 
 /// The binlog-archive container: [`ARCHIVE_SCRIPT`] in a process group of its own, killed
@@ -349,19 +368,7 @@ fn times_outside_the_window_and_gaps_are_refused_and_change_nothing() {
     server.sql(None, "FLUSH BINARY LOGS");
     server.app("INSERT INTO t VALUES (3, 'c')");
     let late = mark();
-    let last = server
-        .position()
-        .split(':')
-        .next()
-        .expect("file")
-        .to_string();
-    server.sql(None, "FLUSH BINARY LOGS");
-    let entry = archive(&volume).join(format!("{last}.json"));
-    eventually(
-        "the archive to reach the last mark",
-        Duration::from_secs(30),
-        || entry.exists(),
-    );
+    server.close_and_wait_for_archive(&volume, Duration::from_secs(30));
     assert!(
         archived_files(&volume).len() >= 6,
         "{:?}: {}",
@@ -618,15 +625,8 @@ fn replay_throughput_vs_mysqlbinlog_piped_by_hand() {
         server.sql(None, "FLUSH BINARY LOGS");
     }
     let target = mark();
-    let last = server
-        .position()
-        .split(':')
-        .next()
-        .expect("file")
-        .to_string();
-    server.sql(None, "FLUSH BINARY LOGS");
-    let entry = archive(&volume).join(format!("{last}.json"));
-    eventually("the archive", Duration::from_secs(120), || entry.exists());
+    let last = server.current_file();
+    server.close_and_wait_for_archive(&volume, Duration::from_secs(120));
     let busy = sidecar.cpu_seconds() - busy_from;
     server.app("ANALYZE TABLE big");
     let table_bytes = server.sql(
@@ -731,12 +731,7 @@ fn how_long_a_write_waits_to_be_archived() {
         std::thread::sleep(Duration::from_millis(1700 * i % (FLUSH * 1000)));
         server.app(&format!("INSERT INTO t VALUES ({i})"));
         let written = Instant::now();
-        let file = server
-            .position()
-            .split(':')
-            .next()
-            .expect("file")
-            .to_string();
+        let file = server.current_file();
         let entry = archive(&volume).join(format!("{file}.json"));
         eventually(
             "the write's file archived",
@@ -840,22 +835,9 @@ fn a_backup_of_a_server_that_does_not_log_yet_is_kept_without_a_position() {
         ))
         .expect("database");
     let volume = Volume::new();
-    let child = Command::new("sh")
-        .args(["-c", BACKUP_SCRIPT])
-        .env("MYSQL_HOST", &shared.host)
-        .env("MYSQL_PORT", shared.port.to_string())
-        .env("MYSQL_USER", "root")
+    assert_eq!(shared.host, "127.0.0.1");
+    let child = script_command(BACKUP_SCRIPT, shared.port, &volume)
         .env("MYSQL_DATABASE", &name)
-        .env("BACKUP_DIR", &volume.dir)
-        .env("RETENTION", "7")
-        .env("PITR", "true")
-        .env("TERMINATION_LOG", &volume.termination_log)
-        .env("CLIENT_DIR", &volume.client_dir)
-        .env_remove("CLIENT_PASSWORD")
-        .env_remove("MYSQL_DATADIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("sh");
     let run = finish(child, &volume);
