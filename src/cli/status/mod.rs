@@ -385,25 +385,23 @@ impl Reader {
             format!("ConfigMap {catalogue_name}"),
             catalogue,
         ) {
-            Ok(map) => parse_catalogue({
+            Ok(map) => {
                 archive = map.as_ref().and_then(archive_record);
-                map
-            })
-            .unwrap_or_else(|e| {
-                errors.push(ErrorReport {
-                    about: format!("ConfigMap {catalogue_name}"),
-                    reason: "Invalid".into(),
-                    message: format!("{CATALOGUE_KEY} is not a backup catalogue: {e}"),
-                });
-                Vec::new()
-            }),
+                parse_catalogue(map).unwrap_or_else(|e| {
+                    errors.push(ErrorReport {
+                        about: format!("ConfigMap {catalogue_name}"),
+                        reason: "Invalid".into(),
+                        message: format!("{CATALOGUE_KEY} is not a backup catalogue: {e}"),
+                    });
+                    Vec::new()
+                })
+            }
             Err(()) => Vec::new(),
         };
         let schedule = self
             .schedule(&mysql, &names, &mut job_reports, &mut errors)
             .await;
-        let point_in_time =
-            (mysql.spec.pitr == Some(true)).then(|| point_in_time(&mysql, &backups, archive));
+        let point_in_time = (mysql.spec.pitr == Some(true)).then(|| point_in_time(&mysql, archive));
         let conditions = mysql.status.map(|s| s.conditions).unwrap_or_default();
         Ok(StatusReport {
             instance,
@@ -576,38 +574,21 @@ fn archive_record(map: &ConfigMap) -> Option<ArchiveRecord> {
     serde_json::from_str(text).ok()
 }
 
-/// What a restore to a point can reach: from the oldest kept backup with a binlog
-/// position to the end of the archive as the newest backup saw it.
-fn point_in_time(
-    mysql: &MySQL,
-    backups: &[BackupEntry],
-    archive: Option<ArchiveRecord>,
-) -> PointInTimeReport {
+/// What a restore to a point can reach, as the newest backup's retention pass saw the
+/// volume: from the second after the oldest kept backup of the archive's history to the
+/// end of the archive.
+fn point_in_time(mysql: &MySQL, archive: Option<ArchiveRecord>) -> PointInTimeReport {
     let time = |seconds: i64| {
         Timestamp::from_second(seconds)
             .ok()
             .map(crate::backup::point::utc_rfc3339)
     };
-    // The history of the newest positioned backup is the archive's; the window starts the
-    // second after the oldest backup of it (its snapshot may fall in its own second).
-    let positioned = || {
-        (backups.iter())
-            .filter(|b| b.verified)
-            .filter_map(|b| b.binlog.as_ref())
-    };
-    let history = positioned()
-        .max_by_key(|p| p.at)
-        .and_then(|p| p.history.clone());
-    let oldest_base = positioned()
-        .filter(|p| p.history == history)
-        .map(|p| p.at + 1)
-        .min();
     PointInTimeReport {
         flush_seconds: mysql
             .spec
             .pitr_flush_seconds
             .unwrap_or(crate::validate::DEFAULT_PITR_FLUSH_SECONDS),
-        restorable_from: oldest_base.and_then(time),
+        restorable_from: archive.as_ref().and_then(|a| a.archive.from).and_then(time),
         archived_until: archive.as_ref().and_then(|a| a.archive.to).and_then(time),
         archived_files: archive.as_ref().map(|a| a.archive.files),
         as_of: archive.map(|a| a.as_of),
