@@ -24,8 +24,11 @@ mod validation;
 mod views;
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -40,6 +43,8 @@ pub struct TestApiServer {
     pub addr: SocketAddr,
     store: http::Shared,
     stop: watch::Sender<bool>,
+    outages: watch::Sender<Duration>,
+    down: Arc<AtomicBool>,
 }
 
 impl TestApiServer {
@@ -48,30 +53,24 @@ impl TestApiServer {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let store: http::Shared = Arc::new(Mutex::new(Store::default()));
-        let (stop, mut stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
+        let (outages, outage_requests) = watch::channel(Duration::ZERO);
         tokio::spawn(garbage_collector(store.clone(), stop.subscribe()));
-        let shared = store.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stopped.changed() => break,
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        let store = shared.clone();
-                        let mut stopped = stopped.clone();
-                        tokio::spawn(async move {
-                            let service = service_fn(move |req| http::serve(store.clone(), req));
-                            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                            tokio::select! {
-                                _ = connection => {}
-                                _ = stopped.changed() => {}
-                            }
-                        });
-                    }
-                }
-            }
-        });
-        Ok(Self { addr, store, stop })
+        let down = Arc::new(AtomicBool::new(false));
+        tokio::spawn(serve(
+            listener,
+            store.clone(),
+            stopped,
+            outage_requests,
+            down.clone(),
+        ));
+        Ok(Self {
+            addr,
+            store,
+            stop,
+            outages,
+            down,
+        })
     }
 
     /// Start on a free port.
@@ -143,10 +142,100 @@ impl TestApiServer {
         });
     }
 
+    /// Be unreachable for `length`, as a control plane that restarts or a network that
+    /// partitions is: every open connection (watches too) is cut at once and new ones are
+    /// refused (the port is closed, so a client gets "connection refused"), then the
+    /// server listens on the same address again with its store as it was. Returns at once.
+    pub fn outage(&self, length: Duration) {
+        self.down.store(true, Ordering::SeqCst);
+        // Sent even when equal to the last one: each call is an outage of its own.
+        self.outages.send_modify(|l| *l = length);
+    }
+
+    /// Whether the server is in an outage now.
+    pub fn in_outage(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+
     /// Direct access to the store, for assertions.
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Accept connections until stopped; an outage closes the listener and every open
+/// connection, then listens again on the same address.
+async fn serve(
+    mut listener: TcpListener,
+    store: http::Shared,
+    mut stopped: watch::Receiver<bool>,
+    mut outages: watch::Receiver<Duration>,
+    down: Arc<AtomicBool>,
+) {
+    // Bumped by each outage: the connections of the earlier generation close.
+    let (cut, _) = watch::channel(0u64);
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            changed = outages.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let length = *outages.borrow_and_update();
+                let Ok(addr) = listener.local_addr() else { return };
+                drop(listener);
+                cut.send_modify(|generation| *generation += 1);
+                tokio::select! {
+                    _ = stopped.changed() => return,
+                    _ = tokio::time::sleep(length) => {}
+                }
+                listener = match rebind(addr).await {
+                    Some(l) => l,
+                    None => return,
+                };
+                // Over, unless a later one was asked for meanwhile (it starts next).
+                if !outages.has_changed().unwrap_or(false) {
+                    down.store(false, Ordering::SeqCst);
+                }
+            }
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                // A second handle on the socket, through which an outage resets it.
+                let handle = stream.as_fd().try_clone_to_owned().ok();
+                let store = store.clone();
+                let mut stopped = stopped.clone();
+                let mut cut = cut.subscribe();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| http::serve(store.clone(), req));
+                    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = stopped.changed() => {}
+                        _ = cut.changed() => {
+                            // Reset, as a vanished server's peer sees it: a plain close
+                            // would leave the port's side lingering, and a client that
+                            // reconnects from the same port would be refused.
+                            if let Some(fd) = &handle {
+                                let _ = socket2::SockRef::from(fd).set_linger(Some(Duration::ZERO));
+                            }
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Listen on `addr` again after an outage (the port was ours a moment ago; another
+/// process taking it meanwhile is retried for a while).
+async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
+    for _ in 0..50 {
+        if let Ok(listener) = TcpListener::bind(addr).await {
+            return Some(listener);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }
 
 /// kube-controller-manager's garbage collector and namespace controller: a separate task
@@ -175,5 +264,68 @@ async fn garbage_collector(store: http::Shared, mut stopped: watch::Receiver<boo
 impl Drop for TestApiServer {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestApiServer;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    async fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(addr).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await?;
+        Ok(answer)
+    }
+
+    #[tokio::test]
+    async fn an_outage_refuses_connections_cuts_watches_and_keeps_the_store() {
+        let server = TestApiServer::start().await.expect("server");
+        let created = server.store().revision();
+        let namespaces = get(server.addr, "/api/v1/namespaces").await.expect("up");
+        assert!(namespaces.starts_with("HTTP/1.1 200"), "{namespaces}");
+        // A watch open when the outage starts.
+        let mut watch = TcpStream::connect(server.addr).await.expect("watch");
+        let request = format!(
+            "GET /api/v1/namespaces?watch=true HTTP/1.1\r\nHost: {}\r\n\r\n",
+            server.addr
+        );
+        watch.write_all(request.as_bytes()).await.expect("sent");
+
+        server.outage(Duration::from_secs(1));
+        assert!(server.in_outage());
+        let mut rest = Vec::new();
+        let ended =
+            tokio::time::timeout(Duration::from_secs(2), watch.read_to_end(&mut rest)).await;
+        assert!(ended.is_ok(), "the open watch is cut");
+        let refused = get(server.addr, "/api/v1/namespaces").await;
+        assert_eq!(
+            refused.err().map(|e| e.kind()),
+            Some(std::io::ErrorKind::ConnectionRefused)
+        );
+
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!server.in_outage());
+        let back = get(server.addr, "/api/v1/namespaces").await.expect("back");
+        assert!(back.starts_with("HTTP/1.1 200"), "{back}");
+        assert_eq!(body(&back), body(&namespaces), "the same namespaces");
+        for attempt in 0..50 {
+            let again = get(server.addr, "/api/v1/namespaces").await.expect("up");
+            assert!(
+                again.starts_with("HTTP/1.1 200"),
+                "attempt {attempt}: {again}"
+            );
+        }
+        assert_eq!(server.store().revision(), created, "the store is kept");
+    }
+
+    /// An answer without its headers (their `date` differs).
+    fn body(answer: &str) -> &str {
+        answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)
     }
 }
