@@ -167,6 +167,55 @@ fn slim<K: Resource>(object: &mut K) {
     }
 }
 
+/// kube-rs's `watcher`, started afresh when its watch connection broke mid-stream.
+///
+/// When the API server resets a watch connection (a control-plane restart, a load
+/// balancer dropping it), kube-rs's watcher keeps the broken response body and gets the
+/// same read error from it on every poll: the watch never resumes (kube-rs#1791). Such an
+/// error is passed on (the backoff after it still applies), and the next poll starts a
+/// new watcher, which lists again and resumes.
+fn resilient_watcher<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    let start = move || watcher(api.clone(), config.clone()).boxed();
+    futures::stream::unfold(start(), move |mut current| {
+        let start = start.clone();
+        async move {
+            let item = current.next().await?;
+            if let Err(watcher::Error::WatchFailed(kube::Error::ReadEvents(_))) = &item {
+                tracing::debug!("a watch connection broke: watching again from a fresh list");
+                current = start();
+            }
+            Some((item, current))
+        }
+    })
+}
+
+/// The Controller's backoff over all its trigger streams together: none. Each watch
+/// already backs off on its own ([`cache`]); one shared backoff would make every watch wait
+/// for the errors of any other, and after an outage the errors of a dozen watches double
+/// it again and again, so the operator stayed deaf for minutes after the API server came
+/// back.
+#[derive(Clone, Copy, Debug, Default)]
+struct EachWatchBacksOff;
+
+impl Iterator for EachWatchBacksOff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        // `None` would end the trigger stream: "no wait" is zero.
+        Some(Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for EachWatchBacksOff {
+    fn reset(&mut self) {}
+}
+
 /// A cache of `api`'s objects (with the labels `selector` asks for) and the stream of
 /// objects it saw change, which must be polled for the cache to fill.
 fn cache<K>(
@@ -184,7 +233,7 @@ where
     if let Some(selector) = selector {
         config = config.labels(selector);
     }
-    let stream = watcher(api, config)
+    let stream = resilient_watcher(api, config)
         .modify(slim)
         .default_backoff()
         .reflect(writer)
@@ -316,6 +365,7 @@ pub async fn run(
     let config = controller::Config::default().concurrency(settings.concurrency);
     let controller = Controller::for_stream(mysql_stream, mysqls)
         .with_config(config)
+        .trigger_backoff(EachWatchBacksOff)
         .owns_stream(deployment_stream)
         .owns_stream(service_stream)
         .owns_stream(secret_stream)
@@ -326,7 +376,7 @@ pub async fn run(
         .watches_stream(pod_stream, |p| owner_instance(&p))
         .watches_stream(
             // Metadata only, and not kept: a change only needs mapping to instances.
-            watcher(
+            resilient_watcher(
                 api::<PartialObjectMeta<Secret>>(&client, &scope),
                 watcher::Config::default().any_semantic(),
             )
