@@ -66,6 +66,21 @@ impl Error {
         }
     }
 
+    /// Whether the same call may succeed a moment later: the API server could not be
+    /// reached, cut the connection, or was briefly unable to answer (429, 5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Api { source, .. } => match source {
+                kube::Error::Api(s) => s.code == 429 || (500..=504).contains(&s.code),
+                kube::Error::HyperError(_)
+                | kube::Error::Service(_)
+                | kube::Error::ReadEvents(_) => true,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// A short label for metrics and logs.
     pub fn metric_label(&self) -> &'static str {
         match self {

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::output::{ObjectFormat, object_name, render};
 use super::progress::Progress;
-use super::{CLI_REPORTER, Failure, GlobalArgs, kubeconfig};
+use super::{CLI_REPORTER, Failure, GlobalArgs, follow, kubeconfig};
 use crate::crd::{DEFAULT_PASSWORD_KEY, MySQL, MySQLSpec, Phase, SecretKeyReference};
 use crate::input::parse_mysqls;
 use crate::reconcile::lifecycle::delete_backup_job;
@@ -338,11 +338,14 @@ async fn wait_until_ready(
     let progress = Progress::start(&format!("waiting for {name} to be Ready"));
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let current = mysqls
-            .get(name)
-            .await
-            .map_err(|e| crate::Error::api(format!("read MySQL {name}"), e))?;
-        let outcome = reconcile(&current, ctx).await?;
+        let current = follow::look(&progress, deadline, || async {
+            mysqls
+                .get(name)
+                .await
+                .map_err(|e| crate::Error::api(format!("read MySQL {name}"), e))
+        })
+        .await?;
+        let outcome = follow::look(&progress, deadline, || reconcile(&current, ctx)).await?;
         let status = mysqls
             .get_status(name)
             .await

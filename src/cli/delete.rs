@@ -8,7 +8,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
 use super::progress::Progress;
-use super::{CLI_REPORTER, Failure, GlobalArgs, kubeconfig};
+use super::{CLI_REPORTER, Failure, GlobalArgs, follow, kubeconfig};
 use crate::crd::{MySQL, Phase};
 use crate::reconcile::{Context, SKIP_BACKUP, reconcile};
 
@@ -74,11 +74,13 @@ pub async fn run(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()> {
     let progress = Progress::start(&format!("deleting {name}"));
     let deadline = tokio::time::Instant::now() + args.timeout;
     loop {
-        let Some(current) = api
-            .get_opt(name)
-            .await
-            .map_err(|e| crate::Error::api(format!("read MySQL {name}"), e))?
-        else {
+        let read = follow::look(&progress, deadline, || async {
+            api.get_opt(name)
+                .await
+                .map_err(|e| crate::Error::api(format!("read MySQL {name}"), e))
+        })
+        .await?;
+        let Some(current) = read else {
             progress.finish(&if args.skip_backup {
                 format!("{name}: data volume removed without a backup")
             } else {
@@ -87,7 +89,7 @@ pub async fn run(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()> {
             println!("mysql.otus.homework/{name} deleted");
             return Ok(());
         };
-        let outcome = reconcile(&current, &ctx).await?;
+        let outcome = follow::look(&progress, deadline, || reconcile(&current, &ctx)).await?;
         // What this reconcile left in the status (the object read before it still says
         // what the instance was doing before the delete).
         let message = match api.get_opt(name).await {
