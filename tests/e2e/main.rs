@@ -7,6 +7,7 @@ mod cluster;
 mod completions;
 mod conformance;
 mod dry_run;
+mod faults;
 mod install;
 mod mariadb;
 mod operator;

@@ -1,0 +1,313 @@
+//! Faults the product survives, each produced for real: the operator as a process that
+//! is SIGKILLed, an API server that goes away, a Secret or the CRD deleted under a
+//! running instance. Each test ends with the rows counted. docs/reliability.md lists them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kubectl_mysql::crd::{MySQL, Phase, SecretKeyReference};
+use serde_json::Value;
+use testkit::apiserver::TestApiServer;
+use testkit::node::NodeStandIn;
+
+use crate::cluster::{Cluster, eventually, install_crd, seed_cr, wait_for_phase};
+use crate::walkthrough::{EXPECTED, ROWS, port_of, rows_of, sql};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-mysql");
+
+/// The operator as the binary run as a process over one namespace, logging JSON to a
+/// file; killed (SIGKILL) when dropped.
+pub(crate) struct OperatorProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl OperatorProcess {
+    /// `run-operator -n NS`, serving /readyz on a free port. `name` names its log file.
+    pub(crate) fn start(cluster: &Cluster, dir: &Path, name: &str) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(BIN)
+            .args(["--kubeconfig", &cluster.kubeconfig.display().to_string()])
+            .args(["-n", &cluster.namespace])
+            .args(["run-operator", "--log-format", "json"])
+            .args(["--metrics-addr", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("run-operator starts");
+        Self { child, log }
+    }
+
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log lines whose message contains `what`.
+    pub(crate) fn lines(&self, what: &str) -> Vec<Value> {
+        self.log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| {
+                e["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(what))
+            })
+            .collect()
+    }
+
+    /// The first log line whose message contains `what`, within `limit`.
+    pub(crate) async fn logged(&self, what: &str, limit: Duration) -> Value {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(line) = self.lines(what).into_iter().next() {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no {what:?} in the operator's log:\n{}", self.log());
+    }
+
+    /// Whether the process still runs (it was never restarted: the same process).
+    pub(crate) fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL, as the kernel's OOM killer or a node loss ends a pod: no clean-up runs.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Wait until an outage of the test API server is over.
+async fn outage_over(server: &TestApiServer) {
+    while server.in_outage() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The number of rows of the walkthrough's table.
+fn row_count(port: u16) -> usize {
+    rows_of(port).lines().count()
+}
+
+/// The API server is unreachable for 20 s twice: while the operator (a process) brings an
+/// instance up, and while `backup --wait` waits. The operator's watches come back without
+/// a restart (a Service deleted afterwards is re-created), the CLI keeps trying within
+/// its --timeout and ends with the backup, and no row is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_server_away_for_20_s_during_a_reconcile_and_during_a_wait() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let cluster = Cluster::new("fault-outage").await;
+    let Some(server) = cluster.server() else {
+        return; // an outage is produced by the test API server
+    };
+    install_crd(&cluster.client).await;
+    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut operator = OperatorProcess::start(&cluster, dir.path(), "operator");
+    operator
+        .logged("operator started", Duration::from_secs(20))
+        .await;
+    let ns = cluster.namespace.clone();
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    // In the middle of bringing it up: the operator has started on it.
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Provisioning, None).await;
+    server.outage(Duration::from_secs(20));
+    outage_over(server).await;
+    let back = Instant::now();
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
+    eprintln!(
+        "fault measure: Ready {:.1} s after a 20 s outage during provisioning",
+        back.elapsed().as_secs_f64()
+    );
+    let port = port_of(&node, &ns).await;
+    sql(port, "otus-database", ROWS);
+
+    // A backup the CLI waits for, cut off while it waits.
+    let kubeconfig = cluster.kubeconfig.display().to_string();
+    let args = [
+        "--kubeconfig",
+        &kubeconfig,
+        "-n",
+        &ns,
+        "backup",
+        "mysql-instance",
+        "--wait",
+        "--timeout",
+        "120s",
+    ]
+    .map(str::to_string);
+    let cli = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::cli::kubectl_mysql(&args, "")
+    });
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
+    eventually("the backup Job is created", || async {
+        jobs.list(&ListParams::default())
+            .await
+            .is_ok_and(|l| !l.items.is_empty())
+    })
+    .await;
+    server.outage(Duration::from_secs(20));
+    let cut_at = Instant::now();
+    let run = cli.await.expect("the CLI ran");
+    eprintln!(
+        "fault measure: backup --wait ended {:.1} s after a 20 s outage began",
+        cut_at.elapsed().as_secs_f64()
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        cut_at.elapsed() >= Duration::from_secs(19),
+        "the backup ended only once the API server was back"
+    );
+    assert!(
+        run.stderr.contains("the API server does not answer")
+            && run.stderr.contains("trying again"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains(".sql.gz"), "{}", run.stdout);
+
+    // The watches are back, in the same process: drift is repaired again.
+    let services: Api<Service> = Api::namespaced(cluster.client.clone(), &ns);
+    services
+        .delete("mysql-instance", &DeleteParams::default())
+        .await
+        .expect("Service deleted");
+    let deleted = Instant::now();
+    for _ in 0..600 {
+        if services
+            .get_opt("mysql-instance")
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "fault measure: Service re-created {:.1} s after its delete, after the outages",
+        deleted.elapsed().as_secs_f64()
+    );
+    assert!(
+        services
+            .get_opt("mysql-instance")
+            .await
+            .expect("get")
+            .is_some(),
+        "the operator re-created the Service after the outages:\n{}",
+        operator.log()
+    );
+    assert!(operator.running(), "never restarted:\n{}", operator.log());
+    assert_eq!(operator.lines("operator started").len(), 1);
+    assert_eq!(rows_of(port), EXPECTED, "no row lost");
+    assert_eq!(row_count(port), 3);
+    operator.kill();
+    drop(node);
+    cluster.cleanup().await;
+}
+
+/// The password Secret is deleted under a running instance: the instance turns Failed
+/// (SecretNotFound) and says which Secret, the server keeps running with every row, and
+/// creating the Secret again heals it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_secret_deleted_under_a_running_instance_fails_it_and_heals_on_re_create() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let cluster = Cluster::new("fault-secret").await;
+    install_crd(&cluster.client).await;
+    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = OperatorProcess::start(&cluster, dir.path(), "operator");
+    let ns = cluster.namespace.clone();
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
+    let password = crate::walkthrough::seed_password();
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "db-root"},
+        "stringData": {"password": password},
+    }))
+    .expect("Secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("the user's Secret");
+    let mut cr = seed_cr();
+    cr.spec.password = None;
+    cr.spec.password_secret = Some(SecretKeyReference {
+        name: "db-root".into(),
+        key: "password".into(),
+    });
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
+    mysqls
+        .create(&PostParams::default(), &cr)
+        .await
+        .expect("create");
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
+    let port = port_of(&node, &ns).await;
+    sql(port, "otus-database", ROWS);
+
+    secrets
+        .delete("db-root", &DeleteParams::default())
+        .await
+        .expect("Secret deleted");
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Failed, None).await;
+    let status = mysqls
+        .get("mysql-instance")
+        .await
+        .expect("get")
+        .status
+        .expect("status");
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .expect("Degraded");
+    assert_eq!(degraded.reason, "SecretNotFound");
+    assert!(
+        degraded.message.contains("\"db-root\""),
+        "{}",
+        degraded.message
+    );
+    // The server was left alone: same server, every row.
+    assert_eq!(node.server_port(&ns, "mysql-instance"), Some(port));
+    assert_eq!(rows_of(port), EXPECTED);
+
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("the Secret again");
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
+    assert_eq!(node.server_port(&ns, "mysql-instance"), Some(port));
+    assert_eq!(row_count(port), 3, "no row lost");
+    assert!(
+        !operator.log().contains(&password),
+        "no password in the logs"
+    );
+    operator.kill();
+    drop(node);
+    cluster.cleanup().await;
+}
