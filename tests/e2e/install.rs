@@ -120,7 +120,22 @@ fn install_prints_what_deploy_holds_and_kustomize_builds_the_same() {
 
 #[test]
 fn install_refuses_a_bad_namespace_with_one_line_and_a_hint() {
-    let run = kubectl_mysql(&["install", "-n", "Not_A_Namespace"], "");
+    for args in [
+        &["install", "-n", "Not_A_Namespace"][..],
+        &[
+            "install",
+            "--watch-namespace",
+            "shop",
+            "--watch-namespace",
+            "Not_A_Namespace",
+        ],
+    ] {
+        refused_with_one_line_and_a_hint(args);
+    }
+}
+
+fn refused_with_one_line_and_a_hint(args: &[&str]) {
+    let run = kubectl_mysql(args, "");
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(
         run.stdout.is_empty(),

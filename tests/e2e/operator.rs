@@ -595,6 +595,56 @@ fn conflicting_operator_flags_are_refused() {
     assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
 }
 
+/// A namespace-scoped operator reads the CRD first (all its install grants cluster-wide
+/// besides volumes): without it, it stops with one line and a hint instead of retrying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_scoped_operator_without_the_crd_says_so_and_stops() {
+    use std::process::{Command, Stdio};
+
+    let cluster = Cluster::new("op-nocrd").await;
+    if cluster.server().is_none() {
+        return; // a real cluster has the CRD installed by the suite
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"))
+        .args(["--kubeconfig", &cluster.kubeconfig.display().to_string()])
+        .args(["run-operator", "--watch-namespace", &cluster.namespace])
+        .args(["--watch-namespace", "default"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the operator starts");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the operator kept running without its CRD");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let mut stderr = String::new();
+    use std::io::Read;
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: ") || l.starts_with("hint: "))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "error: the CustomResourceDefinition mysqls.otus.homework is not installed",
+            "hint: install it first: kubectl mysql crd | kubectl apply -f -"
+        ],
+        "{stderr}"
+    );
+    cluster.cleanup().await;
+}
+
 /// The operator as a process: JSON logs, and SIGTERM ends it cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_operator_process_logs_json_and_stops_on_sigterm() {
