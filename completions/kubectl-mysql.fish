@@ -106,7 +106,7 @@ json\t''"
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l metrics-addr -d 'Serve /healthz, /readyz and Prometheus /metrics on this address (off by default)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l leader-elect-namespace -d 'Namespace of the leader Lease (default: $POD_NAMESPACE, then the kubeconfig\'s)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l max-concurrent-reconciles -d 'Reconciles in flight at once (never two of one instance)' -r
-complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l max-concurrent-backups -d 'Backup Jobs running at once, delete-backups and on-demand backups alike; the rest wait in turn' -r
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l max-concurrent-backups -d 'Backup Jobs running at once, delete-backups and on-demand backups alike; the rest wait in turn (per namespace with --watch-namespace)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -s n -l namespace -d 'Namespace of the instance (default: the kubeconfig context\'s namespace)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l context -d 'The kubeconfig context to use' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F

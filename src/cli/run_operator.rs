@@ -54,7 +54,7 @@ pub struct RunOperatorArgs {
     #[arg(long, value_name = "N", default_value_t = operator::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent_reconciles: u16,
 
-    /// Backup Jobs running at once, delete-backups and on-demand backups alike; the rest wait in turn
+    /// Backup Jobs running at once, delete-backups and on-demand backups alike; the rest wait in turn (per namespace with --watch-namespace)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONCURRENT_BACKUPS, value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent_backups: u16,
 }
