@@ -203,11 +203,20 @@ fn scopes(
     })
 }
 
-/// A namespace-scoped operator first checks that the MySQL CRD is there to watch.
+/// A namespace-scoped operator first checks that the MySQL CRD is there to watch. Refused
+/// the read, it goes on: `install --watch-namespace` grants it, but `-n NS` may run under
+/// the cluster-wide install's rules, which do not (and did not need to).
 async fn check_crd(client: &kube::Client) -> Result<(), Failure> {
     let crd = crate::install::CRD_NAME;
     match operator::check_crd(client).await {
         Ok(operator::CrdState::Ready) => Ok(()),
+        Err(crate::Error::Api {
+            source: kube::Error::Api(refused),
+            ..
+        }) if refused.code == 403 => {
+            tracing::warn!(crd, reason = %refused.message, "cannot check the CRD: watching anyway");
+            Ok(())
+        }
         Ok(operator::CrdState::Missing) => Err(Failure::new(
             format!("the CustomResourceDefinition {crd} is not installed"),
             "install it first: kubectl mysql crd | kubectl apply -f -",
