@@ -265,10 +265,12 @@ pub async fn run_scopes(
             .await
         })
     });
-    for ended in futures::future::join_all(controllers).await {
-        if let Err(e) = ended {
-            tracing::error!(error = %e, "a namespace's controller failed");
-        }
+    // A controller that panicked takes the process down, as one alone would: the pod
+    // restarts rather than run on without a namespace.
+    if let Err(failed) = futures::future::try_join_all(controllers).await
+        && failed.is_panic()
+    {
+        std::panic::resume_unwind(failed.into_panic());
     }
 }
 
