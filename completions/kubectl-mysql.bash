@@ -435,13 +435,17 @@ _kubectl__mysql() {
             return 0
             ;;
         kubectl__subcmd__mysql__subcmd__install)
-            opts="-o -n -h -V --image --output --write-deploy --namespace --context --kubeconfig --help --version"
+            opts="-o -n -h -V --image --watch-namespace --output --write-deploy --namespace --context --kubeconfig --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --image)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch-namespace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -527,12 +531,16 @@ _kubectl__mysql() {
             return 0
             ;;
         kubectl__subcmd__mysql__subcmd__run__subcmd__operator)
-            opts="-A -n -h -V --all-namespaces --log-format --metrics-addr --leader-elect --leader-elect-namespace --max-concurrent-reconciles --max-concurrent-backups --namespace --context --kubeconfig --help --version"
+            opts="-A -n -h -V --all-namespaces --watch-namespace --log-format --metrics-addr --leader-elect --leader-elect-namespace --max-concurrent-reconciles --max-concurrent-backups --namespace --context --kubeconfig --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --watch-namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0

@@ -100,12 +100,13 @@ complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand status" -l k
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand status" -s A -l all-namespaces -d 'List instances in every namespace'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand status" -s V -l version -d 'Print version'
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l watch-namespace -d 'Watch only this namespace (repeatable); -n NS watches one the same way' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l log-format -d 'Log format: text for people, json for log collectors' -r -f -a "text\t''
 json\t''"
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l metrics-addr -d 'Serve /healthz, /readyz and Prometheus /metrics on this address (off by default)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l leader-elect-namespace -d 'Namespace of the leader Lease (default: $POD_NAMESPACE, then the kubeconfig\'s)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l max-concurrent-reconciles -d 'Reconciles in flight at once (never two of one instance)' -r
-complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l max-concurrent-backups -d 'Backup Jobs running at once, delete-backups and on-demand backups alike; the rest wait in turn' -r
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l max-concurrent-backups -d 'Backup Jobs running at once, delete-backups and on-demand backups alike; the rest wait in turn (per namespace with --watch-namespace)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -s n -l namespace -d 'Namespace of the instance (default: the kubeconfig context\'s namespace)' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l context -d 'The kubeconfig context to use' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
@@ -114,6 +115,7 @@ complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -s h -l help -d 'Print help'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand run-operator" -s V -l version -d 'Print version'
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand install" -l image -d 'The operator\'s image' -r
+complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand install" -l watch-namespace -d 'Watch only this namespace (repeatable; it must exist): Roles grant the operator what it does there, and a ClusterRole only volumes and a read of the CRD. Default: every namespace' -r
 complete -c kubectl-mysql -n "__fish_kubectl_mysql_using_subcommand install" -s o -l output -d 'Output format' -r -f -a "yaml\t''
 json\t''
 name\t''"

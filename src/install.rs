@@ -39,6 +39,10 @@ const HTTP_PORT: i32 = 8080;
 pub struct Options {
     pub namespace: String,
     pub image: String,
+    /// The namespaces the operator watches; empty: every namespace (a ClusterRole grants
+    /// all it does). Otherwise a Role in each grants it there, and a ClusterRole only what
+    /// is cluster-scoped ([`cluster_scoped_rules`]).
+    pub watch_namespaces: Vec<String>,
 }
 
 impl Default for Options {
@@ -46,7 +50,18 @@ impl Default for Options {
         Self {
             namespace: DEFAULT_NAMESPACE.into(),
             image: DEFAULT_IMAGE.into(),
+            watch_namespaces: Vec::new(),
         }
+    }
+}
+
+impl Options {
+    /// The watched namespaces, sorted and each once (a name given twice makes one Role).
+    fn watched(&self) -> Vec<String> {
+        let mut namespaces = self.watch_namespaces.clone();
+        namespaces.sort();
+        namespaces.dedup();
+        namespaces
     }
 }
 
@@ -69,19 +84,34 @@ pub fn files(options: &Options) -> Vec<DeployFile> {
         },
         DeployFile {
             name: "rbac.yaml",
-            objects: vec![
-                to_value(&service_account(options)),
-                to_value(&cluster_role()),
-                to_value(&cluster_role_binding(options)),
-                to_value(&leader_election_role(options)),
-                to_value(&leader_election_binding(options)),
-            ],
+            objects: rbac(options),
         },
         DeployFile {
             name: "operator.yaml",
             objects: vec![to_value(&deployment(options))],
         },
     ]
+}
+
+/// The ServiceAccount and what it may do: a ClusterRole for everything (every namespace
+/// watched), or a Role and RoleBinding in each watched namespace and a ClusterRole for the
+/// cluster-scoped rest; then leader election's Role in the operator's namespace.
+fn rbac(options: &Options) -> Vec<Value> {
+    let mut objects = vec![to_value(&service_account(options))];
+    let watched = options.watched();
+    if watched.is_empty() {
+        objects.push(to_value(&cluster_role(cluster_rules())));
+    } else {
+        objects.push(to_value(&cluster_role(cluster_scoped_rules())));
+    }
+    objects.push(to_value(&cluster_role_binding(options)));
+    for namespace in &watched {
+        objects.push(to_value(&watched_namespace_role(namespace)));
+        objects.push(to_value(&watched_namespace_binding(options, namespace)));
+    }
+    objects.push(to_value(&leader_election_role(options)));
+    objects.push(to_value(&leader_election_binding(options)));
+    objects
 }
 
 /// Every object to install, in the order `kubectl apply` should see them.
@@ -140,9 +170,31 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     }
 }
 
-/// Exactly what the operator calls in every namespace it watches: the test
+/// Exactly what the operator calls when it watches every namespace: the test
 /// `rbac_grants_exactly_what_the_operator_uses` records its calls and compares.
 pub fn cluster_rules() -> Vec<PolicyRule> {
+    workload_rules(true)
+}
+
+/// Exactly what the operator calls in each namespace it watches when it watches some
+/// (`--watch-namespace`): granted by a Role there. The volumes are cluster-scoped, so
+/// [`cluster_scoped_rules`] grants them.
+pub fn namespaced_rules() -> Vec<PolicyRule> {
+    workload_rules(false)
+}
+
+/// The verbs on claims and volumes: the data volume outlives its claim until the
+/// delete-backup is verified, then goes.
+const VOLUME_VERBS: &[&str] = &["list", "watch", "patch", "delete"];
+
+/// What the operator calls in a watched namespace; `with_volumes` adds the cluster-scoped
+/// PersistentVolumes to the claims' rule (a ClusterRole holds both).
+fn workload_rules(with_volumes: bool) -> Vec<PolicyRule> {
+    let storage: &[&str] = if with_volumes {
+        &["persistentvolumeclaims", "persistentvolumes"]
+    } else {
+        &["persistentvolumeclaims"]
+    };
     vec![
         rule("otus.homework", &["mysqls"], &["list", "watch", "patch"]),
         rule("otus.homework", &["mysqls/status"], &["patch"]),
@@ -154,11 +206,7 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
         // memory) and the catalogue right before it records a backup.
         rule("", &["secrets"], &["get", "list", "watch", "patch"]),
         rule("", &["services"], &["list", "watch", "patch"]),
-        rule(
-            "",
-            &["persistentvolumeclaims", "persistentvolumes"],
-            &["list", "watch", "patch", "delete"],
-        ),
+        rule("", storage, VOLUME_VERBS),
         rule("", &["configmaps"], &["get", "list", "watch", "patch"]),
         rule("", &["pods"], &["list", "watch"]),
         rule(
@@ -185,10 +233,31 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
     ]
 }
 
-fn cluster_role() -> ClusterRole {
+/// The CRD's name, the one cluster-scoped object a namespace-scoped operator reads.
+pub const CRD_NAME: &str = "mysqls.otus.homework";
+
+/// What a namespace-scoped operator needs beyond its namespaces' Roles: the volumes
+/// (cluster-scoped; it lists only those labelled with a watched namespace, but RBAC
+/// cannot limit a list by label) and a read of the MySQL CRD, which it checks at start
+/// ([`crate::operator::check_crd`]), named so that no other CRD is readable.
+pub fn cluster_scoped_rules() -> Vec<PolicyRule> {
+    vec![
+        rule("", &["persistentvolumes"], VOLUME_VERBS),
+        PolicyRule {
+            resource_names: Some(vec![CRD_NAME.into()]),
+            ..rule(
+                "apiextensions.k8s.io",
+                &["customresourcedefinitions"],
+                &["get"],
+            )
+        },
+    ]
+}
+
+fn cluster_role(rules: Vec<PolicyRule>) -> ClusterRole {
     ClusterRole {
         metadata: meta(NAME, None),
-        rules: Some(cluster_rules()),
+        rules: Some(rules),
         ..Default::default()
     }
 }
@@ -220,6 +289,26 @@ fn cluster_role_binding(options: &Options) -> ClusterRoleBinding {
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "ClusterRole".into(),
+            name: NAME.into(),
+        },
+        subjects: Some(subjects(options)),
+    }
+}
+
+/// The operator's rights in one watched namespace.
+fn watched_namespace_role(namespace: &str) -> Role {
+    Role {
+        metadata: meta(NAME, Some(namespace)),
+        rules: Some(namespaced_rules()),
+    }
+}
+
+fn watched_namespace_binding(options: &Options, namespace: &str) -> RoleBinding {
+    RoleBinding {
+        metadata: meta(NAME, Some(namespace)),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
             name: NAME.into(),
         },
         subjects: Some(subjects(options)),
@@ -287,17 +376,24 @@ fn deployment(options: &Options) -> Deployment {
             "operator".to_string(),
         ),
     ]);
+    let mut args = vec![
+        "run-operator".to_string(),
+        "--leader-elect".into(),
+        // Every interface of the pod: the kubelet's probes and Prometheus come from outside.
+        format!("--metrics-addr=0.0.0.0:{HTTP_PORT}"),
+        "--log-format=json".into(),
+    ];
+    args.extend(
+        options
+            .watched()
+            .iter()
+            .map(|ns| format!("--watch-namespace={ns}")),
+    );
     let container = Container {
         name: "operator".into(),
         image: Some(options.image.clone()),
         command: Some(vec![BINARY.into()]),
-        args: Some(vec![
-            "run-operator".into(),
-            "--leader-elect".into(),
-            // Every interface of the pod: the kubelet's probes and Prometheus come from outside.
-            format!("--metrics-addr=0.0.0.0:{HTTP_PORT}"),
-            "--log-format=json".into(),
-        ]),
+        args: Some(args),
         env: Some(vec![
             // The Lease's holder and the Events' reporting instance.
             field_env("POD_NAME", "metadata.name"),
@@ -409,6 +505,7 @@ mod tests {
         let options = Options {
             namespace: "ops".into(),
             image: "registry.example/kubectl-mysql:1".into(),
+            ..Options::default()
         };
         let d = deployment(&options);
         let pod = d.spec.and_then(|s| s.template.spec).unwrap_or_default();
@@ -436,6 +533,7 @@ mod tests {
         let options = Options {
             namespace: "ops".into(),
             image: DEFAULT_IMAGE.into(),
+            ..Options::default()
         };
         for object in manifests(&options) {
             let kind = object["kind"].as_str().unwrap_or_default();
@@ -450,6 +548,142 @@ mod tests {
                 assert!(subjects.iter().all(|s| s["namespace"] == "ops"), "{kind}");
             }
         }
+    }
+
+    /// `(verb, group, resource, resourceName)` of every rule, expanded.
+    fn grants(
+        rules: &[PolicyRule],
+    ) -> std::collections::BTreeSet<(String, String, String, String)> {
+        let mut granted = std::collections::BTreeSet::new();
+        for rule in rules {
+            let names = rule
+                .resource_names
+                .clone()
+                .unwrap_or_else(|| vec![String::new()]);
+            for group in rule.api_groups.iter().flatten() {
+                for resource in rule.resources.iter().flatten() {
+                    for verb in &rule.verbs {
+                        for name in &names {
+                            granted.insert((
+                                verb.clone(),
+                                group.clone(),
+                                resource.clone(),
+                                name.clone(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        granted
+    }
+
+    #[test]
+    fn watched_namespaces_get_roles_and_the_cluster_only_volumes_and_the_crd() {
+        let options = Options {
+            namespace: "ops".into(),
+            watch_namespaces: vec!["shop".into(), "blog".into(), "shop".into()],
+            ..Options::default()
+        };
+        let objects = manifests(&options);
+        let of_kind =
+            |kind: &str| -> Vec<&Value> { objects.iter().filter(|o| o["kind"] == kind).collect() };
+        let cluster_roles = of_kind("ClusterRole");
+        assert_eq!(cluster_roles.len(), 1);
+        let cluster_rules: Vec<PolicyRule> =
+            serde_json::from_value(cluster_roles[0]["rules"].clone()).unwrap_or_default();
+        let cluster_wide = grants(&cluster_rules);
+        assert!(
+            cluster_wide.iter().all(|(_, group, resource, name)| {
+                (group.is_empty() && resource == "persistentvolumes" && name.is_empty())
+                    || (group == "apiextensions.k8s.io"
+                        && resource == "customresourcedefinitions"
+                        && name == CRD_NAME)
+            }),
+            "only volumes and the one CRD cluster-wide: {cluster_wide:?}"
+        );
+        assert!(cluster_wide.contains(&(
+            "get".into(),
+            "apiextensions.k8s.io".into(),
+            "customresourcedefinitions".into(),
+            CRD_NAME.into()
+        )));
+
+        // One Role per watched namespace (a name given twice: once), plus leader election's.
+        let roles: Vec<(String, String)> = of_kind("Role")
+            .iter()
+            .map(|r| {
+                (
+                    r["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    r["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                ("blog".to_string(), NAME.to_string()),
+                ("shop".to_string(), NAME.to_string()),
+                ("ops".to_string(), LEADER_ELECTION.to_string()),
+            ]
+        );
+        for role in of_kind("Role")
+            .iter()
+            .filter(|r| r["metadata"]["name"] == NAME)
+        {
+            let rules: Vec<PolicyRule> =
+                serde_json::from_value(role["rules"].clone()).unwrap_or_default();
+            assert_eq!(rules, namespaced_rules());
+        }
+        let bindings = of_kind("RoleBinding");
+        assert_eq!(bindings.len(), 3);
+        for binding in bindings {
+            assert_eq!(binding["subjects"][0]["kind"], "ServiceAccount");
+            assert_eq!(binding["subjects"][0]["namespace"], "ops");
+            assert_eq!(binding["roleRef"]["kind"], "Role");
+            assert_eq!(binding["roleRef"]["name"], binding["metadata"]["name"]);
+        }
+        let deployment = of_kind("Deployment");
+        let args = &deployment[0]["spec"]["template"]["spec"]["containers"][0]["args"];
+        let watch_args: Vec<&str> = args
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|a| a.starts_with("--watch-namespace"))
+            .collect();
+        assert_eq!(
+            watch_args,
+            ["--watch-namespace=blog", "--watch-namespace=shop"]
+        );
+    }
+
+    #[test]
+    fn the_namespaced_and_cluster_scoped_rules_grant_what_the_cluster_role_does_and_the_crd_read() {
+        let split: std::collections::BTreeSet<_> = grants(&namespaced_rules())
+            .union(&grants(&cluster_scoped_rules()))
+            .cloned()
+            .collect();
+        let mut expected = grants(&cluster_rules());
+        expected.insert((
+            "get".into(),
+            "apiextensions.k8s.io".into(),
+            "customresourcedefinitions".into(),
+            CRD_NAME.into(),
+        ));
+        assert_eq!(split, expected);
+        assert!(
+            !grants(&namespaced_rules())
+                .iter()
+                .any(|(_, _, resource, _)| resource == "persistentvolumes"),
+            "a Role cannot grant a cluster-scoped kind"
+        );
     }
 
     #[test]

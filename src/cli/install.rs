@@ -16,12 +16,20 @@ use crate::install::{self, Options};
   # Another namespace and an image from your registry
   kubectl mysql install -n mysql-operator --image registry.example.com/kubectl-mysql:0.1.0 | kubectl apply -f -
 
+  # Watch two namespaces only: Roles there, and cluster-wide only volumes and a read of the CRD
+  kubectl mysql install --watch-namespace shop --watch-namespace blog | kubectl apply -f -
+
   # The same manifests, with kustomize
   kubectl apply -k deploy/")]
 pub struct InstallArgs {
     /// The operator's image
     #[arg(long, value_name = "IMAGE", default_value = install::DEFAULT_IMAGE)]
     image: String,
+
+    /// Watch only this namespace (repeatable; it must exist): Roles grant the operator what it
+    /// does there, and a ClusterRole only volumes and a read of the CRD. Default: every namespace
+    #[arg(long, value_name = "NAMESPACE")]
+    watch_namespace: Vec<String>,
 
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value = "yaml")]
@@ -32,8 +40,21 @@ pub struct InstallArgs {
     write_deploy: Option<PathBuf>,
 }
 
-/// A namespace name as the API server accepts it (RFC 1123 label).
+/// The operator's namespace (`-n`) as the API server accepts it (RFC 1123 label).
 fn check_namespace(name: &str) -> Result<(), Failure> {
+    check_namespace_name(name, "pick another name with -n, e.g. -n mysql-operator")
+}
+
+/// A namespace to watch (`--watch-namespace`), checked like `-n`.
+fn check_watch_namespace(name: &str) -> Result<(), Failure> {
+    check_namespace_name(
+        name,
+        "give the name of an existing namespace, e.g. --watch-namespace shop",
+    )
+}
+
+/// A namespace name as the API server accepts it (RFC 1123 label); `hint` says how to fix it.
+pub(super) fn check_namespace_name(name: &str, hint: &str) -> Result<(), Failure> {
     let label = !name.is_empty()
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -48,7 +69,7 @@ fn check_namespace(name: &str) -> Result<(), Failure> {
             format!(
                 "invalid namespace {name:?}: a namespace is at most 63 lower case letters, digits and '-', starting and ending with a letter or digit"
             ),
-            "pick another name with -n, e.g. -n mysql-operator",
+            hint,
         ))
     }
 }
@@ -60,6 +81,9 @@ pub fn run(global: &GlobalArgs, args: InstallArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| install::DEFAULT_NAMESPACE.into());
     check_namespace(&namespace)?;
+    for watched in &args.watch_namespace {
+        check_watch_namespace(watched)?;
+    }
     if args.image.trim().is_empty() || args.image.contains(char::is_whitespace) {
         return Err(Failure::new(
             format!("invalid image {:?}", args.image),
@@ -70,6 +94,7 @@ pub fn run(global: &GlobalArgs, args: InstallArgs) -> anyhow::Result<()> {
     let options = Options {
         namespace,
         image: args.image,
+        watch_namespaces: args.watch_namespace,
     };
     if let Some(dir) = args.write_deploy {
         for file in install::files(&options) {
@@ -89,7 +114,7 @@ pub fn run(global: &GlobalArgs, args: InstallArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_namespace;
+    use super::{check_namespace, check_watch_namespace};
 
     #[test]
     fn namespaces_are_rfc1123_labels() {
@@ -98,5 +123,15 @@ mod tests {
         for bad in ["", "Ops", "ops-", "-ops", "o_ps", &"a".repeat(64)] {
             assert!(check_namespace(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_bad_watched_namespace_is_one_line_with_a_hint_naming_the_flag() {
+        assert!(check_watch_namespace("shop").is_ok());
+        let error = check_watch_namespace("Shop_1").expect_err("not a label");
+        let text = error.message.clone();
+        assert!(text.starts_with("invalid namespace \"Shop_1\""), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+        assert!(error.hint.contains("--watch-namespace"), "{}", error.hint);
     }
 }

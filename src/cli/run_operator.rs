@@ -20,12 +20,19 @@ use crate::reconcile::pool::DEFAULT_MAX_CONCURRENT_BACKUPS;
   # Watch one namespace, with JSON logs
   kubectl mysql run-operator -n shop --log-format json
 
+  # Watch two namespaces (one controller each), as a namespace-scoped install runs it
+  kubectl-mysql run-operator --watch-namespace shop --watch-namespace blog
+
   # As the Deployment from `kubectl mysql install` runs it: two replicas are safe
   kubectl-mysql run-operator --leader-elect --metrics-addr 0.0.0.0:8080")]
 pub struct RunOperatorArgs {
     /// Watch every namespace (the default unless -n names one; `-n all` says the same)
     #[arg(short = 'A', long, conflicts_with = "namespace")]
     all_namespaces: bool,
+
+    /// Watch only this namespace (repeatable); -n NS watches one the same way
+    #[arg(long, value_name = "NAMESPACE", conflicts_with = "all_namespaces")]
+    watch_namespace: Vec<String>,
 
     /// Log format: text for people, json for log collectors
     #[arg(long, value_enum, default_value = "text")]
@@ -47,7 +54,7 @@ pub struct RunOperatorArgs {
     #[arg(long, value_name = "N", default_value_t = operator::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent_reconciles: u16,
 
-    /// Backup Jobs running at once, delete-backups and on-demand backups alike; the rest wait in turn
+    /// Backup Jobs running at once, delete-backups and on-demand backups alike; the rest wait in turn (per namespace with --watch-namespace)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONCURRENT_BACKUPS, value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent_backups: u16,
 }
@@ -96,12 +103,12 @@ async fn shutdown_signal() {
 
 pub async fn run(global: &GlobalArgs, args: RunOperatorArgs) -> anyhow::Result<()> {
     init_logs(args.log_format);
+    let scopes = scopes(
+        global.namespace.as_deref(),
+        args.all_namespaces,
+        &args.watch_namespace,
+    )?;
     let (client, default_namespace) = kubeconfig::client(global, None).await?;
-    // `-n all` is the spec's spelling of -A.
-    let scope = match (&global.namespace, args.all_namespaces) {
-        (Some(ns), false) if ns != "all" => Scope::Namespace(ns.clone()),
-        _ => Scope::All,
-    };
     // Events and the lease name the reporting instance: the pod's name in a cluster.
     let instance = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
@@ -129,6 +136,9 @@ pub async fn run(global: &GlobalArgs, args: RunOperatorArgs) -> anyhow::Result<(
             "check the kubeconfig (`kubectl get ns`) or run the operator inside the cluster",
         )
     })?;
+    if scopes != [Scope::All] {
+        check_crd(&client).await?;
+    }
     let shutdown = shutdown_signal().shared();
     let settings = Settings {
         concurrency: args.max_concurrent_reconciles,
@@ -136,8 +146,8 @@ pub async fn run(global: &GlobalArgs, args: RunOperatorArgs) -> anyhow::Result<(
     };
     if !args.leader_elect {
         telemetry.set_leader(true);
-        tracing::info!(scope = ?scope, "operator started");
-        operator::run(client, scope, &instance, telemetry, settings, shutdown).await;
+        tracing::info!(scope = ?scopes, "operator started");
+        operator::run_scopes(client, scopes, &instance, telemetry, settings, shutdown).await;
         tracing::info!("operator stopped");
         return Ok(());
     }
@@ -156,9 +166,72 @@ pub async fn run(global: &GlobalArgs, args: RunOperatorArgs) -> anyhow::Result<(
         identity,
     };
     lead(
-        client, scope, &instance, telemetry, settings, shutdown, election,
+        client, scopes, &instance, telemetry, settings, shutdown, election,
     )
     .await
+}
+
+/// What to watch: every namespace (no flag, -A or `-n all`), the one of -n, or those of
+/// `--watch-namespace` (sorted, each once).
+fn scopes(
+    namespace: Option<&str>,
+    all_namespaces: bool,
+    watch_namespaces: &[String],
+) -> Result<Vec<Scope>, Failure> {
+    if !watch_namespaces.is_empty() {
+        if namespace.is_some() {
+            return Err(Failure::new(
+                "-n and --watch-namespace both name namespaces to watch",
+                "give each namespace with --watch-namespace, e.g. --watch-namespace shop --watch-namespace blog",
+            ));
+        }
+        let mut names = watch_namespaces.to_vec();
+        for name in &names {
+            super::install::check_namespace_name(
+                name,
+                "give the name of an existing namespace, e.g. --watch-namespace shop",
+            )?;
+        }
+        names.sort();
+        names.dedup();
+        return Ok(names.into_iter().map(Scope::Namespace).collect());
+    }
+    // `-n all` is the spec's spelling of -A.
+    Ok(match (namespace, all_namespaces) {
+        (Some(ns), false) if ns != "all" => vec![Scope::Namespace(ns.to_string())],
+        _ => vec![Scope::All],
+    })
+}
+
+/// A namespace-scoped operator first checks that the MySQL CRD is there to watch. Refused
+/// the read, it goes on: `install --watch-namespace` grants it, but `-n NS` may run under
+/// the cluster-wide install's rules, which do not (and did not need to).
+async fn check_crd(client: &kube::Client) -> Result<(), Failure> {
+    let crd = crate::install::CRD_NAME;
+    match operator::check_crd(client).await {
+        Ok(operator::CrdState::Ready) => Ok(()),
+        Err(crate::Error::Api {
+            source: kube::Error::Api(refused),
+            ..
+        }) if refused.code == 403 => {
+            tracing::warn!(crd, reason = %refused.message, "cannot check the CRD: watching anyway");
+            Ok(())
+        }
+        Ok(operator::CrdState::Missing) => Err(Failure::new(
+            format!("the CustomResourceDefinition {crd} is not installed"),
+            "install it first: kubectl mysql crd | kubectl apply -f -",
+        )),
+        Ok(operator::CrdState::NotServing) => Err(Failure::new(
+            format!(
+                "the CustomResourceDefinition {crd} is not established or does not serve version v1"
+            ),
+            "apply the CRD of this version: kubectl mysql crd | kubectl apply -f -",
+        )),
+        Err(e) => Err(Failure::new(
+            e.to_string(),
+            "the operator's ServiceAccount needs get on this CRD (see `kubectl mysql install --watch-namespace`)",
+        )),
+    }
 }
 
 struct Election {
@@ -170,7 +243,7 @@ struct Election {
 /// Lease over on shutdown. Losing it is an error: the pod restarts as a standby.
 async fn lead(
     client: kube::Client,
-    scope: Scope,
+    scopes: Vec<Scope>,
     instance: &str,
     telemetry: Arc<Telemetry>,
     settings: Settings,
@@ -202,11 +275,11 @@ async fn lead(
     }
     telemetry.set_ready(false);
     telemetry.set_leader(true);
-    tracing::info!(scope = ?scope, "elected leader: operator started");
+    tracing::info!(scope = ?scopes, "elected leader: operator started");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = operator::run(
+    let controller = operator::run_scopes(
         client,
-        scope,
+        scopes,
         instance,
         telemetry.clone(),
         settings,
@@ -243,4 +316,43 @@ async fn lead(
     }
     tracing::info!("operator stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn watched_namespaces_are_sorted_once_each_and_n_still_watches_one() {
+        assert_eq!(scopes(None, false, &[]).ok(), Some(vec![Scope::All]));
+        assert_eq!(scopes(Some("all"), false, &[]).ok(), Some(vec![Scope::All]));
+        assert_eq!(
+            scopes(Some("shop"), false, &[]).ok(),
+            Some(vec![Scope::Namespace("shop".into())])
+        );
+        assert_eq!(
+            scopes(None, false, &names(&["shop", "blog", "shop"])).ok(),
+            Some(vec![
+                Scope::Namespace("blog".into()),
+                Scope::Namespace("shop".into())
+            ])
+        );
+    }
+
+    #[test]
+    fn a_bad_or_doubly_given_watch_namespace_is_refused_with_a_hint() {
+        let bad = scopes(None, false, &names(&["shop", "Bad_Name"])).expect_err("invalid");
+        assert!(
+            bad.message.starts_with("invalid namespace \"Bad_Name\""),
+            "{}",
+            bad.message
+        );
+        assert!(bad.hint.contains("--watch-namespace"), "{}", bad.hint);
+        let both = scopes(Some("shop"), false, &names(&["blog"])).expect_err("-n and the flag");
+        assert!(both.hint.contains("--watch-namespace"), "{}", both.hint);
+    }
 }

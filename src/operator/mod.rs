@@ -6,6 +6,14 @@
 //! belongs to. A slow resync with jitter is the only timer. After each pass the operator
 //! waits until its caches show that pass's own writes, so the next pass reads what it
 //! wrote and a converged instance costs no request at all.
+//!
+//! Several namespaces (`--watch-namespace a --watch-namespace b`, a namespace-scoped
+//! install whose Roles grant nothing cluster-wide) run one controller per namespace in
+//! this process ([`run_scopes`]): a namespaced watch is all such an install may open, and
+//! a reflector store cannot be fed by several watches (each watch's initial list replaces
+//! the store), so each controller keeps its own caches. They share the client, the
+//! telemetry (ready only while every controller's caches are filled) and, in
+//! `run-operator`, the leader election, which starts and stops them together.
 
 pub mod leader;
 pub mod telemetry;
@@ -263,6 +271,145 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let readiness = Readiness::parts(telemetry.clone(), 1).remove(0);
+    run_one(
+        client, scope, instance, telemetry, readiness, settings, shutdown,
+    )
+    .await
+}
+
+/// [`run`] for several scopes at once: one controller per scope, each with its own caches,
+/// on its own task. `telemetry` is ready only while every controller's caches are filled.
+///
+/// Each controller has its own backup pool, so `max_concurrent_backups` bounds the backup
+/// Jobs of each watched namespace (a pool counts from its controller's Job cache).
+pub async fn run_scopes(
+    client: Client,
+    scopes: Vec<Scope>,
+    instance: &str,
+    telemetry: Arc<Telemetry>,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let shutdown = shutdown.boxed().shared();
+    let mut scopes = scopes;
+    if scopes.len() <= 1 {
+        let scope = scopes.pop().unwrap_or(Scope::All);
+        return run(client, scope, instance, telemetry, settings, shutdown).await;
+    }
+    let readiness = Readiness::parts(telemetry.clone(), scopes.len());
+    let controllers = scopes.into_iter().zip(readiness).map(|(scope, readiness)| {
+        let (client, instance, telemetry, settings, shutdown) = (
+            client.clone(),
+            instance.to_string(),
+            telemetry.clone(),
+            settings.clone(),
+            shutdown.clone(),
+        );
+        // A task each: the controllers' passes run on every worker thread.
+        tokio::spawn(async move {
+            run_one(
+                client, scope, &instance, telemetry, readiness, settings, shutdown,
+            )
+            .await
+        })
+    });
+    // A controller that panicked takes the process down, as one alone would: the pod
+    // restarts rather than run on without a namespace.
+    if let Err(failed) = futures::future::try_join_all(controllers).await
+        && failed.is_panic()
+    {
+        std::panic::resume_unwind(failed.into_panic());
+    }
+}
+
+/// One controller's share of the process's readiness: the process is ready only while
+/// every controller says it is.
+struct Readiness {
+    telemetry: Arc<Telemetry>,
+    parts: Arc<std::sync::Mutex<Vec<bool>>>,
+    index: usize,
+}
+
+impl Readiness {
+    fn parts(telemetry: Arc<Telemetry>, count: usize) -> Vec<Self> {
+        let parts = Arc::new(std::sync::Mutex::new(vec![false; count]));
+        (0..count)
+            .map(|index| Self {
+                telemetry: telemetry.clone(),
+                parts: parts.clone(),
+                index,
+            })
+            .collect()
+    }
+
+    fn set(&self, ready: bool) {
+        // Under the lock: two controllers turning ready at once must not leave it false.
+        let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(part) = parts.get_mut(self.index) {
+            *part = ready;
+        }
+        self.telemetry.set_ready(parts.iter().all(|p| *p));
+    }
+}
+
+/// What [`check_crd`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CrdState {
+    /// Installed and established, serving the version this binary speaks.
+    Ready,
+    Missing,
+    /// Installed, but not (yet) established, or without the version this binary speaks.
+    NotServing,
+}
+
+/// Read the MySQL CRD by name (a namespace-scoped install grants this one read of it), so
+/// an operator watching some namespaces stops with a clear message when the CRD is not
+/// there, instead of retrying a 404 watch in each namespace.
+pub async fn check_crd(client: &Client) -> Result<CrdState, Error> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = crds
+        .get_opt(crate::install::CRD_NAME)
+        .await
+        .map_err(|source| Error::Api {
+            what: format!(
+                "read the CustomResourceDefinition {}",
+                crate::install::CRD_NAME
+            ),
+            source,
+        })?;
+    let Some(crd) = crd else {
+        return Ok(CrdState::Missing);
+    };
+    let version = MySQL::version(&());
+    let serves = crd
+        .spec
+        .versions
+        .iter()
+        .any(|v| v.name == version && v.served);
+    let established = crd
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Established" && c.status == "True");
+    Ok(if serves && established {
+        CrdState::Ready
+    } else {
+        CrdState::NotServing
+    })
+}
+
+async fn run_one(
+    client: Client,
+    scope: Scope,
+    instance: &str,
+    telemetry: Arc<Telemetry>,
+    readiness: Readiness,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let managed = managed_selector();
     // Cluster-scoped volumes: those of the watched namespace only.
     let volume_selector = match &scope {
@@ -313,13 +460,14 @@ pub async fn run(
         failures: Default::default(),
     });
 
-    let readiness = telemetry.clone();
+    let readiness = Arc::new(readiness);
+    let became = readiness.clone();
     let ready_caches = caches.clone();
     let became_ready = tokio::spawn(async move {
         // A store's ready signal wakes only its latest waiter, so look every 200 ms.
         loop {
             if all_ready(&ready_caches) {
-                break readiness.set_ready(true);
+                break became.set(true);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -396,7 +544,7 @@ pub async fn run(
         .await;
     became_ready.abort();
     catalogue_cache.abort();
-    telemetry.set_ready(false);
+    readiness.set(false);
 }
 
 /// Whether every cache has listed once.
@@ -425,8 +573,21 @@ fn all_ready(caches: &Caches) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{backoff, jittered};
+    use super::{Readiness, Telemetry, backoff, jittered};
+    use std::sync::Arc;
     use std::time::Duration;
+
+    #[test]
+    fn several_controllers_are_ready_only_together() {
+        let telemetry = Arc::new(Telemetry::new());
+        let parts = Readiness::parts(telemetry.clone(), 2);
+        parts[0].set(true);
+        assert!(!telemetry.is_ready(), "one of two caches filled");
+        parts[1].set(true);
+        assert!(telemetry.is_ready());
+        parts[0].set(false);
+        assert!(!telemetry.is_ready(), "one controller stopped");
+    }
 
     #[test]
     fn resyncs_spread_by_a_tenth() {

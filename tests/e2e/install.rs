@@ -120,7 +120,22 @@ fn install_prints_what_deploy_holds_and_kustomize_builds_the_same() {
 
 #[test]
 fn install_refuses_a_bad_namespace_with_one_line_and_a_hint() {
-    let run = kubectl_mysql(&["install", "-n", "Not_A_Namespace"], "");
+    for args in [
+        &["install", "-n", "Not_A_Namespace"][..],
+        &[
+            "install",
+            "--watch-namespace",
+            "shop",
+            "--watch-namespace",
+            "Not_A_Namespace",
+        ],
+    ] {
+        refused_with_one_line_and_a_hint(args);
+    }
+}
+
+fn refused_with_one_line_and_a_hint(args: &[&str]) {
+    let run = kubectl_mysql(args, "");
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(
         run.stdout.is_empty(),
@@ -154,6 +169,11 @@ struct Replica {
 
 impl Replica {
     fn start(kubeconfig: &Path, pod: &str, dir: &Path) -> Self {
+        Self::start_with(kubeconfig, pod, dir, &[])
+    }
+
+    /// [`Replica::start`] with more arguments (the Deployment's `--watch-namespace`s).
+    fn start_with(kubeconfig: &Path, pod: &str, dir: &Path, more: &[String]) -> Self {
         let log = dir.join(format!("{pod}.log"));
         let child = Command::new(BIN)
             .args([
@@ -164,6 +184,7 @@ impl Replica {
                 "--log-format",
                 "json",
             ])
+            .args(more)
             .env("KUBECONFIG", kubeconfig)
             .env("POD_NAME", pod)
             .env("POD_NAMESPACE", install::DEFAULT_NAMESPACE)
@@ -291,59 +312,12 @@ fn required_by_admission() -> BTreeSet<(String, String, String)> {
     )])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rbac_grants_exactly_what_the_operator_uses() {
-    let Some(_) = testkit::require_mariadb!() else {
-        return;
-    };
-    let cluster = Cluster::new("rbac").await;
-    let Some(server) = cluster.server() else {
-        return; // a real cluster has its own authorizer: nothing to record here
-    };
-    let dir = tempfile::tempdir().expect("tempdir");
-
-    // Install as a person would, minus the Deployment: the replicas below play its pods.
-    let without_deployment: Vec<Value> = installed(&[])
-        .into_iter()
-        .filter(|o| o["kind"] != "Deployment")
-        .collect();
-    let applied = cluster.kubectl(
-        &["apply", "-f", "-"],
-        Some(&kubectl_mysql::manifest::to_yaml_stream(
-            &without_deployment,
-        )),
-    );
-    assert!(applied.status.success(), "{:?}", text(&applied));
-    server.clear_requests();
-
-    let operator_kubeconfig = dir.path().join("operator-kubeconfig");
-    std::fs::write(&operator_kubeconfig, server.kubeconfig_as(&operator_user()))
-        .expect("kubeconfig written");
-    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
-    let first = Replica::start(&operator_kubeconfig, "kubectl-mysql-5d8f-first", dir.path());
-    first
-        .logged("elected leader", Duration::from_secs(20))
-        .await;
-    let second = Replica::start(
-        &operator_kubeconfig,
-        "kubectl-mysql-5d8f-second",
-        dir.path(),
-    );
-    second
-        .logged("waiting to lead", Duration::from_secs(20))
-        .await;
-
-    let serving = first
-        .logged("serving /healthz", Duration::from_secs(5))
-        .await;
-    let addr = serving["fields"]["addr"]
-        .as_str()
-        .expect("the endpoint's address is logged")
-        .to_string();
-
-    // The lifecycle: create, converge, back up and restore by hand, delete (the
-    // finalizer's backup), re-create (restore on create).
-    let ns = cluster.namespace.clone();
+/// What both RBAC proofs drive the operator (`leader`) through in `ns`: create, converge,
+/// drift repair, back up and restore by hand, delete (the finalizer's backup), re-create
+/// (restore on create), then an instance whose password is in the user's Secret, with a
+/// scheduled backup recorded and dropped, deleted without a backup.
+async fn lifecycle(cluster: &Cluster, ns: &str, leader: &Replica) {
+    let ns = ns.to_string();
     let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
     mysqls
         .create(&PostParams::default(), &seed_cr())
@@ -373,11 +347,9 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
         assert!(
             back,
             "the operator re-created the Service:\n{}",
-            first.log()
+            leader.log()
         );
     }
-    let (code, _) = http_get(&addr, "/readyz");
-    assert_eq!(code, 200, "the leader is ready once its caches are synced");
     for step in [["backup", "mysql-instance"], ["restore", "mysql-instance"]] {
         let out = Command::new(BIN)
             .args(step)
@@ -462,7 +434,7 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
     assert!(
         recorded,
         "a scheduled backup was recorded:\n{}",
-        first.log()
+        leader.log()
     );
     mysqls
         .patch(
@@ -483,6 +455,62 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
         .await
         .expect("delete accepted");
     wait_until_deleted(&mysqls, "ref-instance").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_grants_exactly_what_the_operator_uses() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let cluster = Cluster::new("rbac").await;
+    let Some(server) = cluster.server() else {
+        return; // a real cluster has its own authorizer: nothing to record here
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // Install as a person would, minus the Deployment: the replicas below play its pods.
+    let without_deployment: Vec<Value> = installed(&[])
+        .into_iter()
+        .filter(|o| o["kind"] != "Deployment")
+        .collect();
+    let applied = cluster.kubectl(
+        &["apply", "-f", "-"],
+        Some(&kubectl_mysql::manifest::to_yaml_stream(
+            &without_deployment,
+        )),
+    );
+    assert!(applied.status.success(), "{:?}", text(&applied));
+    server.clear_requests();
+
+    let operator_kubeconfig = dir.path().join("operator-kubeconfig");
+    std::fs::write(&operator_kubeconfig, server.kubeconfig_as(&operator_user()))
+        .expect("kubeconfig written");
+    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+    let first = Replica::start(&operator_kubeconfig, "kubectl-mysql-5d8f-first", dir.path());
+    first
+        .logged("elected leader", Duration::from_secs(20))
+        .await;
+    let second = Replica::start(
+        &operator_kubeconfig,
+        "kubectl-mysql-5d8f-second",
+        dir.path(),
+    );
+    second
+        .logged("waiting to lead", Duration::from_secs(20))
+        .await;
+
+    let serving = first
+        .logged("serving /healthz", Duration::from_secs(5))
+        .await;
+    let addr = serving["fields"]["addr"]
+        .as_str()
+        .expect("the endpoint's address is logged")
+        .to_string();
+
+    let ns = cluster.namespace.clone();
+    lifecycle(&cluster, &ns, &first).await;
+    let (code, _) = http_get(&addr, "/readyz");
+    assert_eq!(code, 200, "the leader is ready once its caches are synced");
 
     let (code, metrics) = http_get(&addr, "/metrics");
     assert_eq!(code, 200);
@@ -570,6 +598,295 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
     assert!(
         missing.is_empty() && unused_cluster.is_empty() && unused_leader.is_empty(),
         "RBAC in deploy/ differs from what the operator calls:\n  missing: {missing:#?}\n  granted, never used (ClusterRole): {unused_cluster:#?}\n  granted, never used (Role): {unused_leader:#?}"
+    );
+    cluster.cleanup().await;
+}
+
+/// A grant or a call: `(verb, group, resource[/subresource], name)`; a grant's name is ""
+/// when its rule names no resourceNames (any object).
+type Named = (String, String, String, String);
+
+fn named_call(r: &RequestRecord) -> Named {
+    let (verb, group, resource, _) = permission(r);
+    (verb, group, resource, r.name.clone())
+}
+
+/// What the rules of an installed (Cluster)Role grant, expanded with their resourceNames.
+fn named_grants(role: &Value) -> BTreeSet<Named> {
+    let rules: Vec<PolicyRule> =
+        serde_json::from_value(role["rules"].clone()).expect("a role's rules");
+    let mut granted = BTreeSet::new();
+    for rule in &rules {
+        let names = rule
+            .resource_names
+            .clone()
+            .unwrap_or_else(|| vec![String::new()]);
+        for (verb, group, resource) in expand(std::slice::from_ref(rule)) {
+            for name in &names {
+                granted.insert((verb.clone(), group.clone(), resource.clone(), name.clone()));
+            }
+        }
+    }
+    granted
+}
+
+/// Whether a grant covers a call: same verb, group and resource, and any object or the
+/// call's own.
+fn covers(grant: &Named, call: &Named) -> bool {
+    grant.0 == call.0
+        && grant.1 == call.1
+        && grant.2 == call.2
+        && (grant.3.is_empty() || grant.3 == call.3)
+}
+
+/// The grants no call used.
+fn unused<'a>(grants: &'a BTreeSet<Named>, calls: &[Named]) -> Vec<&'a Named> {
+    grants
+        .iter()
+        .filter(|g| !calls.iter().any(|c| covers(g, c)))
+        .filter(|(v, g, r, _)| {
+            !required_by_admission().contains(&(v.clone(), g.clone(), r.clone()))
+        })
+        .collect()
+}
+
+/// A namespace-scoped install (`install --watch-namespace`), enforced: the test API server
+/// authorizes the operator's ServiceAccount by the installed Roles and ClusterRole. Its
+/// Secrets are readable in a watched namespace and refused (403) in another; the operator
+/// converges and goes through the whole lifecycle in one watched namespace while watching
+/// an empty second one; and every call it sent is compared with the installed rules, both
+/// ways (nothing missing, nothing granted unused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_of_a_namespace_scoped_install_grants_exactly_what_the_operator_uses_and_no_more() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let cluster = Cluster::new("rbac-ns").await;
+    let Some(server) = cluster.server() else {
+        return; // a real cluster has its own authorizer: nothing to record here
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let watched = cluster.namespace.clone();
+    // Watched, with nothing in it: a second controller of the same process.
+    let quiet = "rbac-quiet";
+    // Not watched: the operator must not read anything here.
+    let elsewhere = "rbac-elsewhere";
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client.clone());
+    for name in [quiet, elsewhere] {
+        let object = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
+            .expect("namespace object");
+        namespaces
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("namespace created");
+    }
+
+    let objects = installed(&["--watch-namespace", &watched, "--watch-namespace", quiet]);
+    let deployment = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .expect("the operator's Deployment");
+    // The replica runs with the Deployment's own watch arguments.
+    let watch_args: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|a| a.starts_with("--watch-namespace="))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(watch_args.len(), 2, "{deployment}");
+    let without_deployment: Vec<Value> = objects
+        .iter()
+        .filter(|o| o["kind"] != "Deployment")
+        .cloned()
+        .collect();
+    let applied = cluster.kubectl(
+        &["apply", "-f", "-"],
+        Some(&kubectl_mysql::manifest::to_yaml_stream(
+            &without_deployment,
+        )),
+    );
+    assert!(applied.status.success(), "{:?}", text(&applied));
+    let role_of = |kind: &str, namespace: Option<&str>| -> &Value {
+        objects
+            .iter()
+            .find(|o| {
+                o["kind"] == kind
+                    && o["metadata"]["name"] == install::NAME
+                    && o["metadata"]["namespace"].as_str() == namespace
+            })
+            .unwrap_or_else(|| panic!("{kind} {namespace:?} installed"))
+    };
+    let cluster_granted = named_grants(role_of("ClusterRole", None));
+    let watched_granted = named_grants(role_of("Role", Some(&watched)));
+    assert_eq!(
+        watched_granted,
+        named_grants(role_of("Role", Some(quiet))),
+        "every watched namespace gets the same Role"
+    );
+    let leader_granted = named_grants(
+        objects
+            .iter()
+            .find(|o| o["kind"] == "Role" && o["metadata"]["name"] == install::LEADER_ELECTION)
+            .expect("leader election's Role"),
+    );
+
+    // A Secret in each of a watched and an unwatched namespace.
+    for namespace in [watched.as_str(), elsewhere] {
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "probe"},
+            "stringData": {"token": namespace},
+        }))
+        .expect("Secret");
+        Api::<Secret>::namespaced(cluster.client.clone(), namespace)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("Secret created");
+    }
+    server.enforce_rbac_for(&operator_user());
+    let as_operator = cluster
+        .client_as(&operator_user())
+        .await
+        .expect("a client of the test API server");
+    let readable = Api::<Secret>::namespaced(as_operator.clone(), &watched)
+        .get("probe")
+        .await
+        .expect("the operator reads a Secret where it watches");
+    assert_eq!(
+        readable
+            .data
+            .and_then(|d| d.get("token").cloned())
+            .map(|b| b.0),
+        Some(watched.as_bytes().to_vec())
+    );
+    for (refused, what) in [
+        (
+            Api::<Secret>::namespaced(as_operator.clone(), elsewhere)
+                .get("probe")
+                .await
+                .map(|_| ()),
+            format!(
+                "secrets \"probe\" is forbidden: User \"{}\" cannot get resource \"secrets\" in API group \"\" in the namespace \"{elsewhere}\"",
+                operator_user()
+            ),
+        ),
+        (
+            Api::<Secret>::all(as_operator.clone())
+                .list(&Default::default())
+                .await
+                .map(|_| ()),
+            format!(
+                "secrets is forbidden: User \"{}\" cannot list resource \"secrets\" in API group \"\" at the cluster scope",
+                operator_user()
+            ),
+        ),
+    ] {
+        match refused {
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 403, "{status:?}");
+                assert_eq!(status.reason, "Forbidden", "{status:?}");
+                assert_eq!(status.message, what);
+            }
+            other => panic!("expected 403 {what:?}, got {other:?}"),
+        }
+    }
+    // Only the operator's own calls count below.
+    server.clear_requests();
+
+    let operator_kubeconfig = dir.path().join("operator-kubeconfig");
+    std::fs::write(&operator_kubeconfig, server.kubeconfig_as(&operator_user()))
+        .expect("kubeconfig written");
+    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+    let replica = Replica::start_with(
+        &operator_kubeconfig,
+        "kubectl-mysql-5d8f-scoped",
+        dir.path(),
+        &watch_args,
+    );
+    replica
+        .logged("elected leader", Duration::from_secs(20))
+        .await;
+    let serving = replica
+        .logged("serving /healthz", Duration::from_secs(5))
+        .await;
+    let addr = serving["fields"]["addr"]
+        .as_str()
+        .expect("the endpoint's address is logged")
+        .to_string();
+    lifecycle(&cluster, &watched, &replica).await;
+    assert_eq!(
+        http_get(&addr, "/readyz").0,
+        200,
+        "ready: both namespaces' caches are synced"
+    );
+    assert!(replica.terminate().await.success());
+    drop(node);
+
+    let requests: Vec<RequestRecord> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.user == operator_user())
+        .collect();
+    // Enforced: a call no rule allows was refused, so the operator could not have got here
+    // on it; the server's authorizer says so for each call as well.
+    let refused: Vec<&RequestRecord> = requests
+        .iter()
+        .filter(|r| !testkit::apiserver::rbac::allows(&server.store(), r))
+        .collect();
+    assert!(refused.is_empty(), "refused calls: {refused:#?}");
+    let calls_in = |namespace: &dyn Fn(&str) -> bool| -> Vec<Named> {
+        requests
+            .iter()
+            .filter(|r| namespace(&r.namespace))
+            .map(named_call)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let is_watched = |ns: &str| ns == watched || ns == quiet;
+    let cluster_calls = calls_in(&|ns: &str| ns.is_empty());
+    let watched_calls = calls_in(&is_watched);
+    let leader_calls = calls_in(&|ns: &str| ns == install::DEFAULT_NAMESPACE);
+    let stray =
+        calls_in(&|ns: &str| !ns.is_empty() && !is_watched(ns) && ns != install::DEFAULT_NAMESPACE);
+    let missing = |calls: &[Named], grants: &BTreeSet<Named>| -> Vec<Named> {
+        calls
+            .iter()
+            .filter(|c| !grants.iter().any(|g| covers(g, c)))
+            .cloned()
+            .collect()
+    };
+    let missing_cluster = missing(&cluster_calls, &cluster_granted);
+    let missing_watched = missing(&watched_calls, &watched_granted);
+    let missing_leader = missing(&leader_calls, &leader_granted);
+    let unused_cluster = unused(&cluster_granted, &cluster_calls);
+    let unused_watched = unused(&watched_granted, &watched_calls);
+    let unused_leader = unused(&leader_granted, &leader_calls);
+    assert!(
+        stray.is_empty()
+            && missing_cluster.is_empty()
+            && missing_watched.is_empty()
+            && missing_leader.is_empty()
+            && unused_cluster.is_empty()
+            && unused_watched.is_empty()
+            && unused_leader.is_empty(),
+        "the namespace-scoped RBAC differs from what the operator calls:\n  outside its namespaces: {stray:#?}\n  missing (ClusterRole): {missing_cluster:#?}\n  missing (watched namespaces' Role): {missing_watched:#?}\n  missing (leader Role): {missing_leader:#?}\n  granted, never used (ClusterRole): {unused_cluster:#?}\n  granted, never used (watched namespaces' Role): {unused_watched:#?}\n  granted, never used (leader Role): {unused_leader:#?}"
+    );
+    // The quiet namespace was watched too, by its own controller.
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.namespace == quiet && r.verb == "watch" && r.resource == "mysqls"),
+        "no watch of MySQLs in {quiet}"
+    );
+    eprintln!(
+        "namespace-scoped RBAC: {} distinct calls compared with {} grants ({} ClusterRole, {} per watched Role, {} leader Role)",
+        cluster_calls.len() + watched_calls.len() + leader_calls.len(),
+        cluster_granted.len() + watched_granted.len() + leader_granted.len(),
+        cluster_granted.len(),
+        watched_granted.len(),
+        leader_granted.len()
     );
     cluster.cleanup().await;
 }

@@ -595,6 +595,115 @@ fn conflicting_operator_flags_are_refused() {
     assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
 }
 
+/// A namespace-scoped operator reads the CRD first (all its install grants cluster-wide
+/// besides volumes): without it, it stops with one line and a hint instead of retrying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_scoped_operator_without_the_crd_says_so_and_stops() {
+    use std::process::{Command, Stdio};
+
+    let cluster = Cluster::new("op-nocrd").await;
+    if cluster.server().is_none() {
+        return; // a real cluster has the CRD installed by the suite
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"))
+        .args(["--kubeconfig", &cluster.kubeconfig.display().to_string()])
+        .args(["run-operator", "--watch-namespace", &cluster.namespace])
+        .args(["--watch-namespace", "default"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the operator starts");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the operator kept running without its CRD");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let mut stderr = String::new();
+    use std::io::Read;
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: ") || l.starts_with("hint: "))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "error: the CustomResourceDefinition mysqls.otus.homework is not installed",
+            "hint: install it first: kubectl mysql crd | kubectl apply -f -"
+        ],
+        "{stderr}"
+    );
+    cluster.cleanup().await;
+}
+
+/// `-n NS` may run under the cluster-wide install's rules, which grant no read of the CRD:
+/// refused that read, the operator says so and watches anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_refused_the_crd_read_watches_anyway() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let cluster = Cluster::new("op-crd403").await;
+    let Some(server) = cluster.server() else {
+        return;
+    };
+    install_crd(&cluster.client).await;
+    server.forbid(
+        "get",
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        None,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"))
+        .args(["--kubeconfig", &cluster.kubeconfig.display().to_string()])
+        .args([
+            "-n",
+            &cluster.namespace,
+            "run-operator",
+            "--log-format",
+            "json",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the operator starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut messages = Vec::new();
+    while let Ok(line) = lines_rx.recv_timeout(std::time::Duration::from_secs(20)) {
+        let parsed: serde_json::Value = serde_json::from_str(&line).expect("JSON logs");
+        let message = parsed["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        messages.push(message.clone());
+        if message == "operator started" {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        messages,
+        ["cannot check the CRD: watching anyway", "operator started"]
+    );
+    cluster.cleanup().await;
+}
+
 /// The operator as a process: JSON logs, and SIGTERM ends it cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_operator_process_logs_json_and_stops_on_sigterm() {

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::apply;
 use super::events;
+use super::rbac;
 use super::registry::Kind;
 use super::status::{self, ApiError};
 use super::store::{
@@ -201,7 +202,11 @@ pub fn handle(store: &Shared, call: Call) -> Response<ResponseBody> {
     if let Some(record) = request_record(&call, &segments) {
         // Authorization comes first, as on a real server: nothing else is looked at.
         let refused = guard.forbidden.iter().any(|f| f.matches(&record));
-        let answer = refused.then(|| status::forbidden(&record, &call.user));
+        let answer = if refused {
+            Some(status::forbidden(&record, &call.user))
+        } else {
+            rbac::authorize(&guard, &record).err()
+        };
         guard.requests.push(record);
         if let Some(error) = answer {
             return json_response(error.code, &error.body, &[]);

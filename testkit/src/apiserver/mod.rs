@@ -17,6 +17,7 @@ pub mod apply;
 mod events;
 mod http;
 pub mod normalize;
+pub mod rbac;
 pub mod registry;
 pub mod status;
 pub mod store;
@@ -130,6 +131,13 @@ impl TestApiServer {
             resource: resource.into(),
             namespace: namespace.map(str::to_string),
         });
+    }
+
+    /// From now on authorize `user`'s resource requests by the stored Roles, ClusterRoles
+    /// and their bindings, as kube-apiserver's RBAC authorizer does ([`rbac`]); other
+    /// users may still do anything.
+    pub fn enforce_rbac_for(&self, user: &str) {
+        self.store().rbac_enforced.insert(user.to_string());
     }
 
     /// Answer the next `requests` resource requests with 429 TooManyRequests and

@@ -129,6 +129,8 @@ pub struct Store {
     pub forbidden: Vec<Forbidden>,
     /// The next requests answered 429 ([`super::TestApiServer::throttle`]).
     pub throttle: Option<Throttle>,
+    /// Users whose requests the stored RBAC objects authorize ([`super::rbac`]).
+    pub rbac_enforced: std::collections::BTreeSet<String>,
 }
 
 /// How many of the next resource requests API Priority and Fairness rejects, and the
@@ -255,6 +257,7 @@ impl Default for Store {
             requests: Vec::new(),
             forbidden: Vec::new(),
             throttle: None,
+            rbac_enforced: Default::default(),
         };
         let namespaces = store
             .registry
