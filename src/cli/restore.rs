@@ -92,9 +92,7 @@ pub async fn run(global: &GlobalArgs, args: RestoreArgs) -> anyhow::Result<()> {
         }
         Some(point) => Operation::RestoreTo(point),
         None => {
-            if let Some(backup) = &backup {
-                check_catalogued(&client, &namespace, &args.name, backup).await?;
-            }
+            check_catalogued(&client, &namespace, &args.name, backup.as_deref()).await?;
             Operation::Restore(backup)
         }
     };
@@ -140,18 +138,33 @@ pub async fn run(global: &GlobalArgs, args: RestoreArgs) -> anyhow::Result<()> {
     }
 }
 
-/// A named backup is in the instance's catalogue and verified, so no Job starts for a
-/// backup that is not there or that a restore must never load.
+/// The backup to load is in the instance's catalogue and verified (a named one, or any
+/// for the latest), so no Job starts for a backup that is not there or that a restore
+/// must never load. The catalogue is what the operator's restore-on-create goes by too.
 async fn check_catalogued(
     client: &kube::Client,
     namespace: &str,
     name: &str,
-    backup: &str,
+    backup: Option<&str>,
 ) -> anyhow::Result<()> {
     let entries = crate::reconcile::catalogue::read(client, namespace, name).await?;
     let hint = format!(
         "`kubectl mysql status {name}` lists its backups; leave --backup out to load the latest verified one"
     );
+    let take_one = format!("take one first: `kubectl mysql backup {name} --wait`");
+    let Some(backup) = backup else {
+        return match crate::backup::latest_verified(&entries) {
+            Some(_) => Ok(()),
+            None => Err(Failure::new(
+                format!(
+                    "MySQL {name:?} has no verified backup to restore ({} backups)",
+                    entries.len()
+                ),
+                take_one,
+            )
+            .into()),
+        };
+    };
     match entries.iter().find(|e| e.name == backup) {
         Some(entry) if entry.restorable() => Ok(()),
         Some(_) => Err(Failure::new(
@@ -163,7 +176,7 @@ async fn check_catalogued(
         .into()),
         None if entries.is_empty() => Err(Failure::new(
             format!("MySQL {name:?} has no backups, so there is no {backup} to restore"),
-            format!("take one first: `kubectl mysql backup {name} --wait`"),
+            take_one,
         )
         .into()),
         None => Err(Failure::new(

@@ -763,6 +763,15 @@ const ROWS: &[Row] = &[
         hint: "take one first: `kubectl mysql backup fresh --wait`",
     },
     Row {
+        id: "restore-nothing-to-restore",
+        input: "`restore fresh` (no backup at all, so no latest verified one)",
+        how: How::Plugin(&["restore", "fresh"]),
+        stdin: none,
+        code: 1,
+        message: "MySQL \"fresh\" has no verified backup to restore (0 backups)",
+        hint: "take one first: `kubectl mysql backup fresh --wait`",
+    },
+    Row {
         id: "restore-bad-time",
         input: "`--to yesterday`",
         how: How::Plugin(&["restore", "shop", "--to", "yesterday"]),
