@@ -21,6 +21,8 @@ use crate::resources::FIELD_MANAGER;
 use crate::resources::{Names, children, password_secret, restore_job};
 use crate::validate::{Instance, check_object, instance};
 
+/// The longest password `--password-stdin` reads.
+const MAX_PASSWORD_BYTES: usize = 1024;
 /// Length of a generated root password (alphanumeric: about 143 bits).
 const GENERATED_PASSWORD_LEN: usize = 24;
 
@@ -535,13 +537,33 @@ fn from_flags(args: &CreateArgs, namespace: &str) -> anyhow::Result<Plan> {
 
 fn read_password_stdin() -> anyhow::Result<String> {
     let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).map_err(|e| {
-        Failure::new(
-            format!("cannot read the password from stdin: {e}"),
+    // Bounded: a password is a line, not a stream (`< /dev/zero` must not fill memory).
+    std::io::stdin()
+        .take(MAX_PASSWORD_BYTES as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| {
+            Failure::new(
+                format!("cannot read the password from stdin: {e}"),
+                "pipe the password in, e.g. printf '%s' \"$PW\" | kubectl mysql create ...",
+            )
+        })?;
+    if text.len() > MAX_PASSWORD_BYTES {
+        return Err(Failure::new(
+            format!(
+                "--password-stdin got more than {MAX_PASSWORD_BYTES} bytes: a password is one line"
+            ),
             "pipe the password in, e.g. printf '%s' \"$PW\" | kubectl mysql create ...",
         )
-    })?;
+        .into());
+    }
     let password = text.trim_end_matches(['\r', '\n']).to_string();
+    if password.bytes().any(|b| b.is_ascii_control()) {
+        return Err(Failure::new(
+            "--password-stdin got a password with a control character (a line break inside it?), which the clients' option file would cut there",
+            "pipe one line in, e.g. printf '%s' \"$PW\" | kubectl mysql create ...",
+        )
+        .into());
+    }
     if password.is_empty() {
         return Err(Failure::new(
             "--password-stdin got an empty password",
