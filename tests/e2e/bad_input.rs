@@ -1347,3 +1347,58 @@ async fn huge_and_hostile_manifests_are_refused_fast_in_bounded_memory() {
     }
     drop(dir);
 }
+
+/// The update rules only the API server can check (it needs the stored object): through
+/// the plugin, such a change is one apply the server refuses (422), one line and a hint,
+/// and nothing stored changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_only_the_api_server_can_refuse_is_one_refused_apply() {
+    let (server, dir, kubeconfig) = world().await;
+    for (from, to, cause) in [
+        (
+            "database: shop",
+            "database: other",
+            "spec.database is immutable",
+        ),
+        (
+            "mysql:9.7",
+            "mysql:8.4",
+            "spec.image goes back to an older MySQL release series",
+        ),
+    ] {
+        server.clear_requests();
+        let revision = server.store().revision();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-mysql"));
+        command
+            .args(["create", "-f", "-"])
+            .current_dir(dir.path())
+            .env("KUBECONFIG", &kubeconfig)
+            .env("HOME", dir.path());
+        let (run, _, _) = measured(command, shop_with(from, to).as_bytes());
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+        assert_eq!(run.stdout, "");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", run.stderr);
+        assert!(
+            lines[0].starts_with("error: cannot apply MySQL shop: ") && lines[0].contains(cause),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            lines[1],
+            "hint: the API server refused the change: fix what the message names (`kubectl explain mysqls.spec`)"
+        );
+        let writes: Vec<String> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_write())
+            .map(|r| format!("{} {}/{}", r.verb, r.resource, r.name))
+            .collect();
+        assert_eq!(writes, ["patch mysqls/shop"], "one apply, refused");
+        assert_eq!(
+            server.store().revision(),
+            revision,
+            "nothing stored changed"
+        );
+    }
+}
