@@ -229,6 +229,19 @@ mod tests {
     }
 
     #[test]
+    fn the_hint_names_the_limits_in_force() {
+        let error = manifest_text(vec![b'#'; MAX_MANIFEST_BYTES + 1], "x").unwrap_err();
+        let hint = error.hint();
+        assert!(
+            hint.contains(&format!(
+                "{MAX_DOCUMENTS} documents in {} KiB",
+                MAX_MANIFEST_BYTES / 1024
+            )),
+            "{hint}"
+        );
+    }
+
+    #[test]
     fn an_alias_bomb_is_refused() {
         let mut bomb = String::from(
             "a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
