@@ -22,6 +22,14 @@ pub enum Error {
     #[error("{source_name} is not a valid manifest: {reason}")]
     Parse { source_name: String, reason: String },
 
+    /// A manifest beyond the size or document count one manifest may have.
+    #[error("{source_name} {reason}")]
+    TooLarge { source_name: String, reason: String },
+
+    /// A manifest beyond the YAML parser's budget: an alias bomb, nesting too deep.
+    #[error("{source_name} {reason}")]
+    YamlLimit { source_name: String, reason: String },
+
     /// A manifest holds an object of another kind.
     #[error("{source_name}: expected kind MySQL with apiVersion otus.homework/v1, found {found}")]
     WrongKind { source_name: String, found: String },
@@ -85,7 +93,11 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::Invalid { .. } | Error::UnknownFields { .. } | Error::BadValue(_) => "invalid",
-            Error::Read { .. } | Error::Parse { .. } | Error::WrongKind { .. } => "input",
+            Error::Read { .. }
+            | Error::Parse { .. }
+            | Error::TooLarge { .. }
+            | Error::YamlLimit { .. }
+            | Error::WrongKind { .. } => "input",
             Error::NamespaceMismatch { .. } => "namespace",
             Error::Api { .. } => "api",
             Error::Schema(_) => "schema",
@@ -104,6 +116,12 @@ impl Error {
             Error::Read { .. } => "check the path, or pass -f - to read the manifest from stdin",
             Error::Parse { .. } => {
                 "the file must hold YAML documents with apiVersion, kind, metadata and spec"
+            }
+            Error::TooLarge { .. } => {
+                "one manifest holds at most 100 documents in 512 KiB (a MySQL object is under 1 KiB): split it, or check that -f names the right file"
+            }
+            Error::YamlLimit { .. } => {
+                "write the objects out plainly: a MySQL manifest needs no deep nesting and few YAML aliases"
             }
             Error::WrongKind { .. } => "pass a manifest of kind MySQL (see deploy/cr.yaml)",
             Error::NamespaceMismatch { .. } => {

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser};
 use kubectl_mysql::cli::{self, Cli};
 
 #[tokio::main]
@@ -14,7 +15,10 @@ async fn main() -> ExitCode {
     if let Some(words) = cli::complete::requested() {
         cli::complete::answer_and_exit(&words).await;
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     match cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -42,4 +46,55 @@ fn message(error: &anyhow::Error) -> String {
 
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A usage error as every other failure: one line and a hint (the flag or command clap
+/// suggests, if any, and the command's --help), exit code 2. Help and version print as
+/// clap prints them.
+fn usage_error(error: clap::Error) -> ExitCode {
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit();
+    }
+    // clap's cause runs to the first blank line (the arguments missing, the values
+    // possible); usage and tips follow it.
+    let rendered = error.render().to_string();
+    let cause: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .collect();
+    let cause = cause.join(" ");
+    let cause = cause.strip_prefix("error: ").unwrap_or(&cause);
+    eprintln!("error: {}", one_line(cause));
+    let suggested = [ContextKind::SuggestedArg, ContextKind::SuggestedSubcommand]
+        .into_iter()
+        .find_map(|kind| match error.get(kind)? {
+            ContextValue::String(s) => Some(s.clone()),
+            // clap orders them by similarity, the closest last.
+            ContextValue::Strings(s) => s.last().cloned(),
+            _ => None,
+        });
+    let hint = match suggested {
+        Some(arg) => format!(
+            "did you mean {arg}? See `kubectl mysql{} --help`",
+            typed_command()
+        ),
+        None => format!("see `kubectl mysql{} --help`", typed_command()),
+    };
+    eprintln!("hint: {hint}");
+    ExitCode::from(2)
+}
+
+/// " create" when a known command was typed, else "".
+fn typed_command() -> String {
+    let cli = Cli::command();
+    std::env::args()
+        .skip(1)
+        .find(|arg| cli.get_subcommands().any(|c| c.get_name() == arg))
+        .map(|name| format!(" {name}"))
+        .unwrap_or_default()
 }

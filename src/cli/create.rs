@@ -14,13 +14,15 @@ use super::output::{ObjectFormat, object_name, render};
 use super::progress::Progress;
 use super::{CLI_REPORTER, Failure, GlobalArgs, follow, kubeconfig};
 use crate::crd::{DEFAULT_PASSWORD_KEY, MySQL, MySQLSpec, Phase, SecretKeyReference};
-use crate::input::parse_mysqls;
+use crate::input::{parse_mysqls, read_manifest};
 use crate::reconcile::lifecycle::delete_backup_job;
 use crate::reconcile::{Context, reconcile};
 use crate::resources::FIELD_MANAGER;
 use crate::resources::{Names, children, password_secret, restore_job};
 use crate::validate::{Instance, check_object, instance};
 
+/// The longest password `--password-stdin` reads.
+const MAX_PASSWORD_BYTES: usize = 1024;
 /// Length of a generated root password (alphanumeric: about 143 bits).
 const GENERATED_PASSWORD_LEN: usize = 24;
 
@@ -199,6 +201,10 @@ pub async fn run(global: &GlobalArgs, args: CreateArgs) -> anyhow::Result<()> {
         DryRun::None => {
             let (client, namespace) = kubeconfig::client(global, Some(API_TIMEOUT)).await?;
             let plans = plans(&args, global, &namespace)?;
+            // Every referenced Secret is checked before anything is written.
+            for plan in &plans {
+                check_password_secret(&client, plan).await?;
+            }
             for plan in plans {
                 create_in_cluster(&client, plan, &args).await?;
             }
@@ -243,6 +249,35 @@ fn plans(args: &CreateArgs, global: &GlobalArgs, namespace: &str) -> anyhow::Res
         Some(path) => from_file(path, global.namespace.as_deref(), namespace),
         None => Ok(vec![from_flags(args, namespace)?]),
     }
+}
+
+/// A Secret the instance would read its password from (not one the CLI makes) exists
+/// and holds a password the server can start with; else the operator's reason, as one
+/// line and a hint, before anything is written.
+async fn check_password_secret(client: &Client, plan: &Plan) -> anyhow::Result<()> {
+    if plan.secret.is_some() {
+        return Ok(());
+    }
+    let crate::validate::PasswordSource::Secret(reference) = &plan.instance.password else {
+        return Ok(());
+    };
+    let Some((reason, message)) =
+        crate::reconcile::password_problem(client, &plan.instance).await?
+    else {
+        return Ok(());
+    };
+    let namespace = &plan.instance.namespace;
+    let secret = &reference.name;
+    let key = &reference.key;
+    let hint = match reason {
+        "SecretNotFound" => format!(
+            "create it first: kubectl create secret generic {secret} -n {namespace} --from-literal={key}=PASSWORD (or leave --password-secret out to generate one)"
+        ),
+        _ => format!(
+            "put a password without ' \" \\ or control characters into it: kubectl create secret generic {secret} -n {namespace} --from-literal={key}=PASSWORD --dry-run=client -o yaml | kubectl apply -f -"
+        ),
+    };
+    Err(Failure::new(message, hint).into())
 }
 
 /// Apply one planned instance and reconcile it once by hand, with the library the
@@ -407,21 +442,17 @@ fn from_file(
     namespace: &str,
 ) -> anyhow::Result<Vec<Plan>> {
     let (text, source_name) = if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| crate::Error::Read {
-                source_name: "stdin".into(),
-                reason: e.to_string(),
-            })?;
-        (text, "stdin".to_string())
+        (
+            read_manifest(std::io::stdin(), "stdin")?,
+            "stdin".to_string(),
+        )
     } else {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::Read {
+        let file = std::fs::File::open(path).map_err(|e| crate::Error::Read {
             source_name: shown.clone(),
             reason: e.to_string(),
         })?;
-        (text, shown)
+        (read_manifest(file, &shown)?, shown)
     };
     let mut plans = Vec::new();
     for mut mysql in parse_mysqls(&text, &source_name)? {
@@ -509,13 +540,33 @@ fn from_flags(args: &CreateArgs, namespace: &str) -> anyhow::Result<Plan> {
 
 fn read_password_stdin() -> anyhow::Result<String> {
     let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).map_err(|e| {
-        Failure::new(
-            format!("cannot read the password from stdin: {e}"),
+    // Bounded: a password is a line, not a stream (`< /dev/zero` must not fill memory).
+    std::io::stdin()
+        .take(MAX_PASSWORD_BYTES as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| {
+            Failure::new(
+                format!("cannot read the password from stdin: {e}"),
+                "pipe the password in, e.g. printf '%s' \"$PW\" | kubectl mysql create ...",
+            )
+        })?;
+    if text.len() > MAX_PASSWORD_BYTES {
+        return Err(Failure::new(
+            format!(
+                "--password-stdin got more than {MAX_PASSWORD_BYTES} bytes: a password is one line"
+            ),
             "pipe the password in, e.g. printf '%s' \"$PW\" | kubectl mysql create ...",
         )
-    })?;
+        .into());
+    }
     let password = text.trim_end_matches(['\r', '\n']).to_string();
+    if password.bytes().any(|b| b.is_ascii_control()) {
+        return Err(Failure::new(
+            "--password-stdin got a password with a control character (a line break inside it?), which the clients' option file would cut there",
+            "pipe one line in, e.g. printf '%s' \"$PW\" | kubectl mysql create ...",
+        )
+        .into());
+    }
     if password.is_empty() {
         return Err(Failure::new(
             "--password-stdin got an empty password",

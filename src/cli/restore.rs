@@ -53,7 +53,7 @@ pub async fn run(global: &GlobalArgs, args: RestoreArgs) -> anyhow::Result<()> {
     let backup = match &args.backup {
         Some(b) => Some(normalize_backup_name(b).map_err(|e| {
             Failure::new(
-                format!("invalid backup name {b:?}: {e}"),
+                format!("--backup {e}"),
                 "use a name from `kubectl mysql status NAME`, e.g. 20261123T101500Z",
             )
         })?),
@@ -91,7 +91,10 @@ pub async fn run(global: &GlobalArgs, args: RestoreArgs) -> anyhow::Result<()> {
             .into());
         }
         Some(point) => Operation::RestoreTo(point),
-        None => Operation::Restore(backup),
+        None => {
+            check_catalogued(&client, &namespace, &args.name, backup.as_deref()).await?;
+            Operation::Restore(backup)
+        }
     };
     let ctx = Context::new(client.clone(), CLI_REPORTER);
     let job = match ondemand::start(&ctx, &instance, &operation).await? {
@@ -130,6 +133,62 @@ pub async fn run(global: &GlobalArgs, args: RestoreArgs) -> anyhow::Result<()> {
         other => Err(Failure::new(
             format!("unexpected result of {job}: {other:?}"),
             "see `kubectl mysql status`",
+        )
+        .into()),
+    }
+}
+
+/// The backup to load is in the instance's catalogue and verified (a named one, or any
+/// for the latest), so no Job starts for a backup that is not there or that a restore
+/// must never load. The catalogue is what the operator's restore-on-create goes by too.
+async fn check_catalogued(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    backup: Option<&str>,
+) -> anyhow::Result<()> {
+    let entries = crate::reconcile::catalogue::read(client, namespace, name).await?;
+    let hint = format!(
+        "`kubectl mysql status {name}` lists its backups; leave --backup out to load the latest verified one"
+    );
+    let take_one = format!("take one first: `kubectl mysql backup {name} --wait`");
+    let Some(backup) = backup else {
+        return match crate::backup::latest_verified(&entries) {
+            Some(_) => Ok(()),
+            None => Err(Failure::new(
+                format!(
+                    "MySQL {name:?} has no verified backup to restore ({} backups)",
+                    entries.len()
+                ),
+                take_one,
+            )
+            .into()),
+        };
+    };
+    match entries.iter().find(|e| e.name == backup) {
+        Some(entry) if entry.restorable() => Ok(()),
+        Some(_) => Err(Failure::new(
+            format!(
+                "backup {backup} of MySQL {name:?} did not pass verification, so it is never loaded"
+            ),
+            hint,
+        )
+        .into()),
+        None if entries.is_empty() => Err(Failure::new(
+            format!("MySQL {name:?} has no backups, so there is no {backup} to restore"),
+            take_one,
+        )
+        .into()),
+        None => Err(Failure::new(
+            format!(
+                "MySQL {name:?} has no backup {backup} ({} backups, the newest {})",
+                entries.len(),
+                crate::backup::catalogue::newest_first(&entries)
+                    .first()
+                    .map(|e| e.name.as_str())
+                    .unwrap_or_default()
+            ),
+            hint,
         )
         .into()),
     }

@@ -356,7 +356,7 @@ async fn finish(
 }
 
 /// Why the password cannot be read, if it cannot.
-async fn password_problem(
+pub(crate) async fn password_problem(
     client: &Client,
     instance: &Instance,
 ) -> Result<Option<(&'static str, String)>, Error> {
@@ -398,6 +398,22 @@ fn secret_problem(
             format!("Secret {name:?} has no key {key:?} (spec.password_secret.key)"),
         ));
     };
+    if value.0.is_empty() {
+        return Some((
+            "EmptyPassword",
+            format!(
+                "the password in Secret {name:?}, key {key:?}, is empty: the mysql image does not start without a root password"
+            ),
+        ));
+    }
+    if value.0.iter().any(|b| b.is_ascii_control()) {
+        return Some((
+            "UnsafePassword",
+            format!(
+                "the password in Secret {name:?}, key {key:?}, contains a control character (a newline?): the server would take it but the clients' option file ends the password there"
+            ),
+        ));
+    }
     crate::crd::unsafe_password(&value.0).then(|| {
         (
             "UnsafePassword",
@@ -476,5 +492,17 @@ mod tests {
             secret_problem(Some(&secret("x")), "db-root", "other", "default").unwrap();
         assert_eq!(reason, "SecretNotFound");
         assert!(message.contains(r#"no key "other""#), "{message}");
+    }
+
+    #[test]
+    fn an_empty_password_or_one_with_a_newline_is_refused() {
+        let (reason, message) =
+            secret_problem(Some(&secret("")), "db-root", "password", "default").unwrap();
+        assert_eq!(reason, "EmptyPassword");
+        assert!(message.contains("is empty"), "{message}");
+        let (reason, message) =
+            secret_problem(Some(&secret("s3cret\n")), "db-root", "password", "default").unwrap();
+        assert_eq!(reason, "UnsafePassword");
+        assert!(message.contains("a newline?"), "{message}");
     }
 }

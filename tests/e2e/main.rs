@@ -2,6 +2,7 @@
 //! will run against. One test binary, so the server starts once.
 
 mod backup_scripts;
+mod bad_input;
 mod cli;
 mod cluster;
 mod completions;
