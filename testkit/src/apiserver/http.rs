@@ -866,9 +866,9 @@ fn watch(
                     if changed.is_err() {
                         return;
                     }
-                    let (changes, newest) = {
+                    let (changes, newest, served) = {
                         let guard = store.lock().unwrap_or_else(|p| p.into_inner());
-                        (guard.changes_of(seen, Some(&filter.resource)), guard.last_change())
+                        (guard.changes_of(seen, Some(&filter.resource)), guard.last_change(), guard.serves(&kind))
                     };
                     let Ok(changes) = changes else { return };
                     seen = seen.max(newest);
@@ -876,6 +876,11 @@ fn watch(
                         if tx.send(line).await.is_err() {
                             return;
                         }
+                    }
+                    // The CRD is gone: so is its storage, and its watches end (the next
+                    // list answers 404).
+                    if !served {
+                        return;
                     }
                 }
                 _ = tx.closed() => return,

@@ -159,6 +159,17 @@ pub fn method_not_allowed() -> ApiError {
     )
 }
 
+/// A create of a custom resource whose CRD is being deleted (the apiextensions-apiserver's
+/// crdHandler: NewMethodNotSupported with its own message).
+pub fn crd_terminating(kind: &Kind) -> ApiError {
+    status(
+        405,
+        "MethodNotAllowed",
+        "create not allowed while custom resource definition is terminating".into(),
+        json!({"group": kind.group, "kind": kind.plural}),
+    )
+}
+
 pub fn unsupported_media_type(custom: bool) -> ApiError {
     let accepted = if custom {
         "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"

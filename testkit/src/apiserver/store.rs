@@ -21,6 +21,9 @@ type Key = (String, String, String);
 
 /// The finalizers admission puts on every claim and volume.
 const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+/// The apiextensions-apiserver's finalizer on a CRD being deleted: its custom resources go
+/// first.
+const CRD_CLEANUP: &str = "customresourcecleanup.apiextensions.k8s.io";
 const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
 
 /// How many changes the store remembers for watches to resume from.
@@ -88,6 +91,10 @@ pub fn resource_key(kind: &Kind) -> String {
         return "/events".into();
     }
     format!("{}/{}", kind.group, kind.plural)
+}
+
+fn is_crd(kind: &Kind) -> bool {
+    kind.group == "apiextensions.k8s.io" && kind.plural == "customresourcedefinitions"
 }
 
 fn key(kind: &Kind, namespace: &str, name: &str) -> Key {
@@ -436,6 +443,9 @@ impl Store {
         if kind.namespaced && self.namespace_terminating(namespace) {
             return Err(status::namespace_terminating(kind, &name, namespace));
         }
+        if kind.custom && self.crd_terminating(&kind.group, &kind.plural) {
+            return Err(status::crd_terminating(kind));
+        }
         if self.objects.contains_key(&key(kind, namespace, &name)) {
             return Err(status::already_exists(kind, &name));
         }
@@ -706,6 +716,9 @@ impl Store {
         if kind.group.is_empty() && kind.plural == "namespaces" {
             return Ok(self.terminate_namespace(kind, name, object));
         }
+        if is_crd(kind) && !self.custom_resources_of(&object).is_empty() {
+            return Ok(self.terminate_crd(kind, name, object));
+        }
         if pending.is_empty() {
             let uid = meta_str(&object, "uid").unwrap_or_default().to_string();
             self.remove(kind, namespace, name, object);
@@ -753,7 +766,13 @@ impl Store {
                 let acted_on = |f: &Value| {
                     matches!(
                         f.as_str(),
-                        Some("foregroundDeletion" | "orphan" | PVC_PROTECTION | PV_PROTECTION)
+                        Some(
+                            "foregroundDeletion"
+                                | "orphan"
+                                | PVC_PROTECTION
+                                | PV_PROTECTION
+                                | CRD_CLEANUP
+                        )
                     )
                 };
                 let deleting = m.get("deletionTimestamp").is_some()
@@ -781,6 +800,10 @@ impl Store {
             let deleting = meta(&object).get("deletionTimestamp").is_some();
             if deleting && kind.group.is_empty() && kind.plural == "namespaces" {
                 wrote |= self.empty_namespace(&kind, &name, object);
+                continue;
+            }
+            if deleting && pending.iter().any(|f| f == CRD_CLEANUP) {
+                wrote |= self.empty_crd(&kind, &name, object);
                 continue;
             }
             // kube-controller-manager's pvc-protection and pv-protection controllers: a
@@ -875,6 +898,13 @@ impl Store {
         }
     }
 
+    /// Whether `kind` is still served (a custom resource stops being served with its CRD).
+    pub fn serves(&self, kind: &Kind) -> bool {
+        self.registry
+            .find_resource(&kind.group, &kind.plural)
+            .is_some()
+    }
+
     fn kind_by_resource(&self, resource: &str) -> Option<Kind> {
         let (group, plural) = resource.split_once('/')?;
         self.registry.find_resource(group, plural).cloned()
@@ -952,6 +982,86 @@ impl Store {
             self.write(kind, namespace, name, object, Some(previous));
         }
         true
+    }
+
+    /// The keys of the custom resources a CRD serves.
+    fn custom_resources_of(&self, crd: &Value) -> Vec<Key> {
+        let resource = format!(
+            "{}/{}",
+            crd["spec"]["group"].as_str().unwrap_or_default(),
+            crd["spec"]["names"]["plural"].as_str().unwrap_or_default()
+        );
+        self.objects
+            .keys()
+            .filter(|(r, _, _)| *r == resource)
+            .cloned()
+            .collect()
+    }
+
+    /// A CRD that still has custom resources is not removed at once: as the
+    /// apiextensions-apiserver does, it gets the `customresourcecleanup` finalizer and the
+    /// Terminating condition, its custom resources are deleted (each honouring its own
+    /// finalizers), and it goes once none is left. Meanwhile no custom resource of it can
+    /// be created.
+    fn terminate_crd(&mut self, kind: &Kind, name: &str, mut object: Value) -> Value {
+        if meta(&object).get("deletionTimestamp").is_some() {
+            return object;
+        }
+        let previous = object.clone();
+        let mut pending = finalizers(&object);
+        pending.push(CRD_CLEANUP.into());
+        let m = meta_mut(&mut object);
+        m.insert("deletionTimestamp".into(), json!(now()));
+        m.insert("deletionGracePeriodSeconds".into(), json!(0));
+        m.insert("finalizers".into(), json!(pending));
+        let terminating = json!({
+            "type": "Terminating", "status": "True", "lastTransitionTime": now(),
+            "reason": "InstanceDeletionInProgress",
+            "message": "CustomResource deletion is in progress",
+        });
+        let conditions = object["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c["type"] != "Terminating")
+            .chain([terminating])
+            .collect::<Vec<_>>();
+        object["status"]["conditions"] = json!(conditions);
+        self.write(kind, "", name, object, Some(previous))
+    }
+
+    /// The CRD finalizer's pass: delete its custom resources; once none is left, release
+    /// the CRD (which removes it and its resource).
+    fn empty_crd(&mut self, kind: &Kind, name: &str, object: Value) -> bool {
+        let inside = self.custom_resources_of(&object);
+        if inside.is_empty() {
+            return self.release(kind, "", name, CRD_CLEANUP);
+        }
+        let mut wrote = false;
+        for (resource, ns, cr) in inside {
+            let Some(k) = self.kind_by_resource(&resource) else {
+                continue;
+            };
+            let already = self
+                .get(&k, &ns, &cr)
+                .is_ok_and(|o| meta(&o).get("deletionTimestamp").is_some());
+            if !already {
+                wrote |= self.delete(&k, &ns, &cr, None).is_ok();
+            }
+        }
+        wrote
+    }
+
+    /// Whether custom resources of `resource` (`group/plural`) may not be created now:
+    /// their CRD is being deleted.
+    pub fn crd_terminating(&self, group: &str, plural: &str) -> bool {
+        self.objects.iter().any(|((r, _, _), o)| {
+            r == "apiextensions.k8s.io/customresourcedefinitions"
+                && o["spec"]["group"] == group
+                && o["spec"]["names"]["plural"] == plural
+                && meta(o).get("deletionTimestamp").is_some()
+        })
     }
 
     /// Delete everything in a terminating namespace; remove it once it is empty.
