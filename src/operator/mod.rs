@@ -236,17 +236,94 @@ fn cache<K>(
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
+    cache_observed(api, selector, |_| {})
+}
+
+/// [`cache`], with `observe` shown every event and error of the watch.
+fn cache_observed<K>(
+    api: Api<K>,
+    selector: Option<&str>,
+    observe: impl Fn(&Result<watcher::Event<K>, watcher::Error>) + Send + 'static,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
     let (store, writer) = reflector::store();
     let mut config = watcher::Config::default().any_semantic();
     if let Some(selector) = selector {
         config = config.labels(selector);
     }
     let stream = resilient_watcher(api, config)
+        .inspect(observe)
         .modify(slim)
         .default_backoff()
         .reflect(writer)
         .touched_objects();
     (store, stream)
+}
+
+/// The MySQL CRD, as the instances' own watch sees it. Deleting the CRD deletes every
+/// instance (each through its finalizer, so each is backed up first), then the resource
+/// stops being served: the watch's list answers 404. The operator then says so once and
+/// is not ready (nothing to reconcile, and an alert should fire), and looks every few
+/// seconds with a one-item list until the CRD is back. A watch that resumes on the new
+/// CRD may bring no event at all (no instance yet), so the list, not the watch, says so.
+struct CrdPresence {
+    gone: Arc<std::sync::atomic::AtomicBool>,
+    readiness: Arc<Readiness>,
+    api: Api<MySQL>,
+}
+
+/// How often an operator without its CRD looks whether it is back.
+const CRD_LOOK: Duration = Duration::from_secs(2);
+
+impl CrdPresence {
+    fn observe(&self, item: &Result<watcher::Event<MySQL>, watcher::Error>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let Err(error) = item else { return };
+        if !not_served(error) || self.gone.swap(true, SeqCst) {
+            return;
+        }
+        let crd = crate::install::CRD_NAME;
+        tracing::warn!(
+            crd,
+            "the CustomResourceDefinition is gone, and every instance with it: not ready until it is installed again"
+        );
+        self.readiness.set(false);
+        let (gone, readiness, api) = (self.gone.clone(), self.readiness.clone(), self.api.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(CRD_LOOK).await;
+                if api
+                    .list(&kube::api::ListParams::default().limit(1))
+                    .await
+                    .is_ok()
+                {
+                    break;
+                }
+            }
+            gone.store(false, SeqCst);
+            tracing::info!(
+                crd,
+                "the CustomResourceDefinition is back: watching instances again"
+            );
+            readiness.set(true);
+        });
+    }
+}
+
+/// Whether a watch failed because its resource is not served (404 on the list or watch).
+fn not_served(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => matches!(e, kube::Error::Api(s) if s.code == 404),
+        watcher::Error::WatchError(status) => status.code == 404,
+        watcher::Error::NoResourceVersion => false,
+    }
 }
 
 /// The instance a labelled object belongs to: `app.kubernetes.io/instance` in its
@@ -416,7 +493,15 @@ async fn run_one(
         Scope::All => managed.clone(),
         Scope::Namespace(ns) => format!("{managed},{NAMESPACE_LABEL}={ns}"),
     };
-    let (mysqls, mysql_stream) = cache(api::<MySQL>(&client, &scope), None);
+    let readiness = Arc::new(readiness);
+    let crd = CrdPresence {
+        gone: Default::default(),
+        readiness: readiness.clone(),
+        api: api::<MySQL>(&client, &scope),
+    };
+    let (mysqls, mysql_stream) = cache_observed(api::<MySQL>(&client, &scope), None, move |item| {
+        crd.observe(item)
+    });
     // Children as compact JSON text: the operator's memory stays small at 1,000 instances.
     let (deployments, deployment_stream) =
         cache(api::<Compact<Deployment>>(&client, &scope), Some(&managed));
@@ -460,7 +545,6 @@ async fn run_one(
         failures: Default::default(),
     });
 
-    let readiness = Arc::new(readiness);
     let became = readiness.clone();
     let ready_caches = caches.clone();
     let became_ready = tokio::spawn(async move {
