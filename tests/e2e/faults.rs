@@ -74,6 +74,17 @@ impl OperatorProcess {
         panic!("no {what:?} in the operator's log:\n{}", self.log());
     }
 
+    /// The address of its /healthz, /readyz and /metrics.
+    pub(crate) async fn endpoint(&self) -> String {
+        let serving = self
+            .logged("serving /healthz", Duration::from_secs(20))
+            .await;
+        serving["fields"]["addr"]
+            .as_str()
+            .expect("the endpoint's address is logged")
+            .to_string()
+    }
+
     /// Whether the process still runs (it was never restarted: the same process).
     pub(crate) fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -91,6 +102,26 @@ impl Drop for OperatorProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The status code of a GET of `path` on `addr` (0 when nothing answers).
+pub(crate) fn http_status(addr: &str, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return 0;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Wait until an outage of the test API server is over.
@@ -307,6 +338,112 @@ async fn a_password_secret_deleted_under_a_running_instance_fails_it_and_heals_o
         !operator.log().contains(&password),
         "no password in the logs"
     );
+    operator.kill();
+    drop(node);
+    cluster.cleanup().await;
+}
+
+/// The CRD is deleted while the operator runs: as on a real cluster every instance goes
+/// with it, each through its finalizer (backed up first), and then the CRD. The operator
+/// says so once, stays alive and healthy but not ready, and when the CRD is installed
+/// again it is ready again; the instance created again restores its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crd_deleted_under_a_running_operator_backs_every_instance_up_and_resumes() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let cluster = Cluster::new("fault-crd").await;
+    if cluster.server().is_none() {
+        return; // the CRD is shared by everything on a real cluster
+    }
+    install_crd(&cluster.client).await;
+    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut operator = OperatorProcess::start(&cluster, dir.path(), "operator");
+    let endpoint = operator.endpoint().await;
+    let ns = cluster.namespace.clone();
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
+    sql(port_of(&node, &ns).await, "otus-database", ROWS);
+    assert_eq!(http_status(&endpoint, "/readyz"), 200);
+
+    let crds: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
+    crds.delete(kubectl_mysql::install::CRD_NAME, &DeleteParams::default())
+        .await
+        .expect("CRD delete accepted");
+    // Creating an instance now is refused, as the apiextensions-apiserver refuses it.
+    let refused = mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect_err("no instance can be created while the CRD goes");
+    assert!(
+        matches!(&refused, kube::Error::Api(s) if s.code == 405
+            && s.message == "create not allowed while custom resource definition is terminating"),
+        "{refused:?}"
+    );
+    let started = Instant::now();
+    while crds
+        .get_opt(kubectl_mysql::install::CRD_NAME)
+        .await
+        .expect("get CRD")
+        .is_some()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the CRD waits for its instances' finalizers:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "fault measure: the CRD and its instance went {:.1} s after the delete (the backup first)",
+        started.elapsed().as_secs_f64()
+    );
+    operator
+        .logged("CustomResourceDefinition is gone", Duration::from_secs(60))
+        .await;
+    for _ in 0..50 {
+        if http_status(&endpoint, "/readyz") != 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        http_status(&endpoint, "/readyz"),
+        503,
+        "not ready without the CRD"
+    );
+    assert_eq!(http_status(&endpoint, "/healthz"), 200, "alive and healthy");
+    crate::walkthrough::only_backups_remain(&cluster.client, &ns).await;
+
+    install_crd(&cluster.client).await;
+    operator
+        .logged("CustomResourceDefinition is back", Duration::from_secs(60))
+        .await;
+    eventually("the operator is ready again", || async {
+        http_status(&endpoint, "/readyz") == 200
+    })
+    .await;
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("created again");
+    wait_for_phase(
+        &mysqls,
+        "mysql-instance",
+        Phase::Ready,
+        Some("created with restore-job"),
+    )
+    .await;
+    let port = port_of(&node, &ns).await;
+    assert_eq!(rows_of(port), EXPECTED, "no row lost");
+    assert_eq!(operator.lines("CustomResourceDefinition is gone").len(), 1);
+    assert!(operator.running(), "never restarted");
     operator.kill();
     drop(node);
     cluster.cleanup().await;
