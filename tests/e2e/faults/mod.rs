@@ -2,6 +2,10 @@
 //! is SIGKILLed, an API server that goes away, a Secret or the CRD deleted under a
 //! running instance. Each test ends with the rows counted. docs/reliability.md lists them.
 
+mod backups;
+mod namespace;
+mod operator_killed;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,0 +1,1 @@
+//! Faults during a backup: mysqld killed while it dumps, the backup volume full.

@@ -1,0 +1,1 @@
+//! The namespace deleted with an instance in it, and re-created.
