@@ -48,28 +48,50 @@ fn condition<'a>(
         .find(|c| c.type_ == type_ && c.status == "True")
 }
 
-/// The newest termination message of the Job's pods.
+/// What the Job's newest pod says of how it ended.
+enum Ending {
+    /// Its termination message.
+    Message(String),
+    /// It has not ended yet as far as the cache shows: the Job's status can arrive before
+    /// its pod's (two watches), so this is "not yet", not "no result".
+    NotYet,
+    /// No pod, or one that ended without a message.
+    Unknown,
+}
+
+/// How the Job's newest pod ended.
+async fn ending(ctx: &Context, namespace: &str, job: &str) -> Result<Ending, Error> {
+    let selector = BTreeMap::from([(JOB_NAME_LABEL.to_string(), job.to_string())]);
+    let mut items: Vec<Pod> = ctx.observer.list(&ctx.client, namespace, &selector).await?;
+    items.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
+    let Some(newest) = items.last() else {
+        return Ok(Ending::Unknown);
+    };
+    let state = newest
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c.first())
+        .and_then(|c| c.state.as_ref());
+    let Some(terminated) = state.and_then(|s| s.terminated.as_ref()) else {
+        return Ok(Ending::NotYet);
+    };
+    Ok(match &terminated.message {
+        Some(message) => Ending::Message(message.clone()),
+        None => Ending::Unknown,
+    })
+}
+
+/// The newest termination message of the Job's pods, if it ended with one.
 async fn termination_message(
     ctx: &Context,
     namespace: &str,
     job: &str,
 ) -> Result<Option<String>, Error> {
-    let selector = BTreeMap::from([(JOB_NAME_LABEL.to_string(), job.to_string())]);
-    let mut items: Vec<Pod> = ctx.observer.list(&ctx.client, namespace, &selector).await?;
-    items.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
-    Ok(items.iter().rev().find_map(|p| {
-        p.status
-            .as_ref()?
-            .container_statuses
-            .as_ref()?
-            .first()?
-            .state
-            .as_ref()?
-            .terminated
-            .as_ref()?
-            .message
-            .clone()
-    }))
+    Ok(match ending(ctx, namespace, job).await? {
+        Ending::Message(message) => Some(message),
+        Ending::NotYet | Ending::Unknown => None,
+    })
 }
 
 /// The state of Job `name`, and the Job itself when it exists.
@@ -89,9 +111,12 @@ pub async fn job_state(
         return Ok((JobState::Running, Some(job)));
     }
     let state = if condition(&job, "Complete").is_some() {
-        let message = termination_message(ctx, namespace, name)
-            .await?
-            .unwrap_or_default();
+        let message = match ending(ctx, namespace, name).await? {
+            Ending::Message(message) => message,
+            // Read again when the pod's status arrives (its change wakes the instance).
+            Ending::NotYet => return Ok((JobState::Running, Some(job))),
+            Ending::Unknown => String::new(),
+        };
         match parse_report(&message) {
             Ok(JobReport::Failed(f)) => JobState::Failed(f.error),
             Ok(report) => JobState::Succeeded(report),

@@ -37,6 +37,10 @@ pub struct Observed {
 }
 
 /// The restore-on-create decision, kept in the `Restored` condition.
+/// The Restored condition's reason while a restore runs, and its message's start.
+const RESTORE_RUNNING: &str = "RestoreRunning";
+const LOADING_BACKUP: &str = "loading backup ";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RestoreState {
     /// Not decided yet: the server is not up.
@@ -57,6 +61,15 @@ impl RestoreState {
                 RestoreState::Done(status.last_restore.clone().unwrap_or_default())
             }
             Some(c) if c.status == "False" && c.reason == "NoBackup" => RestoreState::NotNeeded,
+            // A restore this instance started: its Job's end is this instance's result (a
+            // pass that forgot it would take the finished Job for an earlier instance's,
+            // delete it and load the backup a second time).
+            Some(c) if c.status == "False" && c.reason == RESTORE_RUNNING => RestoreState::Running(
+                c.message
+                    .strip_prefix(LOADING_BACKUP)
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
             _ => RestoreState::Undecided,
         }
     }
@@ -175,8 +188,8 @@ pub fn desired_status(
         RestoreState::Running(backup) => Some(condition(
             "Restored",
             false,
-            "RestoreRunning",
-            &format!("loading backup {backup}"),
+            RESTORE_RUNNING,
+            &format!("{LOADING_BACKUP}{backup}"),
             generation,
             now,
         )),
@@ -332,6 +345,34 @@ mod tests {
         assert_eq!(
             (ready.type_.as_str(), ready.status.as_str()),
             ("Ready", "True")
+        );
+    }
+
+    /// Every restore decision written to a status is read back the same by the next pass,
+    /// by this process or another (a restore running when the operator restarted too).
+    #[test]
+    fn a_restore_decision_reads_back_as_written() {
+        let t = Time(k8s_openapi::jiff::Timestamp::from_second(1).expect("t"));
+        for restore in [
+            RestoreState::Running(String::new()),
+            RestoreState::Running("20261205T101500Z.sql.gz".into()),
+            RestoreState::Done("20261205T101500Z.sql.gz".into()),
+            RestoreState::NotNeeded,
+        ] {
+            let observed = Observed {
+                phase: Phase::Restoring,
+                failure: None,
+                waiting_for: None,
+                restore: restore.clone(),
+                new_backup: None,
+                image: None,
+            };
+            let status = desired_status(&mysql(), &MySQLStatus::default(), &observed, &t);
+            assert_eq!(RestoreState::recorded(&status), restore);
+        }
+        assert_eq!(
+            RestoreState::recorded(&MySQLStatus::default()),
+            RestoreState::Undecided
         );
     }
 
