@@ -182,7 +182,7 @@ fn slim<K: Resource>(object: &mut K) {
 /// same read error from it on every poll: the watch never resumes (kube-rs#1791). Such an
 /// error is passed on (the backoff after it still applies), and the next poll starts a
 /// new watcher, which lists again and resumes.
-fn resilient_watcher<K>(
+pub fn resilient_watcher<K>(
     api: Api<K>,
     config: watcher::Config,
 ) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static

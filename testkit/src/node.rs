@@ -62,7 +62,6 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
-use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -79,6 +78,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
+use kubectl_mysql::operator::resilient_watcher;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -367,7 +367,7 @@ impl Drop for NodeStandIn {
 fn cache<K>(api: Api<K>, node: &Arc<Node>) -> (Store<K>, JoinHandle<()>)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + Hash + Clone,
+    K: Resource<DynamicType = ()>,
 {
     cache_with(api, node, watcher::Config::default())
 }
@@ -376,7 +376,7 @@ where
 fn cache_selected<K>(api: Api<K>, node: &Arc<Node>, name: &str) -> (Store<K>, JoinHandle<()>)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + Hash + Clone,
+    K: Resource<DynamicType = ()>,
 {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     cache_with(api, node, config)
@@ -389,11 +389,13 @@ fn cache_with<K>(
 ) -> (Store<K>, JoinHandle<()>)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + Hash + Clone,
+    K: Resource<DynamicType = ()>,
 {
     let (store, writer) = reflector::store();
     let node = node.clone();
-    let events = reflector::reflector(writer, watcher(api, config))
+    // As client-go's reflectors do, a watch whose connection was reset starts afresh (the
+    // product's own wrapper: kube-rs alone would retry the broken body for ever).
+    let events = reflector::reflector(writer, resilient_watcher(api, config))
         .default_backoff()
         .for_each(move |_| {
             node.wake.notify_one();
