@@ -108,6 +108,96 @@ impl Drop for OperatorProcess {
     }
 }
 
+/// A cluster with the CRD, the node stand-in running real servers, and the operator as a
+/// process over the test's namespace.
+pub(crate) struct Rig {
+    pub(crate) cluster: Cluster,
+    pub(crate) node: NodeStandIn,
+    pub(crate) operator: OperatorProcess,
+    pub(crate) mysqls: Api<MySQL>,
+    pub(crate) ns: String,
+    dir: tempfile::TempDir,
+}
+
+impl Rig {
+    pub(crate) async fn start(prefix: &str) -> Self {
+        let cluster = Cluster::new(prefix).await;
+        install_crd(&cluster.client).await;
+        let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let operator = OperatorProcess::start(&cluster, dir.path(), "operator");
+        let ns = cluster.namespace.clone();
+        let mysqls = Api::namespaced(cluster.client.clone(), &ns);
+        Self {
+            cluster,
+            node,
+            operator,
+            mysqls,
+            ns,
+            dir,
+        }
+    }
+
+    /// [`Rig::start`], then `cr` (named as the seed's) Ready with the walkthrough's rows.
+    pub(crate) async fn with_rows(prefix: &str, cr: MySQL) -> Self {
+        let rig = Self::start(prefix).await;
+        rig.create(&cr).await;
+        wait_for_phase(&rig.mysqls, "mysql-instance", Phase::Ready, None).await;
+        sql(rig.port().await, "otus-database", ROWS);
+        rig
+    }
+
+    pub(crate) async fn create(&self, cr: &MySQL) {
+        self.mysqls
+            .create(&PostParams::default(), cr)
+            .await
+            .expect("MySQL created");
+    }
+
+    /// The seed's instance created again comes up from its backup with every row.
+    pub(crate) async fn created_again_has_every_row(&self) {
+        self.create(&seed_cr()).await;
+        wait_for_phase(
+            &self.mysqls,
+            "mysql-instance",
+            Phase::Ready,
+            Some("created with restore-job"),
+        )
+        .await;
+        assert_eq!(rows_of(self.port().await), EXPECTED, "no row lost");
+    }
+
+    pub(crate) async fn port(&self) -> u16 {
+        port_of(&self.node, &self.ns).await
+    }
+
+    /// SIGKILL the operator and start another in its place (`name` names its log).
+    pub(crate) fn replace_operator(&mut self, name: &str) {
+        // Gone before the next starts: never two operators at once.
+        let _ = self.operator.child.kill();
+        let _ = self.operator.child.wait();
+        self.operator = OperatorProcess::start(&self.cluster, self.dir.path(), name);
+    }
+
+    /// A Degraded condition's reason and message.
+    pub(crate) async fn degraded(&self) -> (String, String) {
+        let status = (self.mysqls.get("mysql-instance").await)
+            .expect("get")
+            .status
+            .unwrap_or_default();
+        let degraded = (status.conditions.into_iter())
+            .find(|c| c.type_ == "Degraded" && c.status == "True")
+            .expect("Degraded");
+        (degraded.reason, degraded.message)
+    }
+
+    pub(crate) async fn finish(self) {
+        self.operator.kill();
+        drop(self.node);
+        self.cluster.cleanup().await;
+    }
+}
+
 /// The status code of a GET of `path` on `addr` (0 when nothing answers).
 pub(crate) fn http_status(addr: &str, path: &str) -> u16 {
     use std::io::{Read, Write};
@@ -149,35 +239,27 @@ async fn the_api_server_away_for_20_s_during_a_reconcile_and_during_a_wait() {
     let Some(_) = testkit::require_mariadb!() else {
         return;
     };
-    let cluster = Cluster::new("fault-outage").await;
-    let Some(server) = cluster.server() else {
+    let mut rig = Rig::start("fault-outage").await;
+    let Some(server) = rig.cluster.server() else {
         return; // an outage is produced by the test API server
     };
-    install_crd(&cluster.client).await;
-    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut operator = OperatorProcess::start(&cluster, dir.path(), "operator");
-    operator
+    rig.operator
         .logged("operator started", Duration::from_secs(20))
         .await;
-    let ns = cluster.namespace.clone();
-    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("create");
+    rig.create(&seed_cr()).await;
     // In the middle of bringing it up: the operator has started on it.
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Provisioning, None).await;
+    wait_for_phase(&rig.mysqls, "mysql-instance", Phase::Provisioning, None).await;
     server.outage(Duration::from_secs(20));
     outage_over(server).await;
     let back = Instant::now();
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
+    wait_for_phase(&rig.mysqls, "mysql-instance", Phase::Ready, None).await;
     eprintln!(
         "fault measure: Ready {:.1} s after a 20 s outage during provisioning",
         back.elapsed().as_secs_f64()
     );
-    let port = port_of(&node, &ns).await;
+    let port = rig.port().await;
     sql(port, "otus-database", ROWS);
+    let (cluster, ns) = (&rig.cluster, rig.ns.clone());
 
     // A backup the CLI waits for, cut off while it waits.
     let kubeconfig = cluster.kubeconfig.display().to_string();
@@ -254,15 +336,17 @@ async fn the_api_server_away_for_20_s_during_a_reconcile_and_during_a_wait() {
             .expect("get")
             .is_some(),
         "the operator re-created the Service after the outages:\n{}",
-        operator.log()
+        rig.operator.log()
     );
-    assert!(operator.running(), "never restarted:\n{}", operator.log());
-    assert_eq!(operator.lines("operator started").len(), 1);
+    assert!(
+        rig.operator.running(),
+        "never restarted:\n{}",
+        rig.operator.log()
+    );
+    assert_eq!(rig.operator.lines("operator started").len(), 1);
     assert_eq!(rows_of(port), EXPECTED, "no row lost");
     assert_eq!(row_count(port), 3);
-    operator.kill();
-    drop(node);
-    cluster.cleanup().await;
+    rig.finish().await;
 }
 
 /// The password Secret is deleted under a running instance: the instance turns Failed
@@ -273,78 +357,53 @@ async fn a_password_secret_deleted_under_a_running_instance_fails_it_and_heals_o
     let Some(_) = testkit::require_mariadb!() else {
         return;
     };
-    let cluster = Cluster::new("fault-secret").await;
-    install_crd(&cluster.client).await;
-    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let operator = OperatorProcess::start(&cluster, dir.path(), "operator");
-    let ns = cluster.namespace.clone();
-    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
     let password = crate::walkthrough::seed_password();
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "db-root"},
         "stringData": {"password": password},
     }))
     .expect("Secret");
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("the user's Secret");
     let mut cr = seed_cr();
     cr.spec.password = None;
     cr.spec.password_secret = Some(SecretKeyReference {
         name: "db-root".into(),
         key: "password".into(),
     });
-    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
-    mysqls
-        .create(&PostParams::default(), &cr)
+    let rig = Rig::start("fault-secret").await;
+    let secrets: Api<Secret> = Api::namespaced(rig.cluster.client.clone(), &rig.ns);
+    secrets
+        .create(&PostParams::default(), &secret)
         .await
-        .expect("create");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
-    let port = port_of(&node, &ns).await;
+        .expect("the user's Secret");
+    rig.create(&cr).await;
+    wait_for_phase(&rig.mysqls, "mysql-instance", Phase::Ready, None).await;
+    let port = rig.port().await;
     sql(port, "otus-database", ROWS);
 
     secrets
         .delete("db-root", &DeleteParams::default())
         .await
         .expect("Secret deleted");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Failed, None).await;
-    let status = mysqls
-        .get("mysql-instance")
-        .await
-        .expect("get")
-        .status
-        .expect("status");
-    let degraded = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Degraded")
-        .expect("Degraded");
-    assert_eq!(degraded.reason, "SecretNotFound");
-    assert!(
-        degraded.message.contains("\"db-root\""),
-        "{}",
-        degraded.message
-    );
+    wait_for_phase(&rig.mysqls, "mysql-instance", Phase::Failed, None).await;
+    let (reason, message) = rig.degraded().await;
+    assert_eq!(reason, "SecretNotFound");
+    assert!(message.contains("\"db-root\""), "{message}");
     // The server was left alone: same server, every row.
-    assert_eq!(node.server_port(&ns, "mysql-instance"), Some(port));
+    assert_eq!(rig.node.server_port(&rig.ns, "mysql-instance"), Some(port));
     assert_eq!(rows_of(port), EXPECTED);
 
     secrets
         .create(&PostParams::default(), &secret)
         .await
         .expect("the Secret again");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
-    assert_eq!(node.server_port(&ns, "mysql-instance"), Some(port));
+    wait_for_phase(&rig.mysqls, "mysql-instance", Phase::Ready, None).await;
+    assert_eq!(rig.node.server_port(&rig.ns, "mysql-instance"), Some(port));
     assert_eq!(row_count(port), 3, "no row lost");
     assert!(
-        !operator.log().contains(&password),
+        !rig.operator.log().contains(&password),
         "no password in the logs"
     );
-    operator.kill();
-    drop(node);
-    cluster.cleanup().await;
+    rig.finish().await;
 }
 
 /// The CRD is deleted while the operator runs: as on a real cluster every instance goes
@@ -357,24 +416,13 @@ async fn the_crd_deleted_under_a_running_operator_backs_every_instance_up_and_re
     let Some(_) = testkit::require_mariadb!() else {
         return;
     };
-    let cluster = Cluster::new("fault-crd").await;
-    if cluster.server().is_none() {
+    let rig = Rig::with_rows("fault-crd", seed_cr()).await;
+    if rig.cluster.server().is_none() {
         return; // the CRD is shared by everything on a real cluster
     }
-    install_crd(&cluster.client).await;
-    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut operator = OperatorProcess::start(&cluster, dir.path(), "operator");
-    let endpoint = operator.endpoint().await;
-    let ns = cluster.namespace.clone();
-    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("create");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
-    sql(port_of(&node, &ns).await, "otus-database", ROWS);
+    let endpoint = rig.operator.endpoint().await;
     assert_eq!(http_status(&endpoint, "/readyz"), 200);
+    let (cluster, mysqls, operator) = (&rig.cluster, &rig.mysqls, &rig.operator);
 
     let crds: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
     crds.delete(kubectl_mysql::install::CRD_NAME, &DeleteParams::default())
@@ -423,7 +471,7 @@ async fn the_crd_deleted_under_a_running_operator_backs_every_instance_up_and_re
         "not ready without the CRD"
     );
     assert_eq!(http_status(&endpoint, "/healthz"), 200, "alive and healthy");
-    crate::walkthrough::only_backups_remain(&cluster.client, &ns).await;
+    crate::walkthrough::only_backups_remain(&cluster.client, &rig.ns).await;
 
     install_crd(&cluster.client).await;
     operator
@@ -433,22 +481,9 @@ async fn the_crd_deleted_under_a_running_operator_backs_every_instance_up_and_re
         http_status(&endpoint, "/readyz") == 200
     })
     .await;
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("created again");
-    wait_for_phase(
-        &mysqls,
-        "mysql-instance",
-        Phase::Ready,
-        Some("created with restore-job"),
-    )
-    .await;
-    let port = port_of(&node, &ns).await;
-    assert_eq!(rows_of(port), EXPECTED, "no row lost");
+    rig.created_again_has_every_row().await;
     assert_eq!(operator.lines("CustomResourceDefinition is gone").len(), 1);
-    assert!(operator.running(), "never restarted");
-    operator.kill();
-    drop(node);
-    cluster.cleanup().await;
+    let mut rig = rig;
+    assert!(rig.operator.running(), "never restarted");
+    rig.finish().await;
 }

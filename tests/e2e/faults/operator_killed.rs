@@ -5,14 +5,14 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
 use kube::Api;
-use kube::api::{DeleteParams, PostParams};
-use kubectl_mysql::crd::{MySQL, Phase};
+use kube::api::DeleteParams;
+use kubectl_mysql::crd::Phase;
 use testkit::apiserver::TestApiServer;
 use testkit::node::NodeStandIn;
 
-use super::OperatorProcess;
-use crate::cluster::{Cluster, install_crd, seed_cr, wait_for_phase, wait_until_deleted};
-use crate::walkthrough::{EXPECTED, ROWS, port_of, rows_of, sql};
+use super::Rig;
+use crate::cluster::{seed_cr, wait_for_phase, wait_until_deleted};
+use crate::walkthrough::{EXPECTED, rows_of};
 
 /// Jobs created in `namespace` so far, by anyone.
 fn jobs_created(server: &TestApiServer, namespace: &str) -> usize {
@@ -65,32 +65,21 @@ async fn killed_during_the_delete_backup_the_backup_runs_once_and_the_object_goe
     let Some(_) = testkit::require_mariadb!() else {
         return;
     };
-    let cluster = Cluster::new("fault-kill-del").await;
-    let Some(server) = cluster.server() else {
+    let mut rig = Rig::with_rows("fault-kill-del", seed_cr()).await;
+    let Some(server) = rig.cluster.server() else {
         return; // counts the Jobs created through the test API server's request log
     };
-    install_crd(&cluster.client).await;
-    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let first = OperatorProcess::start(&cluster, dir.path(), "first");
-    let ns = cluster.namespace.clone();
-    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("create");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
-    sql(port_of(&node, &ns).await, "otus-database", ROWS);
-    assert!(dumps(&node, &ns).is_empty());
+    let ns = rig.ns.clone();
+    assert!(dumps(&rig.node, &ns).is_empty());
     let jobs_before = jobs_created(server, &ns);
 
-    mysqls
+    rig.mysqls
         .delete("mysql-instance", &DeleteParams::default())
         .await
         .expect("delete");
-    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
+    let jobs: Api<Job> = Api::namespaced(rig.cluster.client.clone(), &ns);
     let finished_at_kill = job_appears(&jobs, "backup-mysql-instance-job").await;
-    first.kill();
+    rig.replace_operator("second");
     eprintln!(
         "fault measure: operator SIGKILLed with the delete-backup {}",
         if finished_at_kill {
@@ -99,33 +88,18 @@ async fn killed_during_the_delete_backup_the_backup_runs_once_and_the_object_goe
             "running"
         }
     );
-
-    let second = OperatorProcess::start(&cluster, dir.path(), "second");
-    wait_until_deleted(&mysqls, "mysql-instance").await;
+    wait_until_deleted(&rig.mysqls, "mysql-instance").await;
+    let server = rig.cluster.server().expect("test API server");
     assert_eq!(
         jobs_created(server, &ns) - jobs_before,
         1,
         "one delete-backup, not two:\n{}",
-        second.log()
+        rig.operator.log()
     );
-    assert_eq!(dumps(&node, &ns).len(), 1, "one backup on the volume");
-    crate::walkthrough::only_backups_remain(&cluster.client, &ns).await;
-
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("created again");
-    wait_for_phase(
-        &mysqls,
-        "mysql-instance",
-        Phase::Ready,
-        Some("created with restore-job"),
-    )
-    .await;
-    assert_eq!(rows_of(port_of(&node, &ns).await), EXPECTED, "no row lost");
-    second.kill();
-    drop(node);
-    cluster.cleanup().await;
+    assert_eq!(dumps(&rig.node, &ns).len(), 1, "one backup on the volume");
+    crate::walkthrough::only_backups_remain(&rig.cluster.client, &ns).await;
+    rig.created_again_has_every_row().await;
+    rig.finish().await;
 }
 
 /// A SIGKILL while the restore on create runs: the operator started again follows the
@@ -136,37 +110,23 @@ async fn killed_during_the_restore_on_create_the_restore_runs_once_and_says_so()
     let Some(_) = testkit::require_mariadb!() else {
         return;
     };
-    let cluster = Cluster::new("fault-kill-res").await;
-    let Some(server) = cluster.server() else {
+    let mut rig = Rig::with_rows("fault-kill-res", seed_cr()).await;
+    if rig.cluster.server().is_none() {
         return; // counts the Jobs created through the test API server's request log
-    };
-    install_crd(&cluster.client).await;
-    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let first = OperatorProcess::start(&cluster, dir.path(), "first");
-    let ns = cluster.namespace.clone();
-    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("create");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
-    sql(port_of(&node, &ns).await, "otus-database", ROWS);
-    mysqls
+    }
+    let ns = rig.ns.clone();
+    rig.mysqls
         .delete("mysql-instance", &DeleteParams::default())
         .await
         .expect("delete");
-    wait_until_deleted(&mysqls, "mysql-instance").await;
-    let backup = dumps(&node, &ns).pop().expect("the delete-backup");
+    wait_until_deleted(&rig.mysqls, "mysql-instance").await;
+    let backup = dumps(&rig.node, &ns).pop().expect("the delete-backup");
 
-    let jobs_before = jobs_created(server, &ns);
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("created again");
-    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
+    let jobs_before = jobs_created(rig.cluster.server().expect("server"), &ns);
+    rig.create(&seed_cr()).await;
+    let jobs: Api<Job> = Api::namespaced(rig.cluster.client.clone(), &ns);
     let finished_at_kill = job_appears(&jobs, "restore-mysql-instance-job").await;
-    first.kill();
+    rig.replace_operator("second");
     eprintln!(
         "fault measure: operator SIGKILLed with the restore {}",
         if finished_at_kill {
@@ -175,30 +135,24 @@ async fn killed_during_the_restore_on_create_the_restore_runs_once_and_says_so()
             "running"
         }
     );
-
-    let second = OperatorProcess::start(&cluster, dir.path(), "second");
     wait_for_phase(
-        &mysqls,
+        &rig.mysqls,
         "mysql-instance",
         Phase::Ready,
         Some("created with restore-job"),
     )
     .await;
     assert_eq!(
-        jobs_created(server, &ns) - jobs_before,
+        jobs_created(rig.cluster.server().expect("server"), &ns) - jobs_before,
         1,
         "one restore, not two:\n{}",
-        second.log()
+        rig.operator.log()
     );
-    let status = mysqls
-        .get("mysql-instance")
-        .await
+    let status = (rig.mysqls.get("mysql-instance").await)
         .expect("get")
         .status
         .expect("status");
     assert_eq!(status.last_restore.as_deref(), Some(backup.as_str()));
-    assert_eq!(rows_of(port_of(&node, &ns).await), EXPECTED, "no row lost");
-    second.kill();
-    drop(node);
-    cluster.cleanup().await;
+    assert_eq!(rows_of(rig.port().await), EXPECTED, "no row lost");
+    rig.finish().await;
 }
