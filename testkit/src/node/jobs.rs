@@ -104,6 +104,26 @@ impl Cluster {
     }
 }
 
+/// A write the controllers and the kubelet must not lose: retried while the API server
+/// cannot be reached (as client-go's workqueues retry), returned once it answers, error or
+/// not. Without it a status written during an outage was dropped, and the Job ran for ever.
+pub(super) async fn until_answered<T, F, Fut>(mut write: F) -> kube::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = kube::Result<T>>,
+{
+    let give_up = Instant::now() + Duration::from_secs(300);
+    loop {
+        match write().await {
+            Err(kube::Error::Api(s)) => return Err(kube::Error::Api(s)),
+            Err(_) if Instant::now() < give_up => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Whether the Job has its final condition.
 fn finished(job: &Job) -> bool {
     let conditions = job.status.as_ref().and_then(|s| s.conditions.as_ref());
@@ -254,8 +274,8 @@ impl Runner {
         }});
         let api: Api<Job> =
             Api::namespaced(self.client.clone(), &job.namespace().unwrap_or_default());
-        api.patch_status(&job.name_any(), &as_controller(), &Patch::Merge(status))
-            .await?;
+        let (name, params, patch) = (job.name_any(), as_controller(), Patch::Merge(status));
+        until_answered(|| api.patch_status(&name, &params, &patch)).await?;
         Ok(())
     }
 }

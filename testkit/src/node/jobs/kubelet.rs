@@ -145,8 +145,8 @@ impl Runner {
     ) -> kube::Result<End> {
         let namespace = job.namespace().unwrap_or_default();
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
-        let pod_name = pods
-            .create(&PostParams::default(), &pod_for(job))
+        let (pod, params) = (pod_for(job), PostParams::default());
+        let pod_name = super::until_answered(|| pods.create(&params, &pod))
             .await?
             .name_any();
         let log = Log::default();
@@ -488,7 +488,9 @@ async fn pod_status(pods: &Api<Pod>, name: &str, status: Value) -> kube::Result<
         ..PatchParams::default()
     };
     let patch = Patch::Merge(json!({ "status": status }));
-    pods.patch_status(name, &params, &patch).await.map(|_| ())
+    super::until_answered(|| pods.patch_status(name, &params, &patch))
+        .await
+        .map(|_| ())
 }
 
 /// A pod stopped for its Job's deadline is deleted, as the controller deletes it; a
