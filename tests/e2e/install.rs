@@ -3,9 +3,7 @@
 //! ServiceAccount sends through a whole lifecycle, with two replicas electing a leader.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -22,6 +20,7 @@ use testkit::node::NodeStandIn;
 
 use crate::cli::{kubectl_mysql, repo};
 use crate::cluster::{Cluster, seed_cr, text, wait_for_phase, wait_until_deleted};
+use crate::operator_process::{OperatorProcess, http_get};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-mysql");
 
@@ -161,114 +160,6 @@ fn operator_user() -> String {
     )
 }
 
-/// One replica of the operator, run as the in-cluster Deployment runs it.
-struct Replica {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Replica {
-    fn start(kubeconfig: &Path, pod: &str, dir: &Path) -> Self {
-        Self::start_with(kubeconfig, pod, dir, &[])
-    }
-
-    /// [`Replica::start`] with more arguments (the Deployment's `--watch-namespace`s).
-    fn start_with(kubeconfig: &Path, pod: &str, dir: &Path, more: &[String]) -> Self {
-        let log = dir.join(format!("{pod}.log"));
-        let child = Command::new(BIN)
-            .args([
-                "run-operator",
-                "--leader-elect",
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-            ])
-            .args(more)
-            .env("KUBECONFIG", kubeconfig)
-            .env("POD_NAME", pod)
-            .env("POD_NAMESPACE", install::DEFAULT_NAMESPACE)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("run-operator starts");
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The first log line whose message contains `what`, within `limit`.
-    async fn logged(&self, what: &str, limit: Duration) -> Value {
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            for line in self.log().lines() {
-                if let Ok(entry) = serde_json::from_str::<Value>(line)
-                    && entry["fields"]["message"]
-                        .as_str()
-                        .is_some_and(|m| m.contains(what))
-                {
-                    return entry;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no {what:?} in the operator's log:\n{}", self.log());
-    }
-
-    /// SIGTERM, as the kubelet stops a pod; the exit status.
-    async fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = self.child.kill();
-        panic!("the operator did not stop on SIGTERM:\n{}", self.log());
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A GET over HTTP/1.1 to the operator's endpoint: (status code, body).
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(addr).expect("endpoint listens");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout set");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request sent");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response read");
-    let code = response
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
-}
-
 /// `(verb, group, resource[/subresource], namespace)` of a call; `namespace` is empty for
 /// cluster-wide calls and cluster-scoped resources.
 type Permission = (String, String, String, String);
@@ -316,7 +207,7 @@ fn required_by_admission() -> BTreeSet<(String, String, String)> {
 /// drift repair, back up and restore by hand, delete (the finalizer's backup), re-create
 /// (restore on create), then an instance whose password is in the user's Secret, with a
 /// scheduled backup recorded and dropped, deleted without a backup.
-async fn lifecycle(cluster: &Cluster, ns: &str, leader: &Replica) {
+async fn lifecycle(cluster: &Cluster, ns: &str, leader: &OperatorProcess) {
     let ns = ns.to_string();
     let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
     mysqls
@@ -486,14 +377,20 @@ async fn rbac_grants_exactly_what_the_operator_uses() {
     std::fs::write(&operator_kubeconfig, server.kubeconfig_as(&operator_user()))
         .expect("kubeconfig written");
     let node = NodeStandIn::start_with_mysql(cluster.client.clone());
-    let first = Replica::start(&operator_kubeconfig, "kubectl-mysql-5d8f-first", dir.path());
+    let first = OperatorProcess::replica(
+        &operator_kubeconfig,
+        "kubectl-mysql-5d8f-first",
+        dir.path(),
+        &[],
+    );
     first
         .logged("elected leader", Duration::from_secs(20))
         .await;
-    let second = Replica::start(
+    let second = OperatorProcess::replica(
         &operator_kubeconfig,
         "kubectl-mysql-5d8f-second",
         dir.path(),
+        &[],
     );
     second
         .logged("waiting to lead", Duration::from_secs(20))
@@ -798,7 +695,7 @@ async fn rbac_of_a_namespace_scoped_install_grants_exactly_what_the_operator_use
     std::fs::write(&operator_kubeconfig, server.kubeconfig_as(&operator_user()))
         .expect("kubeconfig written");
     let node = NodeStandIn::start_with_mysql(cluster.client.clone());
-    let replica = Replica::start_with(
+    let replica = OperatorProcess::replica(
         &operator_kubeconfig,
         "kubectl-mysql-5d8f-scoped",
         dir.path(),
@@ -917,7 +814,8 @@ async fn a_leader_cut_off_from_the_api_server_stops_before_its_lease_expires() {
     assert!(applied.status.success(), "{:?}", text(&applied));
     let kubeconfig = dir.path().join("operator-kubeconfig");
     std::fs::write(&kubeconfig, server.kubeconfig_as(&operator_user())).expect("written");
-    let mut leader = Replica::start(&kubeconfig, "kubectl-mysql-5d8f-alone", dir.path());
+    let mut leader =
+        OperatorProcess::replica(&kubeconfig, "kubectl-mysql-5d8f-alone", dir.path(), &[]);
     leader
         .logged("elected leader", Duration::from_secs(20))
         .await;
@@ -925,7 +823,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_before_its_lease_expires() {
     let cut_off = Instant::now();
     drop(server);
     let status = loop {
-        if let Ok(Some(status)) = leader.child.try_wait() {
+        if let Some(status) = leader.exited() {
             break status;
         }
         assert!(

@@ -12,6 +12,7 @@ mod faults;
 mod install;
 mod mariadb;
 mod operator;
+mod operator_process;
 mod pitr;
 mod pitr_scripts;
 mod plugin;

@@ -6,8 +6,6 @@ mod backups;
 mod namespace;
 mod operator_killed;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
@@ -15,98 +13,13 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kubectl_mysql::crd::{MySQL, Phase, SecretKeyReference};
-use serde_json::Value;
+
 use testkit::apiserver::TestApiServer;
 use testkit::node::NodeStandIn;
 
 use crate::cluster::{Cluster, eventually, install_crd, seed_cr, wait_for_phase};
+pub(crate) use crate::operator_process::{OperatorProcess, http_status};
 use crate::walkthrough::{EXPECTED, ROWS, port_of, rows_of, sql};
-
-const BIN: &str = env!("CARGO_BIN_EXE_kubectl-mysql");
-
-/// The operator as the binary run as a process over one namespace, logging JSON to a
-/// file; killed (SIGKILL) when dropped.
-pub(crate) struct OperatorProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl OperatorProcess {
-    /// `run-operator -n NS`, serving /readyz on a free port. `name` names its log file.
-    pub(crate) fn start(cluster: &Cluster, dir: &Path, name: &str) -> Self {
-        let log = dir.join(format!("{name}.log"));
-        let child = Command::new(BIN)
-            .args(["--kubeconfig", &cluster.kubeconfig.display().to_string()])
-            .args(["-n", &cluster.namespace])
-            .args(["run-operator", "--log-format", "json"])
-            .args(["--metrics-addr", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("run-operator starts");
-        Self { child, log }
-    }
-
-    pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The log lines whose message contains `what`.
-    pub(crate) fn lines(&self, what: &str) -> Vec<Value> {
-        self.log()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|e| {
-                e["fields"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains(what))
-            })
-            .collect()
-    }
-
-    /// The first log line whose message contains `what`, within `limit`.
-    pub(crate) async fn logged(&self, what: &str, limit: Duration) -> Value {
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if let Some(line) = self.lines(what).into_iter().next() {
-                return line;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no {what:?} in the operator's log:\n{}", self.log());
-    }
-
-    /// The address of its /healthz, /readyz and /metrics.
-    pub(crate) async fn endpoint(&self) -> String {
-        let serving = self
-            .logged("serving /healthz", Duration::from_secs(20))
-            .await;
-        serving["fields"]["addr"]
-            .as_str()
-            .expect("the endpoint's address is logged")
-            .to_string()
-    }
-
-    /// Whether the process still runs (it was never restarted: the same process).
-    pub(crate) fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// SIGKILL, as the kernel's OOM killer or a node loss ends a pod: no clean-up runs.
-    pub(crate) fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OperatorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A cluster with the CRD, the node stand-in running real servers, and the operator as a
 /// process over the test's namespace.
@@ -174,8 +87,7 @@ impl Rig {
     /// SIGKILL the operator and start another in its place (`name` names its log).
     pub(crate) fn replace_operator(&mut self, name: &str) {
         // Gone before the next starts: never two operators at once.
-        let _ = self.operator.child.kill();
-        let _ = self.operator.child.wait();
+        self.operator.kill_in_place();
         self.operator = OperatorProcess::start(&self.cluster, self.dir.path(), name);
     }
 
@@ -196,26 +108,6 @@ impl Rig {
         drop(self.node);
         self.cluster.cleanup().await;
     }
-}
-
-/// The status code of a GET of `path` on `addr` (0 when nothing answers).
-pub(crate) fn http_status(addr: &str, path: &str) -> u16 {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-        return 0;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return 0;
-    }
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Wait until an outage of the test API server is over.
