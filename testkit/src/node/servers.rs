@@ -63,6 +63,9 @@ struct Server {
     sidecars: Vec<Arc<Sidecar>>,
     /// How many times the server container was restarted after its process died.
     restarts: u32,
+    /// The port of a server being restarted: a Service still routes there (refused until
+    /// it listens again), as the pod keeps its IP across a container restart.
+    restarting_on: Option<u16>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -118,6 +121,18 @@ pub(super) fn is_mysql(deployment: &Deployment) -> bool {
 pub(super) fn ready_port(node: &Node, key: &Key) -> Option<u16> {
     match lock(&node.servers).map.get(key)?.state {
         State::Ready(port) => Some(port),
+        _ => None,
+    }
+}
+
+/// The port a Service backed by the Deployment's server reaches: the ready server's, or
+/// that of one being restarted in place (nothing answers there until it is back).
+pub(super) fn service_port(node: &Node, key: &Key) -> Option<u16> {
+    let servers = lock(&node.servers);
+    let server = servers.map.get(key)?;
+    match server.state {
+        State::Ready(port) => Some(port),
+        State::Starting => server.restarting_on,
         _ => None,
     }
 }
@@ -342,6 +357,7 @@ impl Cluster {
             process: None,
             sidecars: containers,
             restarts: 0,
+            restarting_on: None,
             stop,
             task,
         };
@@ -491,6 +507,7 @@ fn check_alive(node: &Node, key: &Key) -> Option<u16> {
     );
     server.state = State::Starting;
     server.restarts += 1;
+    server.restarting_on = Some(port);
     node.wake.notify_one();
     Some(port)
 }
