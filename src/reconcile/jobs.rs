@@ -48,11 +48,14 @@ fn condition<'a>(
         .find(|c| c.type_ == type_ && c.status == "True")
 }
 
-/// The newest termination message of the Job's pods.
+/// The newest termination message of the Job's pods; of a pod that succeeded when
+/// `succeeded` (a Complete Job's report is its successful pod's: a failed attempt created
+/// in the same second, the timestamps' resolution, may sort after it).
 async fn termination_message(
     ctx: &Context,
     namespace: &str,
     job: &str,
+    succeeded: bool,
 ) -> Result<Option<String>, Error> {
     let selector = BTreeMap::from([(JOB_NAME_LABEL.to_string(), job.to_string())]);
     let mut items: Vec<Pod> = ctx.observer.list(&ctx.client, namespace, &selector).await?;
@@ -66,7 +69,8 @@ async fn termination_message(
             .state
             .as_ref()?
             .terminated
-            .as_ref()?
+            .as_ref()
+            .filter(|t| !succeeded || t.exit_code == 0)?
             .message
             .clone()
     }))
@@ -89,7 +93,7 @@ pub async fn job_state(
         return Ok((JobState::Running, Some(job)));
     }
     let state = if condition(&job, "Complete").is_some() {
-        let message = termination_message(ctx, namespace, name)
+        let message = termination_message(ctx, namespace, name, true)
             .await?
             .unwrap_or_default();
         match parse_report(&message) {
@@ -100,7 +104,7 @@ pub async fn job_state(
             )),
         }
     } else if let Some(failed) = condition(&job, "Failed") {
-        let message = termination_message(ctx, namespace, name)
+        let message = termination_message(ctx, namespace, name, false)
             .await?
             .unwrap_or_default();
         match parse_report(&message) {
