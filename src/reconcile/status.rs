@@ -31,6 +31,9 @@ pub struct Observed {
     pub restore: RestoreState,
     /// A backup made by this pass (kept in the status until the next one).
     pub new_backup: Option<String>,
+    /// How an on-demand backup that ended in this pass went: the backup, or why it failed.
+    /// Kept in the `BackedUp` condition until the next one.
+    pub backup_outcome: Option<Result<String, String>>,
     /// The image the server runs, by digest, seen with the Deployment available (so it is
     /// written with the Ready status, not in a write of its own).
     pub image: Option<String>,
@@ -73,6 +76,7 @@ impl Observed {
             waiting_for: None,
             restore: RestoreState::Undecided,
             new_backup: None,
+            backup_outcome: None,
             image: None,
         }
     }
@@ -99,6 +103,7 @@ impl Observed {
             }),
             restore: RestoreState::Undecided,
             new_backup: None,
+            backup_outcome: None,
             image: None,
         }
     }
@@ -227,18 +232,47 @@ pub fn desired_status(
             )
         }
     };
-    let conditions = [Some(ready), Some(progressing), Some(degraded), restored]
-        .into_iter()
-        .flatten()
-        .map(|mut c| {
-            if let Some(old) = current.conditions.iter().find(|o| o.type_ == c.type_)
-                && old.status == c.status
-            {
-                c.last_transition_time = old.last_transition_time.clone();
-            }
-            c
-        })
-        .collect();
+    let backed_up = match &observed.backup_outcome {
+        Some(Ok(backup)) => Some(condition(
+            "BackedUp",
+            true,
+            "BackupVerified",
+            &format!("backup {backup} verified"),
+            generation,
+            now,
+        )),
+        Some(Err(cause)) => Some(condition(
+            "BackedUp",
+            false,
+            "BackupFailed",
+            &format!("the last backup failed: {cause}"),
+            generation,
+            now,
+        )),
+        None => current
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "BackedUp")
+            .cloned(),
+    };
+    let conditions = [
+        Some(ready),
+        Some(progressing),
+        Some(degraded),
+        restored,
+        backed_up,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|mut c| {
+        if let Some(old) = current.conditions.iter().find(|o| o.type_ == c.type_)
+            && old.status == c.status
+        {
+            c.last_transition_time = old.last_transition_time.clone();
+        }
+        c
+    })
+    .collect();
     MySQLStatus {
         phase: Some(observed.phase),
         conditions,
@@ -314,6 +348,7 @@ mod tests {
             waiting_for: None,
             restore: RestoreState::NotNeeded,
             new_backup: None,
+            backup_outcome: None,
             image: None,
         };
         let first = desired_status(&mysql(), &MySQLStatus::default(), &observed, &t1);
