@@ -386,4 +386,47 @@ mod tests {
         );
         assert!(differs(&MySQLStatus::default(), &status));
     }
+
+    #[test]
+    fn the_last_backup_s_outcome_is_a_condition_kept_until_the_next() {
+        let mut observed = Observed {
+            phase: Phase::Ready,
+            failure: None,
+            waiting_for: None,
+            restore: RestoreState::NotNeeded,
+            new_backup: None,
+            backup_outcome: None,
+            image: None,
+        };
+        observed.backup_outcome = Some(Err("gzip: stdout: No space left on device".into()));
+        let failed = desired_status(&mysql(), &MySQLStatus::default(), &observed, &now());
+        let backed_up = |s: &MySQLStatus| {
+            let c = (s.conditions.iter())
+                .find(|c| c.type_ == "BackedUp")
+                .expect("BackedUp");
+            (c.status.clone(), c.reason.clone(), c.message.clone())
+        };
+        assert_eq!(
+            backed_up(&failed),
+            (
+                "False".into(),
+                "BackupFailed".into(),
+                "the last backup failed: gzip: stdout: No space left on device".into()
+            )
+        );
+        // A pass without a finished backup keeps it.
+        observed.backup_outcome = None;
+        let kept = desired_status(&mysql(), &failed, &observed, &now());
+        assert_eq!(backed_up(&kept), backed_up(&failed));
+        observed.backup_outcome = Some(Ok("20260101T000000Z.sql.gz".into()));
+        let verified = desired_status(&mysql(), &kept, &observed, &now());
+        assert_eq!(
+            backed_up(&verified),
+            (
+                "True".into(),
+                "BackupVerified".into(),
+                "backup 20260101T000000Z.sql.gz verified".into()
+            )
+        );
+    }
 }
