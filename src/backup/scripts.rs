@@ -666,6 +666,11 @@ fi
 
 # The writer first: when it fails (a full volume), the dump only sees a broken pipe.
 gzip_error=$(printf '%s\n' "$out" | grep '^gzip' | tail -n 1 || true)
+case "$gzip_rc:$gzip_error" in
+  0:*) ;;
+  *"No space left on device"*)
+    fail "the backup volume $BACKUP_DIR is full ($gzip_error): the earlier backups are kept; keep fewer (spec.backup_retention) or give the backup volume more space" ;;
+esac
 [ "$gzip_rc" = 0 ] || fail "gzip could not write $partial (status ${gzip_rc:-unknown}): ${gzip_error:-$(last_error "$out")}"
 [ "$dump_rc" = 0 ] || fail "mysqldump exited with status ${dump_rc:-unknown}: $(last_error "$out")"
 
