@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Event};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use kubectl_mysql::crd::{MySQL, Phase};
@@ -253,6 +253,26 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
     );
     let limit = job.spec.as_ref().and_then(|s| s.backoff_limit);
     assert_eq!(limit, Some(kubectl_mysql::resources::JOB_RETRIES));
+    // The attempt the kill cut short said why, in its pod's termination message.
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
+    let cut_short: Vec<String> = (pods.list(&ListParams::default()).await.expect("pods").items)
+        .into_iter()
+        .filter_map(|p| {
+            let state = p.status?.container_statuses?.first()?.state.clone()?;
+            let terminated = state.terminated?;
+            (terminated.exit_code != 0).then(|| terminated.message.unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(cut_short.len(), 1, "{cut_short:?}");
+    assert!(
+        cut_short[0].contains("\"ok\":false") && cut_short[0].contains("mysqldump exited"),
+        "{}",
+        cut_short[0]
+    );
+    eprintln!(
+        "fault measure: the cut-short attempt reported {}",
+        cut_short[0].trim()
+    );
     assert_eq!(node.server_restarts(&ns, "mysql-instance"), Some(1));
     assert_eq!(
         node.server_port(&ns, "mysql-instance"),
@@ -427,6 +447,7 @@ async fn a_full_backup_volume_fails_the_backup_with_the_reason_and_keeps_the_ear
         "the CLI says why:\n{}",
         run.stderr
     );
+    eprintln!("fault measure: the CLI said: {}", run.stderr.trim());
 
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
     let job = backup_job(&jobs).await.expect("the backup Job");
@@ -452,7 +473,8 @@ async fn a_full_backup_volume_fails_the_backup_with_the_reason_and_keeps_the_ear
     .await;
     assert_eq!(condition.reason, "BackupFailed");
     assert!(
-        condition.message.contains("No space left on device"),
+        condition.message.contains("No space left on device")
+            && condition.message.contains("is full"),
         "{}",
         condition.message
     );
