@@ -391,7 +391,8 @@ esac
 }
 
 /// The backup Job's script. Reads `MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`, `CLIENT_PASSWORD`,
-/// `CLIENT_DIR`, `MYSQL_DATABASE`, `BACKUP_DIR`, `RETENTION` (and optionally `TERMINATION_LOG`); or, from
+/// `CLIENT_DIR`, `MYSQL_DATABASE`, `BACKUP_DIR`, `RETENTION` (and optionally `TERMINATION_LOG`,
+/// `SERVER_WAIT`: how long a server that refuses connections is waited for, 60 s); or, from
 /// the data volume, `MYSQL_DATADIR` instead of the connection (optionally `WIPE_DATADIR`,
 /// `SERVER_TIMEOUT`, `MYSQL_USER`).
 ///
@@ -565,6 +566,28 @@ rm -f "$BACKUP_DIR"/.*.partial
 if [ -z "$MYSQL_DATADIR" ]; then
   set -- --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP
   from="$MYSQL_HOST:$MYSQL_PORT"
+  # A server whose mysqld crashed is restarted in its pod (InnoDB recovers first): this
+  # attempt waits up to SERVER_WAIT seconds (60) for it to take connections again rather
+  # than failing at once (the Job's few retries could all pass while it recovers). Any
+  # other error goes on to the dump, which reports it.
+  SERVER_WAIT=${SERVER_WAIT:-60}
+  case "$SERVER_WAIT" in
+    '' | *[!0-9]*) fail "SERVER_WAIT must be a number of seconds, not '$SERVER_WAIT'" ;;
+  esac
+  client=$(command -v mysql || command -v mariadb) || fail "the mysql client is not installed in this image"
+  waited=0
+  while ! answer=$("$client" --defaults-extra-file="$client_cnf" "$@" --user="$MYSQL_USER" --connect-timeout=5 --batch --skip-column-names -e 'SELECT 1' 2>&1); do
+    case "$answer" in
+      *"ERROR 2002"* | *"ERROR 2003"* | *"ERROR 2013"*) ;;
+      *) break ;;
+    esac
+    if [ "$waited" -ge "$SERVER_WAIT" ]; then
+      fail "the server at $from does not take connections after $SERVER_WAIT s: $answer"
+    fi
+    [ "$waited" -gt 0 ] || printf 'backup: waiting for the server at %s to take connections (%s)\n' "$from" "$answer" >&2
+    sleep 1
+    waited=$((waited + 1))
+  done
 else
   start_server
   set -- --protocol=SOCKET --socket="$tmp/mysqld.sock"
@@ -641,8 +664,15 @@ if [ -n "$MYSQL_DATADIR" ] && ! stop_server; then
   stop_error=$(server_error)
 fi
 
+# The writer first: when it fails (a full volume), the dump only sees a broken pipe.
+gzip_error=$(printf '%s\n' "$out" | grep '^gzip' | tail -n 1 || true)
+case "$gzip_rc:$gzip_error" in
+  0:*) ;;
+  *"No space left on device"*)
+    fail "the backup volume $BACKUP_DIR is full ($gzip_error): the earlier backups are kept; keep fewer (spec.backup_retention) or give the backup volume more space" ;;
+esac
+[ "$gzip_rc" = 0 ] || fail "gzip could not write $partial (status ${gzip_rc:-unknown}): ${gzip_error:-$(last_error "$out")}"
 [ "$dump_rc" = 0 ] || fail "mysqldump exited with status ${dump_rc:-unknown}: $(last_error "$out")"
-[ "$gzip_rc" = 0 ] || fail "gzip could not write $partial (status ${gzip_rc:-unknown}): $(last_error "$out")"
 
 check_content "$partial" || fail "the new dump failed verification: $why"
 # The snapshot is older than this second: a restore to a later time may start from it.
@@ -666,9 +696,9 @@ sha256=$(sha256sum <"$partial" | cut -d ' ' -f 1)
 sync "$partial" 2>/dev/null || true
 mv -f "$partial" "$BACKUP_DIR/$name" || fail "cannot rename the verified dump to $name"
 printf '{"name":"%s","size":%s,"sha256":"%s","verified":true,"database":"%s","created":"%s"%s}\n' \
-  "$name" "$size" "$sha256" "$MYSQL_DATABASE" "$created" "$binlog_fields" >"$sidecar_partial" || fail "cannot write the catalogue entry $stamp.json"
+  "$name" "$size" "$sha256" "$MYSQL_DATABASE" "$created" "$binlog_fields" >"$sidecar_partial" || { partial="$BACKUP_DIR/$name"; fail "cannot write the catalogue entry $stamp.json"; }
 sync "$sidecar_partial" 2>/dev/null || true
-mv -f "$sidecar_partial" "$BACKUP_DIR/$stamp.json" || fail "cannot write the catalogue entry $stamp.json"
+mv -f "$sidecar_partial" "$BACKUP_DIR/$stamp.json" || { partial="$BACKUP_DIR/$name"; fail "cannot write the catalogue entry $stamp.json"; }
 printf 'backup: %s verified (%s bytes, sha256 %s)\n' "$name" "$size" "$sha256" >&2
 
 # Retention: keep the RETENTION newest verified backups and anything newer than the oldest
@@ -1432,7 +1462,7 @@ mod tests {
             r#"if [ -n "$MYSQL_DATADIR" ] && ! stop_server; then"#,
             r#"[ "$dump_rc" = 0 ] || fail"#,
             r#"check_content "$partial" || fail"#,
-            r#"mv -f "$sidecar_partial" "$BACKUP_DIR/$stamp.json" || fail"#,
+            r#"mv -f "$sidecar_partial" "$BACKUP_DIR/$stamp.json" || {"#,
             r#"[ "$stopped" = true ] || fail"#,
             r#"if [ "$WIPE_DATADIR" = true ]; then"#,
         ] {

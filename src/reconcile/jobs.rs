@@ -48,47 +48,72 @@ fn condition<'a>(
         .find(|c| c.type_ == type_ && c.status == "True")
 }
 
-/// What the Job's newest pod says of how it ended.
+/// What the Job's pods say of how it ended.
 enum Ending {
-    /// Its termination message.
+    /// The termination message.
     Message(String),
-    /// It has not ended yet as far as the cache shows: the Job's status can arrive before
-    /// its pod's (two watches), so this is "not yet", not "no result".
+    /// Not ended yet as far as the cache shows: the Job's status can arrive before its
+    /// pod's (two watches), so this is "not yet", not "no result".
     NotYet,
     /// No pod, or one that ended without a message.
     Unknown,
 }
 
-/// How the Job's newest pod ended.
-async fn ending(ctx: &Context, namespace: &str, job: &str) -> Result<Ending, Error> {
+/// How the Job ended, by its pods: the pod that succeeded when `succeeded` (a Complete
+/// Job's report is its successful pod's: a failed attempt created in the same second,
+/// the timestamps' resolution, may sort after it), else the newest.
+async fn ending(
+    ctx: &Context,
+    namespace: &str,
+    job: &str,
+    succeeded: bool,
+) -> Result<Ending, Error> {
     let selector = BTreeMap::from([(JOB_NAME_LABEL.to_string(), job.to_string())]);
     let mut items: Vec<Pod> = ctx.observer.list(&ctx.client, namespace, &selector).await?;
     items.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
-    let Some(newest) = items.last() else {
-        return Ok(Ending::Unknown);
+    let terminated = |p: &Pod| {
+        p.status
+            .as_ref()?
+            .container_statuses
+            .as_ref()?
+            .first()?
+            .state
+            .as_ref()?
+            .terminated
+            .clone()
     };
-    let state = newest
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|c| c.first())
-        .and_then(|c| c.state.as_ref());
-    let Some(terminated) = state.and_then(|s| s.terminated.as_ref()) else {
-        return Ok(Ending::NotYet);
-    };
-    Ok(match &terminated.message {
-        Some(message) => Ending::Message(message.clone()),
+    let ended = |t: k8s_openapi::api::core::v1::ContainerStateTerminated| match t.message {
+        Some(message) => Ending::Message(message),
         None => Ending::Unknown,
+    };
+    if succeeded {
+        if let Some(t) = (items.iter().rev())
+            .filter_map(terminated)
+            .find(|t| t.exit_code == 0)
+        {
+            return Ok(ended(t));
+        }
+        let running = items.iter().any(|p| terminated(p).is_none());
+        return Ok(if running {
+            Ending::NotYet
+        } else {
+            Ending::Unknown
+        });
+    }
+    Ok(match items.last() {
+        None => Ending::Unknown,
+        Some(newest) => terminated(newest).map_or(Ending::NotYet, ended),
     })
 }
 
-/// The newest termination message of the Job's pods, if it ended with one.
+/// The termination message of the Job's pods, if it ended with one (see [`ending`]).
 async fn termination_message(
     ctx: &Context,
     namespace: &str,
     job: &str,
+    succeeded: bool,
 ) -> Result<Option<String>, Error> {
-    Ok(match ending(ctx, namespace, job).await? {
+    Ok(match ending(ctx, namespace, job, succeeded).await? {
         Ending::Message(message) => Some(message),
         Ending::NotYet | Ending::Unknown => None,
     })
@@ -111,7 +136,7 @@ pub async fn job_state(
         return Ok((JobState::Running, Some(job)));
     }
     let state = if condition(&job, "Complete").is_some() {
-        let message = match ending(ctx, namespace, name).await? {
+        let message = match ending(ctx, namespace, name, true).await? {
             Ending::Message(message) => message,
             // Read again when the pod's status arrives (its change wakes the instance).
             Ending::NotYet => return Ok((JobState::Running, Some(job))),
@@ -125,7 +150,7 @@ pub async fn job_state(
             )),
         }
     } else if let Some(failed) = condition(&job, "Failed") {
-        let message = termination_message(ctx, namespace, name)
+        let message = termination_message(ctx, namespace, name, false)
             .await?
             .unwrap_or_default();
         match parse_report(&message) {

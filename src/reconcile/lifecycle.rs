@@ -110,6 +110,7 @@ fn progress(message: &str, phase: Phase) -> Observed {
         waiting_for: Some(message.into()),
         restore: RestoreState::Undecided,
         new_backup: None,
+        backup_outcome: None,
         image: None,
     }
 }

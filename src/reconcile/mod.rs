@@ -171,6 +171,7 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
     }
     // Scheduled runs that ended since the last pass enter the catalogue.
     let scheduled_backup = scheduled::record_finished(ctx, mysql, &instance).await?;
+    let backup_outcome = ondemand::record_finished(ctx, mysql, &instance).await?;
     let deployment: Option<Deployment> = applier.deployment.clone();
     let mut observed = Observed::from_deployment(&instance, deployment.as_ref());
     observed.new_backup = pre_upgrade_backup;
@@ -238,6 +239,7 @@ pub async fn reconcile(mysql: &MySQL, ctx: &Context) -> Result<Outcome, Error> {
         }
     }
     observed.new_backup = observed.new_backup.max(scheduled_backup);
+    observed.backup_outcome = backup_outcome;
     let count = applier.count;
     if count.written > 0 {
         publish(

@@ -152,3 +152,55 @@ pub async fn outcome(
     }
     Ok(Some(Ok(report)))
 }
+
+/// How the last on-demand backup went, once its Job has ended: the backup, or why it
+/// failed. Read on every pass while the Job is kept (the `BackedUp` condition follows it,
+/// whatever pass writes the status); recorded once (the Job is marked as scheduled runs
+/// are): the catalogue, or a Warning Event. The CLI may be gone (`backup` without
+/// `--wait`), so the operator says it.
+pub async fn record_finished(
+    ctx: &Context,
+    mysql: &MySQL,
+    instance: &Instance,
+) -> Result<Option<Result<String, String>>, Error> {
+    let name = Names::new(instance).backup_job();
+    let (state, job) = job_state(ctx, &instance.namespace, &name).await?;
+    let Some(job) =
+        job.filter(|j| j.annotations().get(BACKUP_SOURCE).map(String::as_str) == Some("server"))
+    else {
+        return Ok(None);
+    };
+    let recorded = job.annotations().contains_key(scheduled::RECORDED);
+    let outcome = match state {
+        JobState::Missing | JobState::Running => return Ok(None),
+        JobState::Succeeded(JobReport::Backup(report)) => {
+            if !recorded {
+                catalogue::record(ctx, instance, &report).await?;
+            }
+            Ok(report.backup)
+        }
+        JobState::Succeeded(other) => Err(format!("Job {name} reported something else: {other:?}")),
+        JobState::Failed(cause) => Err(cause),
+    };
+    if recorded {
+        return Ok(Some(outcome));
+    }
+    if let Err(cause) = &outcome {
+        let note = format!(
+            "backup Job {name} failed: {cause}; the earlier backups are kept (`kubectl mysql backup {}` tries again)",
+            instance.name
+        );
+        publish(
+            ctx,
+            mysql,
+            EventType::Warning,
+            "BackupFailed",
+            "Backup",
+            note,
+        )
+        .await;
+    }
+    let mark = outcome.clone().unwrap_or_else(|_| "failed".into());
+    scheduled::mark_recorded(ctx, &job, &mark).await?;
+    Ok(Some(outcome))
+}

@@ -105,7 +105,7 @@ pub async fn record_finished(
     Ok(newest)
 }
 
-async fn mark_recorded(ctx: &Context, job: &Job, mark: &str) -> Result<(), Error> {
+pub async fn mark_recorded(ctx: &Context, job: &Job, mark: &str) -> Result<(), Error> {
     let patch = json!({"metadata": {"annotations": {RECORDED: mark}}});
     // Gone meanwhile (the CronJob's history limit): recorded all the same.
     merge_patch(ctx, job, &patch, "mark Job {} recorded")

@@ -31,6 +31,9 @@ pub struct Observed {
     pub restore: RestoreState,
     /// A backup made by this pass (kept in the status until the next one).
     pub new_backup: Option<String>,
+    /// How an on-demand backup that ended in this pass went: the backup, or why it failed.
+    /// Kept in the `BackedUp` condition until the next one.
+    pub backup_outcome: Option<Result<String, String>>,
     /// The image the server runs, by digest, seen with the Deployment available (so it is
     /// written with the Ready status, not in a write of its own).
     pub image: Option<String>,
@@ -86,6 +89,7 @@ impl Observed {
             waiting_for: None,
             restore: RestoreState::Undecided,
             new_backup: None,
+            backup_outcome: None,
             image: None,
         }
     }
@@ -112,6 +116,7 @@ impl Observed {
             }),
             restore: RestoreState::Undecided,
             new_backup: None,
+            backup_outcome: None,
             image: None,
         }
     }
@@ -240,18 +245,47 @@ pub fn desired_status(
             )
         }
     };
-    let conditions = [Some(ready), Some(progressing), Some(degraded), restored]
-        .into_iter()
-        .flatten()
-        .map(|mut c| {
-            if let Some(old) = current.conditions.iter().find(|o| o.type_ == c.type_)
-                && old.status == c.status
-            {
-                c.last_transition_time = old.last_transition_time.clone();
-            }
-            c
-        })
-        .collect();
+    let backed_up = match &observed.backup_outcome {
+        Some(Ok(backup)) => Some(condition(
+            "BackedUp",
+            true,
+            "BackupVerified",
+            &format!("backup {backup} verified"),
+            generation,
+            now,
+        )),
+        Some(Err(cause)) => Some(condition(
+            "BackedUp",
+            false,
+            "BackupFailed",
+            &format!("the last backup failed: {cause}"),
+            generation,
+            now,
+        )),
+        None => current
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "BackedUp")
+            .cloned(),
+    };
+    let conditions = [
+        Some(ready),
+        Some(progressing),
+        Some(degraded),
+        restored,
+        backed_up,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|mut c| {
+        if let Some(old) = current.conditions.iter().find(|o| o.type_ == c.type_)
+            && old.status == c.status
+        {
+            c.last_transition_time = old.last_transition_time.clone();
+        }
+        c
+    })
+    .collect();
     MySQLStatus {
         phase: Some(observed.phase),
         conditions,
@@ -327,6 +361,7 @@ mod tests {
             waiting_for: None,
             restore: RestoreState::NotNeeded,
             new_backup: None,
+            backup_outcome: None,
             image: None,
         };
         let first = desired_status(&mysql(), &MySQLStatus::default(), &observed, &t1);
@@ -366,6 +401,7 @@ mod tests {
                 restore: restore.clone(),
                 new_backup: None,
                 image: None,
+                backup_outcome: None,
             };
             let status = desired_status(&mysql(), &MySQLStatus::default(), &observed, &t);
             assert_eq!(RestoreState::recorded(&status), restore);
@@ -391,5 +427,48 @@ mod tests {
             ("True", "SecretNotFound")
         );
         assert!(differs(&MySQLStatus::default(), &status));
+    }
+
+    #[test]
+    fn the_last_backup_s_outcome_is_a_condition_kept_until_the_next() {
+        let mut observed = Observed {
+            phase: Phase::Ready,
+            failure: None,
+            waiting_for: None,
+            restore: RestoreState::NotNeeded,
+            new_backup: None,
+            backup_outcome: None,
+            image: None,
+        };
+        observed.backup_outcome = Some(Err("gzip: stdout: No space left on device".into()));
+        let failed = desired_status(&mysql(), &MySQLStatus::default(), &observed, &now());
+        let backed_up = |s: &MySQLStatus| {
+            let c = (s.conditions.iter())
+                .find(|c| c.type_ == "BackedUp")
+                .expect("BackedUp");
+            (c.status.clone(), c.reason.clone(), c.message.clone())
+        };
+        assert_eq!(
+            backed_up(&failed),
+            (
+                "False".into(),
+                "BackupFailed".into(),
+                "the last backup failed: gzip: stdout: No space left on device".into()
+            )
+        );
+        // A pass without a finished backup keeps it.
+        observed.backup_outcome = None;
+        let kept = desired_status(&mysql(), &failed, &observed, &now());
+        assert_eq!(backed_up(&kept), backed_up(&failed));
+        observed.backup_outcome = Some(Ok("20260101T000000Z.sql.gz".into()));
+        let verified = desired_status(&mysql(), &kept, &observed, &now());
+        assert_eq!(
+            backed_up(&verified),
+            (
+                "True".into(),
+                "BackupVerified".into(),
+                "backup 20260101T000000Z.sql.gz verified".into()
+            )
+        );
     }
 }

@@ -81,6 +81,7 @@ fn holding(running: &str, phase: Phase, waiting: String) -> Upgrade {
             waiting_for: Some(waiting),
             restore: RestoreState::Undecided,
             new_backup: None,
+            backup_outcome: None,
             image: None,
         },
     }

@@ -25,7 +25,7 @@ pub use deployment::{
     deployment,
 };
 pub use jobs::{
-    BACKUP_SOURCE, BackupSource, SCHEDULED, backup_cron_job, backup_job, restore_job,
+    BACKUP_SOURCE, BackupSource, JOB_RETRIES, SCHEDULED, backup_cron_job, backup_job, restore_job,
     restore_job_to,
 };
 pub use secret::{credentials_secret, password_secret};

@@ -333,6 +333,19 @@ kill "$srv" 2>/dev/null; wait "$srv"
         lines[lines.len().saturating_sub(5)..].join("\n")
     }
 
+    /// SIGKILL the server itself (not its watchdog), as a crash or the OOM killer ends
+    /// mysqld: no clean shutdown, InnoDB recovers at the next start. Whether it ran.
+    pub fn kill_server(&mut self) -> bool {
+        let pid = std::fs::read_to_string(self.run_dir.join("mysqld.pid")).unwrap_or_default();
+        match pid.trim().parse::<i64>() {
+            Ok(pid) if self.is_running() => {
+                send_signal(pid, "KILL");
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Ask the server to shut down (SIGTERM), without waiting.
     pub fn terminate(&mut self) {
         if self.is_running() {

@@ -318,6 +318,20 @@ impl NodeStandIn {
         jobs::logs(&self.node, &(namespace.into(), pod.into()))
     }
 
+    /// SIGKILL the server process (mysqld) of a MySQL Deployment (`start_with_mysql`
+    /// only), as a crash or the OOM killer ends it: the Deployment is unavailable until the
+    /// kubelet has restarted the container in place (same data, same port), as
+    /// restartPolicy Always says. Whether a ready server was running.
+    pub fn kill_server(&self, namespace: &str, deployment: &str) -> bool {
+        servers::kill(&self.node, &(namespace.into(), deployment.into()))
+    }
+
+    /// How many times the server of a MySQL Deployment was restarted after it died (its
+    /// container's `restartCount`); `None` when it has no server.
+    pub fn server_restarts(&self, namespace: &str, deployment: &str) -> Option<u32> {
+        servers::restarts(&self.node, &(namespace.into(), deployment.into()))
+    }
+
     /// SIGKILL the processes of `container`, run beside the local server of a MySQL
     /// Deployment (`start_with_mysql` only), as if it were OOM-killed or crashed: it is
     /// restarted after the back-off, as restartPolicy Always says. Whether a process of

@@ -873,10 +873,18 @@ fn failures_are_one_clear_line_and_leave_nothing_behind() {
         .unwrap()
         .port()
         .to_string();
-    let error =
-        run(BACKUP_SCRIPT, &db, &volume, &[("MYSQL_PORT", &closed)]).failure(JobKind::Backup);
+    // (It is waited for, SERVER_WAIT seconds, as a server restarting after a crash is.)
+    let error = run(
+        BACKUP_SCRIPT,
+        &db,
+        &volume,
+        &[("MYSQL_PORT", &closed), ("SERVER_WAIT", "1")],
+    )
+    .failure(JobKind::Backup);
     assert!(
-        error.starts_with("mysqldump exited with status 2: "),
+        error.starts_with(&format!(
+            "the server at 127.0.0.1:{closed} does not take connections after 1 s: "
+        )),
         "{error}"
     );
     assert!(error.contains("Can't connect"), "{error}");

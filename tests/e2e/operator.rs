@@ -298,9 +298,14 @@ async fn one_reconcile_of_a_converged_instance_only_reads() {
     println!("one converged reconcile: {reads} reads, {writes} writes: {requests:?}");
     assert_eq!(writes, 0);
     // One GET per child (the Deployment's also answers "is spec.image what it runs?"),
-    // one LIST of the server's pods (the image it runs, by digest) and one GET of the
-    // backup CronJob, which must not exist without a schedule.
-    assert_eq!(reads, 9, "one GET per child, the pods, the CronJob");
+    // one LIST of the server's pods (the image it runs, by digest), one GET of the
+    // backup CronJob, which must not exist without a schedule, and one GET of the
+    // on-demand backup Job (how the last one went: the BackedUp condition). The
+    // operator reads the last two from its caches.
+    assert_eq!(
+        reads, 10,
+        "one GET per child, the pods, the CronJob, the backup Job"
+    );
     cluster.cleanup().await;
 }
 

@@ -235,6 +235,37 @@ async fn a_mysql_deployment_is_a_real_server_whose_data_survives_re_creation() -
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_killed_server_is_restarted_in_place_with_its_data() -> TestResult {
+    let Some(_) = crate::mariadb::shared() else {
+        return Ok(());
+    };
+    let (_server, client, node) = cluster().await?;
+    let instance = instance("crashy");
+    create_children(&client, &instance).await?;
+    let port = serving(&client, &node, "crashy").await;
+    sql(
+        port,
+        PASSWORD,
+        "CREATE TABLE items (id INT PRIMARY KEY); INSERT INTO items VALUES (1), (2)",
+    )?;
+    assert_eq!(node.server_restarts("default", "crashy"), Some(0));
+    assert!(node.kill_server("default", "crashy"));
+    // Seen dead and restarted, then back on the same port with its rows.
+    eventually_within("the restart", Duration::from_secs(30), || async {
+        (node.server_restarts("default", "crashy") == Some(1)).then_some(())
+    })
+    .await;
+    let back = serving(&client, &node, "crashy").await;
+    assert_eq!(back, port, "the same pod: the same port");
+    assert_eq!(
+        sql(port, PASSWORD, "SELECT COUNT(*) FROM items")?.trim(),
+        "2"
+    );
+    assert_eq!(node.server_restarts("default", "crashy"), Some(1));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_job_completes_and_its_pod_reports_the_termination_message() -> TestResult {
     let Some(_) = crate::mariadb::shared() else {
         return Ok(());

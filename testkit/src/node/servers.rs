@@ -61,6 +61,11 @@ struct Server {
     process: Option<ServerProcess>,
     /// The pod's other containers, stopped with the server.
     sidecars: Vec<Arc<Sidecar>>,
+    /// How many times the server container was restarted after its process died.
+    restarts: u32,
+    /// The port of a server being restarted: a Service still routes there (refused until
+    /// it listens again), as the pod keeps its IP across a container restart.
+    restarting_on: Option<u16>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -120,6 +125,18 @@ pub(super) fn ready_port(node: &Node, key: &Key) -> Option<u16> {
     }
 }
 
+/// The port a Service backed by the Deployment's server reaches: the ready server's, or
+/// that of one being restarted in place (nothing answers there until it is back).
+pub(super) fn service_port(node: &Node, key: &Key) -> Option<u16> {
+    let servers = lock(&node.servers);
+    let server = servers.map.get(key)?;
+    match server.state {
+        State::Ready(port) => Some(port),
+        State::Starting => server.restarting_on,
+        _ => None,
+    }
+}
+
 /// A container the stand-in runs beside the Deployment's latest server.
 pub(super) fn sidecar(node: &Node, key: &Key, name: &str) -> Option<Arc<Sidecar>> {
     let servers = lock(&node.servers);
@@ -141,6 +158,25 @@ pub(super) fn observed(
             .map(|s| (s.name.clone(), s.observed()))
             .collect()
     })
+}
+
+/// SIGKILL a Deployment's server process (see [`ServerProcess::kill_server`]); the
+/// lifecycle restarts it. Whether one was running.
+pub(super) fn kill(node: &Node, key: &Key) -> bool {
+    let mut servers = lock(&node.servers);
+    let Some(server) = servers.map.get_mut(key) else {
+        return false;
+    };
+    matches!(server.state, State::Ready(_))
+        && server
+            .process
+            .as_mut()
+            .is_some_and(ServerProcess::kill_server)
+}
+
+/// How many times a Deployment's server was restarted after it died.
+pub(super) fn restarts(node: &Node, key: &Key) -> Option<u32> {
+    lock(&node.servers).map.get(key).map(|s| s.restarts)
 }
 
 /// Why a Deployment's server failed to start or stopped, if it did.
@@ -320,6 +356,8 @@ impl Cluster {
             state: State::Starting,
             process: None,
             sidecars: containers,
+            restarts: 0,
+            restarting_on: None,
             stop,
             task,
         };
@@ -358,7 +396,7 @@ async fn lifecycle(
     let started = match spawned {
         Ok(Ok(port)) => {
             start_sidecars(&node, &key, sidecars, port);
-            let (node, key) = (node.clone(), key.clone());
+            let (node, key, start) = (node.clone(), key.clone(), start.clone());
             tokio::task::spawn_blocking(move || start.wait_until_answering(&node, &key, port)).await
         }
         failed => failed,
@@ -375,12 +413,23 @@ async fn lifecycle(
         );
     }
     set_state(&node, &key, state);
-    // Until told to stop; a server that dies makes its Deployment unavailable.
+    // Until told to stop; a server that dies makes its Deployment unavailable until it is
+    // restarted in place (restartPolicy Always: same pod, same data, same port).
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => check_alive(&node, &key),
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
+        let Some(port) = check_alive(&node, &key) else {
+            continue;
+        };
+        let (n, k, s) = (node.clone(), key.clone(), start.clone());
+        let state = match tokio::task::spawn_blocking(move || s.restart(&n, &k, port)).await {
+            Ok(Ok(port)) => State::Ready(port),
+            Ok(Err(why)) => State::Failed(why),
+            Err(e) => State::Failed(e.to_string()),
+        };
+        set_state(&node, &key, state);
     }
     // Stopped in place (not taken out of the map), so a stand-in dropped meanwhile waits too;
     // the pod's containers all at once, as the kubelet stops them.
@@ -438,23 +487,29 @@ fn set_state(node: &Node, key: &Key, state: State) {
     node.wake.notify_one();
 }
 
-fn check_alive(node: &Node, key: &Key) {
+/// Whether a ready server died: then it is unavailable (Starting) until restarted, and
+/// its port, for the restart.
+fn check_alive(node: &Node, key: &Key) -> Option<u16> {
     let mut servers = lock(&node.servers);
-    let Some(server) = servers.map.get_mut(key) else {
-        return;
+    let server = servers.map.get_mut(key)?;
+    let State::Ready(port) = server.state else {
+        return None;
     };
-    let Some(process) = server.process.as_mut() else {
-        return;
-    };
-    if matches!(server.state, State::Ready(_)) && !process.is_running() {
-        let why = format!("mariadbd exited: {}", process.error_log_tail());
-        eprintln!(
-            "node stand-in: the MySQL server of {}/{} stopped: {why}",
-            key.0, key.1
-        );
-        server.state = State::Failed(why);
-        node.wake.notify_one();
+    let process = server.process.as_mut()?;
+    if process.is_running() {
+        return None;
     }
+    eprintln!(
+        "node stand-in: the MySQL server of {}/{} stopped, restarting it: {}",
+        key.0,
+        key.1,
+        process.error_log_tail()
+    );
+    server.state = State::Starting;
+    server.restarts += 1;
+    server.restarting_on = Some(port);
+    node.wake.notify_one();
+    Some(port)
 }
 
 /// The version a server reports: three numbers, as every real server's (`mariadb:11` runs
@@ -490,8 +545,7 @@ impl Start {
         std::fs::create_dir_all(&self.datadir).map_err(made)?;
         std::fs::create_dir_all(&self.run_dir).map_err(made)?;
         // ServerProcess's own options set no binary log either way: the pod's decide.
-        let mut extra = vec![format!("--version={}", reported_version(&self.version))];
-        extra.extend(self.server_options.iter().cloned());
+        let extra = self.options();
         // The official entrypoint's test: no `mysql` schema directory means a new datadir.
         if !self.datadir.join("mysql").is_dir() {
             let env = entrypoint::Environment {
@@ -515,6 +569,38 @@ impl Start {
             }
         }
         Ok(port)
+    }
+
+    /// The options beyond ServerProcess's own: the reported version, the pod's options.
+    fn options(&self) -> Vec<String> {
+        let mut extra = vec![format!("--version={}", reported_version(&self.version))];
+        extra.extend(self.server_options.iter().cloned());
+        extra
+    }
+
+    /// Blocking: start the server again on its datadir and `port` after it died (InnoDB
+    /// recovers), then wait until it answers. Its port.
+    fn restart(&self, node: &Node, key: &Key, port: u16) -> Result<u16, String> {
+        let programs = Programs::find()?;
+        let process = ServerProcess::spawn(
+            &programs.server,
+            &self.datadir,
+            &self.run_dir,
+            port,
+            &self.options(),
+        )?;
+        {
+            let mut servers = lock(&node.servers);
+            let Servers { closed, map, .. } = &mut *servers;
+            match map.get_mut(key) {
+                Some(server) if !*closed && server.state != State::Stopping => {
+                    server.process = Some(process)
+                }
+                // Stopping meanwhile: `process` is stopped as it drops.
+                _ => return Err("the server pod is stopping".into()),
+            }
+        }
+        self.wait_until_answering(node, key, port)
     }
 
     /// Blocking: wait until the server answers `SELECT 1` over TCP with the password. The

@@ -429,8 +429,8 @@ impl Runner {
         env
     }
 
-    /// The local port standing for a Service of the namespace: its server's, or a closed
-    /// port when no ready server backs it (connection refused, as from a Service without
+    /// The local port standing for a Service of the namespace: its server's (also while
+    /// it is restarted in place), or a closed port when no server backs it (connection refused, as from a Service without
     /// endpoints). `None` when `host` names no Service.
     async fn port_behind(&self, namespace: &str, host: &str) -> Option<u16> {
         let name = [".svc.cluster.local", ".svc", ""]
@@ -453,7 +453,7 @@ impl Runner {
                 && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
         });
         let port = backing
-            .and_then(|d| servers::ready_port(&self.node, &(namespace.into(), d.name_any())));
+            .and_then(|d| servers::service_port(&self.node, &(namespace.into(), d.name_any())));
         port.or_else(|| free_port().ok())
     }
 }
