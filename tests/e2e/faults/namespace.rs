@@ -223,9 +223,16 @@ async fn a_namespace_deleted_with_an_instance_waits_for_skip_backup_and_restores
     )
     .await;
     let namespace = namespaces.get(&ns).await.expect("the namespace waits");
-    assert_eq!(
-        namespace.status.and_then(|s| s.phase).as_deref(),
-        Some("Terminating")
+    let namespace_status = namespace.status.unwrap_or_default();
+    assert_eq!(namespace_status.phase.as_deref(), Some("Terminating"));
+    // What `kubectl describe namespace` shows: the product's finalizer holds it.
+    let held = (namespace_status.conditions.iter().flatten())
+        .find(|c| c.type_ == "NamespaceFinalizersRemaining")
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        held.contains("otus.homework/backup in 1 resource instances"),
+        "{held:?}"
     );
     let data = pvs.get(&data_pv).await.expect("the data volume is kept");
     assert_eq!(data.metadata.deletion_timestamp, None);
