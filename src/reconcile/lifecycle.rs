@@ -198,14 +198,18 @@ fn namespace_terminating(instance: &Instance) -> Observed {
         None => format!("PersistentVolume {}", names.data_pv()),
         Some(_) => format!("the volume of claim {}", names.data_pvc()),
     };
-    let backups = match instance.storage_class {
-        None => format!("PersistentVolume {}", names.backup_pv()),
-        Some(_) => "the backup volume".to_string(),
+    // A provisioned volume follows its class's reclaim policy (Delete by default): only
+    // the hostPath volumes the product makes are surely kept.
+    let backups = match &instance.storage_class {
+        None => format!("on PersistentVolume {}, which is kept", names.backup_pv()),
+        Some(class) => format!(
+            "on the backup volume only if storage class {class} retains volumes (reclaimPolicy Retain)"
+        ),
     };
     Observed::failed(
         NAMESPACE_TERMINATING,
         &format!(
-            "namespace {ns} is being deleted: the delete-backup cannot run there (a namespace being deleted refuses new Jobs), so nothing was deleted and the data stays on {data}; `kubectl mysql delete {name} -n {ns} --skip-backup` lets the namespace go without a new backup (the backups already taken stay on {backups}, which is kept)"
+            "namespace {ns} is being deleted: the delete-backup cannot run there (a namespace being deleted refuses new Jobs), so nothing was deleted and the data stays on {data}; `kubectl mysql delete {name} -n {ns} --skip-backup` lets the namespace go without a new backup (the backups already taken stay {backups})"
         ),
     )
 }
@@ -406,6 +410,12 @@ pub async fn restore_step(
             }
             Ok((RestoreState::Undecided, None, Vec::new()))
         }
+        // The data volume itself came back (its finalizer was bypassed, and the operator
+        // made it bindable again): the server runs on the newest data there is, which no
+        // backup may overwrite.
+        JobState::Missing if reclaimed(ctx, &Names::new(instance).data_pv(), instance).await? => {
+            Ok((RestoreState::NotNeeded, None, Vec::new()))
+        }
         JobState::Missing => {
             let entries = catalogue::read_in(ctx, &instance.namespace, &instance.name).await?;
             match latest_verified(&entries) {
@@ -444,10 +454,51 @@ async fn reclaimed_without_catalogue(ctx: &Context, instance: &Instance) -> Resu
     if !entries.is_empty() {
         return Ok(false);
     }
-    let names = Names::new(instance);
-    let volume: Option<PersistentVolume> = ctx
-        .observer
-        .get(&ctx.client, None, &names.backup_pv())
-        .await?;
+    reclaimed(ctx, &Names::new(instance).backup_pv(), instance).await
+}
+
+/// Whether the instance's hostPath volume `name` is one the operator made bindable again.
+async fn reclaimed(ctx: &Context, name: &str, instance: &Instance) -> Result<bool, Error> {
+    if instance.storage_class.is_some() {
+        return Ok(false);
+    }
+    let volume: Option<PersistentVolume> = ctx.observer.get(&ctx.client, None, name).await?;
     Ok(volume.is_some_and(|v| v.annotations().contains_key(RECLAIMED_FROM)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NAMESPACE_TERMINATING, namespace_terminating};
+    use crate::resources::fixtures::{seed_instance, with_storage_class};
+
+    #[test]
+    fn a_terminating_namespace_names_the_volumes_and_the_way_out() {
+        let failure = namespace_terminating(&seed_instance())
+            .failure
+            .expect("a failure");
+        assert_eq!(failure.reason, NAMESPACE_TERMINATING);
+        for said in [
+            "namespace default is being deleted",
+            "the data stays on PersistentVolume default.mysql-instance-pv",
+            "`kubectl mysql delete mysql-instance -n default --skip-backup`",
+            "stay on PersistentVolume default.backup-mysql-instance-pv, which is kept",
+        ] {
+            assert!(
+                failure.message.contains(said),
+                "{said:?} in {}",
+                failure.message
+            );
+        }
+        // A provisioned backup volume is kept only if its class retains volumes.
+        let failure = namespace_terminating(&with_storage_class("standard"))
+            .failure
+            .expect("a failure");
+        assert!(
+            failure
+                .message
+                .contains("only if storage class standard retains volumes"),
+            "{}",
+            failure.message
+        );
+    }
 }
