@@ -378,3 +378,97 @@ async fn a_namespace_deleted_with_an_instance_waits_for_skip_backup_and_restores
     let _ = pvs.delete(&other_name, &DeleteParams::default()).await;
     cluster.cleanup().await;
 }
+
+/// The finalizer bypassed by hand (`kubectl patch ... finalizers: null`, the operator
+/// stopped): the namespace goes at once, and both volumes (Retain) stay Released with the
+/// data. The namespace and the instance created again: the operator makes both of its
+/// volumes bindable again, the server starts on its own data volume with every row (the
+/// one written after the backup too), and no backup is restored over it ("created
+/// without restore-job").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_whose_finalizer_was_bypassed_comes_back_with_its_data_volume() {
+    let Some(_) = testkit::require_mariadb!() else {
+        return;
+    };
+    let cluster = Cluster::new("fault-ns-bypass").await;
+    if cluster.server().is_none() {
+        return; // deletes a namespace and leaves volumes behind
+    }
+    install_crd(&cluster.client).await;
+    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
+    let ns = cluster.namespace.clone();
+    let operator = RunningOperator::start(cluster.client.clone(), &ns);
+    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
+    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+    let pvs: Api<PersistentVolume> = Api::all(cluster.client.clone());
+    let data_pv = format!("{ns}.mysql-instance-pv");
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
+    let port = port_of(&node, &ns).await;
+    sql(port, "otus-database", ROWS);
+    let run = plugin(&cluster, &["backup", "mysql-instance", "--wait"]).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    sql(
+        port,
+        "otus-database",
+        "INSERT INTO test (name) VALUES ('after the backup')",
+    );
+    // The operator stopped, the namespace deleted and the finalizer removed by hand.
+    operator.stop().await;
+    namespaces
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .expect("namespace delete accepted");
+    mysqls
+        .patch(
+            "mysql-instance",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("finalizer removed by hand");
+    until("the namespace is gone", || async {
+        namespaces.get_opt(&ns).await.is_ok_and(|n| n.is_none())
+    })
+    .await;
+    until("the data volume is Released", || async {
+        pvs.get(&data_pv)
+            .await
+            .is_ok_and(|pv| phase(&pv).as_deref() == Some("Released"))
+    })
+    .await;
+
+    let object: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace");
+    namespaces
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("the namespace again");
+    let operator = RunningOperator::start(cluster.client.clone(), &ns);
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("the instance again");
+    wait_for_phase(
+        &mysqls,
+        "mysql-instance",
+        Phase::Ready,
+        Some("created without restore-job"),
+    )
+    .await;
+    let data = pvs.get(&data_pv).await.expect("the data volume");
+    assert_eq!(phase(&data).as_deref(), Some("Bound"));
+    assert!(data.annotations().contains_key(RECLAIMED_FROM));
+    let port = port_of(&node, &ns).await;
+    assert_eq!(
+        row_count(port),
+        4,
+        "every row, the one after the backup too"
+    );
+    operator.stop().await;
+    drop(node);
+    cluster.cleanup().await;
+}
