@@ -89,6 +89,20 @@ impl Error {
         }
     }
 
+    /// Whether the API server refused to create an object because its namespace is being
+    /// deleted (403, "unable to create new content in namespace X because it is being
+    /// terminated"; transcript 16, finding 57). A Terminating namespace never stops
+    /// terminating, so the same create is refused for ever: not worth a retry.
+    pub fn is_namespace_terminating(&self) -> bool {
+        match self {
+            Error::Api {
+                source: kube::Error::Api(s),
+                ..
+            } => s.code == 403 && s.message.contains("because it is being terminated"),
+            _ => false,
+        }
+    }
+
     /// A short label for metrics and logs.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -215,6 +229,14 @@ mod tests {
             error.hint()
         );
         let conflict = refused(409, "Conflict", "the object has been modified");
+        assert!(!conflict.is_namespace_terminating());
+        let terminating = refused(
+            403,
+            "Forbidden",
+            "jobs.batch \"backup-shop-job\" is forbidden: unable to create new content in namespace shop because it is being terminated",
+        );
+        assert!(terminating.is_namespace_terminating());
+        assert!(!refused(403, "Forbidden", "no RBAC rule").is_namespace_terminating());
         assert!(conflict.hint().contains("run the command again"));
         let bare = refused(500, "InternalError", "");
         assert_eq!(

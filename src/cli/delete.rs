@@ -10,6 +10,7 @@ use serde_json::json;
 use super::progress::Progress;
 use super::{CLI_REPORTER, Failure, GlobalArgs, follow, kubeconfig};
 use crate::crd::{MySQL, Phase};
+use crate::reconcile::lifecycle::NAMESPACE_TERMINATING;
 use crate::reconcile::{Context, SKIP_BACKUP, reconcile};
 
 #[derive(Debug, Args)]
@@ -92,12 +93,17 @@ pub async fn run(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()> {
         let outcome = follow::look(&progress, deadline, || reconcile(&current, &ctx)).await?;
         // What this reconcile left in the status (the object read before it still says
         // what the instance was doing before the delete).
-        let message = match api.get_opt(name).await {
+        let status = match api.get_opt(name).await {
             // Gone: the next look says so.
             Ok(None) => continue,
-            Ok(Some(after)) => after.status.and_then(|s| s.message).unwrap_or_default(),
-            Err(_) => String::new(),
+            Ok(Some(after)) => after.status.unwrap_or_default(),
+            Err(_) => Default::default(),
         };
+        let message = status.message.clone().unwrap_or_default();
+        let namespace_terminating = status
+            .conditions
+            .iter()
+            .any(|c| c.reason == NAMESPACE_TERMINATING && c.status == "True");
         progress.step(&if message.is_empty() {
             format!("{:?}", outcome.phase)
         } else {
@@ -105,11 +111,19 @@ pub async fn run(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()> {
         });
         if outcome.phase == Phase::Failed {
             progress.abandon();
-            return Err(Failure::new(
-                format!("MySQL {name:?} is not deleted: {message}"),
-                format!("nothing was lost; fix the cause, or `kubectl mysql delete {name} --skip-backup`"),
-            )
-            .into());
+            // The namespace going under it is no cause to fix: only the skip lets it go.
+            let hint = if namespace_terminating {
+                format!(
+                    "namespace {namespace} is being deleted and waits for {name}: `kubectl mysql delete {name} -n {namespace} --skip-backup` lets it go; the rows written since the last backup are then lost"
+                )
+            } else {
+                format!(
+                    "nothing was lost; fix the cause, or `kubectl mysql delete {name} --skip-backup`"
+                )
+            };
+            return Err(
+                Failure::new(format!("MySQL {name:?} is not deleted: {message}"), hint).into(),
+            );
         }
         if tokio::time::Instant::now() >= deadline {
             progress.abandon();

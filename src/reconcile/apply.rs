@@ -5,16 +5,16 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::PersistentVolume;
 use kube::ResourceExt;
-use kube::api::{DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::Context;
 use super::observe::Cached;
 
 use crate::error::Error;
 use crate::quantity;
-use crate::resources::{Children, FIELD_MANAGER, Wanted};
+use crate::resources::{Children, FIELD_MANAGER, NAMESPACE_LABEL, Wanted};
 
 /// Whether `current` already holds everything in `desired`: every field of `desired` is
 /// in `current` with the same value (lists item by item, quantities by value: the server
@@ -67,10 +67,29 @@ pub struct Applier {
     read: std::collections::HashMap<String, Option<Value>>,
 }
 
+/// On a PersistentVolume the product made bindable again: the uid of the claim it was
+/// bound to before (gone with its namespace). It also tells restore-on-create that the
+/// volume holds an earlier instance's backups while the catalogue went with the namespace.
+pub const RECLAIMED_FROM: &str = "otus.homework/reclaimed-from";
+
+/// The uid of the claim a Released volume still names: its claim is gone, and the PV
+/// controller binds no claim to it while its claimRef carries that uid (a new claim of the
+/// same name has another uid).
+pub fn stale_claim(volume: &PersistentVolume) -> Option<String> {
+    let released = volume.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Released");
+    let claim_ref = volume.spec.as_ref()?.claim_ref.as_ref()?;
+    claim_ref.uid.clone().filter(|_| released)
+}
+
 /// A PersistentVolume, once bound, carries the claim's uid and resourceVersion in its
 /// claimRef (an atomic object the binder set); ours without them would take that away.
+/// Not a Released volume's: that uid names a claim that is gone.
 pub fn keep_claim_binding(current: &PersistentVolume, desired: &mut PersistentVolume) {
-    let bound = current.spec.as_ref().and_then(|s| s.claim_ref.clone());
+    let bound = current
+        .spec
+        .as_ref()
+        .and_then(|s| s.claim_ref.clone())
+        .filter(|_| stale_claim(current).is_none());
     if let (Some(bound), Some(spec)) = (bound, desired.spec.as_mut())
         && let Some(ours) = &spec.claim_ref
         && bound.name == ours.name
@@ -97,11 +116,13 @@ impl Applier {
             self.ensure(secret, |_, _| {}).await?;
         }
         if let Some(pv) = &children.data_pv {
-            self.ensure(pv, keep_claim_binding).await?;
+            let current = self.ensure(pv, keep_claim_binding).await?;
+            self.rebind_released(&current, pv).await?;
         }
         self.ensure(&children.data_pvc, |_, _| {}).await?;
         if let Some(pv) = &children.backup_pv {
-            self.ensure(pv, keep_claim_binding).await?;
+            let current = self.ensure(pv, keep_claim_binding).await?;
+            self.rebind_released(&current, pv).await?;
         }
         self.ensure(&children.backup_pvc, |_, _| {}).await?;
         self.ensure(&children.service, |_, _| {}).await?;
@@ -114,6 +135,71 @@ impl Applier {
             Wanted::Absent(name) => self.remove::<CronJob>(name).await?,
             Wanted::Later => {}
         }
+        Ok(())
+    }
+
+    /// Make our own Released volume bindable again, the standard manual procedure: its
+    /// claimRef loses the gone claim's uid and resourceVersion, so it stays pre-bound by
+    /// name to the instance's claim (re-created with the namespace) and to nothing else.
+    /// A namespace deleted with the instance deletes the backup claim, and the volume,
+    /// Retain, keeps the backups but would never bind again. Only a volume that is the
+    /// instance's in every respect is touched: its labels name this instance and namespace
+    /// and its claimRef names this namespace and claim; anything else is left as it is.
+    /// The write is conditional on the resourceVersion read, so a binder or a person that
+    /// changed the volume meanwhile wins.
+    async fn rebind_released(
+        &mut self,
+        current: &PersistentVolume,
+        desired: &PersistentVolume,
+    ) -> Result<(), Error> {
+        let Some(stale) = stale_claim(current) else {
+            return Ok(());
+        };
+        let label = |pv: &PersistentVolume, key: &str| pv.labels().get(key).cloned();
+        let ours = [
+            "app.kubernetes.io/instance",
+            NAMESPACE_LABEL,
+            "app.kubernetes.io/managed-by",
+        ]
+        .iter()
+        .all(|key| label(current, key).is_some() && label(current, key) == label(desired, key));
+        let claim = |pv: &PersistentVolume| {
+            let r = pv.spec.as_ref()?.claim_ref.as_ref()?;
+            Some((r.namespace.clone()?, r.name.clone()?))
+        };
+        let name = current.name_any();
+        if !ours || claim(current).is_none() || claim(current) != claim(desired) {
+            tracing::warn!(volume = %name, "a Released volume of this name is not this instance's: left alone");
+            return Ok(());
+        }
+        let patch = json!({
+            "metadata": {
+                "resourceVersion": current.resource_version(),
+                "annotations": {RECLAIMED_FROM: stale},
+            },
+            "spec": {"claimRef": {"uid": null, "resourceVersion": null}},
+        });
+        let api: Api<PersistentVolume> = Api::all(self.ctx.client.clone());
+        let patched = match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(patched) => patched,
+            // Changed meanwhile: the next pass looks again.
+            Err(kube::Error::Api(e)) if e.code == 409 => return Ok(()),
+            Err(e) => {
+                return Err(Error::api(
+                    format!("make Released PersistentVolume {name} bindable again"),
+                    e,
+                ));
+            }
+        };
+        self.ctx.observer.wrote_object(Some(current), &patched);
+        tracing::info!(volume = %name, old_claim = %stale, "a Released volume made bindable again");
+        self.count.written += 1;
+        self.count
+            .names
+            .push(format!("PersistentVolume/{name} (rebound)"));
         Ok(())
     }
 
@@ -216,8 +302,41 @@ impl Applier {
 
 #[cfg(test)]
 mod tests {
-    use super::contains;
+    use super::{contains, keep_claim_binding, stale_claim};
+    use k8s_openapi::api::core::v1::PersistentVolume;
     use serde_json::json;
+
+    fn volume(phase: &str, uid: Option<&str>) -> PersistentVolume {
+        serde_json::from_value(json!({
+            "metadata": {"name": "ns.backup-db-pv"},
+            "spec": {"claimRef": {"kind": "PersistentVolumeClaim", "namespace": "ns",
+                "name": "backup-db-pvc", "uid": uid, "resourceVersion": uid.map(|_| "7")}},
+            "status": {"phase": phase},
+        }))
+        .expect("a PV")
+    }
+
+    #[test]
+    fn a_bound_claim_ref_is_kept_a_released_volumes_stale_one_is_not() {
+        let ours = volume("Pending", None);
+        let mut desired = ours.clone();
+        keep_claim_binding(&volume("Bound", Some("u1")), &mut desired);
+        let kept = desired.spec.and_then(|s| s.claim_ref).expect("claimRef");
+        assert_eq!(kept.uid.as_deref(), Some("u1"));
+        assert_eq!(stale_claim(&volume("Bound", Some("u1"))), None);
+
+        let released = volume("Released", Some("gone"));
+        assert_eq!(stale_claim(&released).as_deref(), Some("gone"));
+        let mut desired = ours.clone();
+        keep_claim_binding(&released, &mut desired);
+        let claim_ref = desired.spec.and_then(|s| s.claim_ref).expect("claimRef");
+        assert_eq!((claim_ref.uid, claim_ref.resource_version), (None, None));
+        assert_eq!(
+            stale_claim(&volume("Released", None)),
+            None,
+            "cleared already"
+        );
+    }
 
     #[test]
     fn contains_ignores_what_others_added_but_not_what_differs() {

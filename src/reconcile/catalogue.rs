@@ -12,7 +12,8 @@ use super::Context;
 use super::observe::Observer;
 use serde::{Deserialize, Serialize};
 
-use crate::backup::{ArchiveReport, BackupEntry, BackupReport};
+use crate::backup::catalogue::{created, parse_stamp};
+use crate::backup::{ArchiveReport, BackupEntry, BackupReport, RestoreReport};
 use crate::error::Error;
 use crate::resources::{Component, FIELD_MANAGER, Names, labels};
 use crate::validate::Instance;
@@ -73,20 +74,60 @@ pub async fn record(
     instance: &Instance,
     report: &BackupReport,
 ) -> Result<Vec<BackupEntry>, Error> {
+    write_entry(
+        ctx,
+        instance,
+        report.entry(),
+        &report.pruned,
+        report.pitr.as_ref(),
+    )
+    .await
+}
+
+/// Enter the backup a restore loaded from a volume whose catalogue was lost (it went with
+/// its namespace): the restore verified it, and its stamp says when it was made. Older
+/// backups on the volume are not listed until a backup Job's retention pass sees them.
+pub async fn record_restored(
+    ctx: &Context,
+    instance: &Instance,
+    report: &RestoreReport,
+) -> Result<Vec<BackupEntry>, Error> {
+    let stamp = report.backup.strip_suffix(".sql.gz").unwrap_or_default();
+    let created = parse_stamp(stamp).map(created).unwrap_or_default();
+    let entry = BackupEntry {
+        name: report.backup.clone(),
+        size: report.size,
+        sha256: report.sha256.clone(),
+        verified: true,
+        database: report.database.clone(),
+        created,
+        binlog: None,
+    };
+    write_entry(ctx, instance, entry, &[], None).await
+}
+
+async fn write_entry(
+    ctx: &Context,
+    instance: &Instance,
+    entry: BackupEntry,
+    pruned: &[String],
+    pitr: Option<&ArchiveReport>,
+) -> Result<Vec<BackupEntry>, Error> {
     let map_name = Names::new(instance).catalogue();
     let before: Option<ConfigMap> = Observer::api()
         .get(&ctx.client, Some(&instance.namespace), &map_name)
         .await?;
     let mut entries = entries(before.as_ref());
-    entries.retain(|e| e.name != report.backup && !report.pruned.contains(&e.name));
-    entries.push(report.entry());
+    entries.retain(|e| e.name != entry.name && !pruned.contains(&e.name));
+    let backup = entry.name.clone();
+    entries.push(entry);
     entries.sort_by(|a, b| b.name.cmp(&a.name));
     let text =
         serde_json::to_string_pretty(&entries).map_err(|e| Error::BadValue(e.to_string()))?;
     let mut data = BTreeMap::from([(CATALOGUE_KEY, text)]);
-    if let Some(archive) = &report.pitr {
+    if let Some(archive) = pitr {
         let record = ArchiveRecord {
-            as_of: report.backup.clone(),
+            as_of: backup,
             archive: archive.clone(),
         };
         let text = serde_json::to_string(&record).map_err(|e| Error::BadValue(e.to_string()))?;

@@ -7,6 +7,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
+use super::apply::RECLAIMED_FROM;
 use super::jobs::{JobState, create_job, delete_job, job_state};
 use super::observe::Cached;
 use super::status::{Observed, RestoreState};
@@ -90,7 +91,15 @@ async fn remove_finalizer(ctx: &Context, mysql: &MySQL) -> Result<(), Error> {
         .filter(|f| *f != FINALIZER)
         .cloned()
         .collect();
-    set_finalizers(ctx, mysql, wanted, "remove the finalizer").await
+    match set_finalizers(ctx, mysql, wanted, "remove the finalizer").await {
+        // Another caller (the operator beside `delete --wait`) released it first and the
+        // object went: what this pass was to do is done.
+        Err(Error::Api {
+            source: kube::Error::Api(s),
+            ..
+        }) if s.code == 404 => Ok(()),
+        other => other,
+    }
 }
 
 /// What one pass of the deletion did.
@@ -135,10 +144,78 @@ async fn delete_ignoring_absent<K: Cached>(ctx: &Context, current: &K) -> Result
     }
 }
 
+/// The condition reason of an instance whose delete-backup cannot run because its
+/// namespace is being deleted.
+pub const NAMESPACE_TERMINATING: &str = "NamespaceTerminating";
+
 /// The finalizer: stop the server (one writer on the data volume), back the database up
 /// from the data volume (when a backup slot is free), record the backup, remove the data
 /// volume, release.
+///
+/// In a namespace being deleted the API server refuses every create (finding 57), the
+/// delete-backup Job's included, and the namespace controller takes the data claim away.
+/// The backup cannot run there, and releasing the finalizer anyway would lose the rows
+/// written since the last backup without anyone having said so. So the finalizer stays:
+/// the namespace waits, Terminating, on it (NamespaceFinalizersRemaining), the instance
+/// says why and how to let it go (`delete --skip-backup`), and the data stays on its
+/// volume (Retain) meanwhile. A namespace never stops terminating, so once the status
+/// says so no pass tries a create again: the instance costs no request until it changes.
 pub async fn finalize(
+    ctx: &Context,
+    mysql: &MySQL,
+    instance: &Instance,
+) -> Result<Deletion, Error> {
+    if !skips_backup(mysql) && refused_for_terminating_namespace(mysql) {
+        return Ok(Deletion::Blocked(namespace_terminating(instance)));
+    }
+    match finalize_steps(ctx, mysql, instance).await {
+        Err(e) if e.is_namespace_terminating() => {
+            tracing::warn!(
+                instance = %instance.name,
+                namespace = %instance.namespace,
+                error = %e,
+                "the namespace is being deleted: the delete-backup cannot run, the finalizer stays"
+            );
+            Ok(Deletion::Blocked(namespace_terminating(instance)))
+        }
+        other => other,
+    }
+}
+
+/// Whether the status already says that the namespace refused the delete-backup.
+fn refused_for_terminating_namespace(mysql: &MySQL) -> bool {
+    mysql.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.reason == NAMESPACE_TERMINATING && c.status == "True")
+    })
+}
+
+/// What the instance says when its namespace is being deleted under it.
+fn namespace_terminating(instance: &Instance) -> Observed {
+    let names = Names::new(instance);
+    let (name, ns) = (&instance.name, &instance.namespace);
+    let data = match instance.storage_class {
+        None => format!("PersistentVolume {}", names.data_pv()),
+        Some(_) => format!("the volume of claim {}", names.data_pvc()),
+    };
+    // A provisioned volume follows its class's reclaim policy (Delete by default): only
+    // the hostPath volumes the product makes are surely kept.
+    let backups = match &instance.storage_class {
+        None => format!("on PersistentVolume {}, which is kept", names.backup_pv()),
+        Some(class) => format!(
+            "on the backup volume only if storage class {class} retains volumes (reclaimPolicy Retain)"
+        ),
+    };
+    Observed::failed(
+        NAMESPACE_TERMINATING,
+        &format!(
+            "namespace {ns} is being deleted: the delete-backup cannot run there (a namespace being deleted refuses new Jobs), so nothing was deleted and the data stays on {data}; `kubectl mysql delete {name} -n {ns} --skip-backup` lets the namespace go without a new backup (the backups already taken stay {backups})"
+        ),
+    )
+}
+
+async fn finalize_steps(
     ctx: &Context,
     mysql: &MySQL,
     instance: &Instance,
@@ -300,6 +377,12 @@ pub async fn restore_step(
     match state {
         JobState::Running => Ok((RestoreState::Running(job_backup), None, Vec::new())),
         JobState::Succeeded(JobReport::Restore(report)) => {
+            // Restored from a reclaimed volume without a catalogue: the catalogue starts
+            // again with the backup the restore verified and loaded.
+            let entries = catalogue::read_in(ctx, &instance.namespace, &instance.name).await?;
+            if !entries.iter().any(|e| e.name == report.backup) {
+                catalogue::record_restored(ctx, instance, &report).await?;
+            }
             Ok((RestoreState::Done(report.backup), None, report.skipped))
         }
         JobState::Succeeded(_) => Ok((
@@ -307,6 +390,17 @@ pub async fn restore_step(
             Some("the restore Job reported no restore".into()),
             Vec::new(),
         )),
+        // The restore of a reclaimed volume that held no verified backup after all: there
+        // was nothing to restore, which is no failure.
+        JobState::Failed(cause)
+            if cause.contains(NOTHING_TO_RESTORE)
+                && reclaimed_without_catalogue(ctx, instance).await? =>
+        {
+            if let Some(old) = &job {
+                delete_job(ctx, old).await?;
+            }
+            Ok((RestoreState::NotNeeded, None, Vec::new()))
+        }
         JobState::Failed(cause) if matches!(recorded, RestoreState::Running(_)) => {
             Ok((RestoreState::Undecided, Some(cause), Vec::new()))
         }
@@ -317,9 +411,24 @@ pub async fn restore_step(
             }
             Ok((RestoreState::Undecided, None, Vec::new()))
         }
+        // The data volume itself came back (its finalizer was bypassed, and the operator
+        // made it bindable again): the server runs on the newest data there is, which no
+        // backup may overwrite.
+        JobState::Missing if reclaimed(ctx, &Names::new(instance).data_pv(), instance).await? => {
+            Ok((RestoreState::NotNeeded, None, Vec::new()))
+        }
         JobState::Missing => {
             let entries = catalogue::read_in(ctx, &instance.namespace, &instance.name).await?;
             match latest_verified(&entries) {
+                // The catalogue went with its namespace, but the backup volume is one the
+                // operator made bindable again (it held this instance's backups before):
+                // the restore Job looks on the volume itself for the newest verified one.
+                None if entries.is_empty()
+                    && reclaimed_without_catalogue(ctx, instance).await? =>
+                {
+                    create_job(ctx, &restore_job(instance, None)).await?;
+                    Ok((RestoreState::Running(String::new()), None, Vec::new()))
+                }
                 None => Ok((RestoreState::NotNeeded, None, Vec::new())),
                 Some(_) => {
                     // No name: the script verifies on the volume, newest first.
@@ -328,5 +437,69 @@ pub async fn restore_step(
                 }
             }
         }
+    }
+}
+
+/// What the restore script says when the volume holds no verified backup.
+const NOTHING_TO_RESTORE: &str = "no verified backup in";
+
+/// Whether the instance's backup volume was reclaimed by the operator (a Released volume
+/// made bindable again, [`RECLAIMED_FROM`]) and no catalogue lists its backups: the rule
+/// for restoring from the volume alone. A new volume, or one whose catalogue survived,
+/// takes the ordinary way.
+async fn reclaimed_without_catalogue(ctx: &Context, instance: &Instance) -> Result<bool, Error> {
+    if instance.storage_class.is_some() {
+        return Ok(false);
+    }
+    let entries = catalogue::read_in(ctx, &instance.namespace, &instance.name).await?;
+    if !entries.is_empty() {
+        return Ok(false);
+    }
+    reclaimed(ctx, &Names::new(instance).backup_pv(), instance).await
+}
+
+/// Whether the instance's hostPath volume `name` is one the operator made bindable again.
+async fn reclaimed(ctx: &Context, name: &str, instance: &Instance) -> Result<bool, Error> {
+    if instance.storage_class.is_some() {
+        return Ok(false);
+    }
+    let volume: Option<PersistentVolume> = ctx.observer.get(&ctx.client, None, name).await?;
+    Ok(volume.is_some_and(|v| v.annotations().contains_key(RECLAIMED_FROM)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NAMESPACE_TERMINATING, namespace_terminating};
+    use crate::resources::fixtures::{seed_instance, with_storage_class};
+
+    #[test]
+    fn a_terminating_namespace_names_the_volumes_and_the_way_out() {
+        let failure = namespace_terminating(&seed_instance())
+            .failure
+            .expect("a failure");
+        assert_eq!(failure.reason, NAMESPACE_TERMINATING);
+        for said in [
+            "namespace default is being deleted",
+            "the data stays on PersistentVolume default.mysql-instance-pv",
+            "`kubectl mysql delete mysql-instance -n default --skip-backup`",
+            "stay on PersistentVolume default.backup-mysql-instance-pv, which is kept",
+        ] {
+            assert!(
+                failure.message.contains(said),
+                "{said:?} in {}",
+                failure.message
+            );
+        }
+        // A provisioned backup volume is kept only if its class retains volumes.
+        let failure = namespace_terminating(&with_storage_class("standard"))
+            .failure
+            .expect("a failure");
+        assert!(
+            failure
+                .message
+                .contains("only if storage class standard retains volumes"),
+            "{}",
+            failure.message
+        );
     }
 }

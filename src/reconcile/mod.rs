@@ -31,7 +31,7 @@ use crate::image;
 use crate::resources::{self, FIELD_MANAGER, Wanted};
 use crate::validate::{self, Instance, PasswordSource};
 
-pub use apply::{Applier, ApplyCount, contains, keep_claim_binding};
+pub use apply::{Applier, ApplyCount, RECLAIMED_FROM, contains, keep_claim_binding, stale_claim};
 pub use lifecycle::{FINALIZER, SKIP_BACKUP};
 pub use observe::{Caches, Observer};
 pub use status::{Observed, RestoreState, desired_status};

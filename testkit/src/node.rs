@@ -5,7 +5,11 @@
 //!   a claim with a storage class and no volume gets a hostPath volume `pvc-<claim uid>`
 //!   under a temp dir the stand-in owns, then is bound. A volume that does not satisfy
 //!   the claim (size, access modes, class, claimed by another claim) leaves it Pending,
-//!   as on a real cluster. Reclaiming (Released, the Delete policy) is not played.
+//!   as on a real cluster. **Reclaiming**: a Bound volume whose claim is gone (or whose
+//!   claimRef names a claim of another uid, one re-created under the same name) becomes
+//!   Released with the Retain policy, claimRef and data kept, so no claim binds it until
+//!   someone clears the claimRef's uid; with the Delete policy it is deleted (a
+//!   provisioned volume's directory too).
 //! - **Deployment controller and kubelet**: a Deployment is marked available once its pod
 //!   could start: every claim it mounts is Bound and every `secretKeyRef` it reads exists.
 //!   [`NodeStandIn::hold`] keeps one unready for a test.
@@ -490,6 +494,9 @@ impl Cluster {
         for claim in self.claims.state() {
             outcome = outcome.and(self.bind(&claim).await);
         }
+        for volume in self.volumes.state() {
+            outcome = outcome.and(self.reclaim(&volume).await);
+        }
         for deployment in self.deployments.state() {
             outcome = outcome.and(self.roll_out(&deployment).await);
         }
@@ -619,6 +626,57 @@ impl Cluster {
                 .patch_status(&claim.name_any(), &params, &Patch::Merge(status))
                 .await?;
         }
+        Ok(())
+    }
+
+    /// The PV controller's reclaim: a Bound volume whose claim is gone becomes Released
+    /// (Retain: the claimRef keeps the old claim's uid, so a new claim of that name does not
+    /// bind it) or is deleted (Delete). The claim is looked up on the API server before
+    /// (the real controller does too): a lagging cache must not release a bound volume.
+    async fn reclaim(&self, volume: &PersistentVolume) -> Outcome {
+        if volume.metadata.deletion_timestamp.is_some()
+            || volume.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Bound")
+        {
+            return Ok(());
+        }
+        let Some(spec) = volume.spec.as_ref() else {
+            return Ok(());
+        };
+        let Some((namespace, name, uid)) = spec
+            .claim_ref
+            .as_ref()
+            .and_then(|r| Some((r.namespace.clone()?, r.name.clone()?, r.uid.clone()?)))
+        else {
+            return Ok(());
+        };
+        let key = ObjectRef::new(&name).within(&namespace);
+        if self.claims.get(&key).and_then(|c| c.uid()) == Some(uid.clone()) {
+            return Ok(());
+        }
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &namespace);
+        if claims.get_opt(&name).await?.and_then(|c| c.uid()) == Some(uid) {
+            return Ok(());
+        }
+        let pvs: Api<PersistentVolume> = Api::all(self.client.clone());
+        let volume_name = volume.name_any();
+        if spec.persistent_volume_reclaim_policy.as_deref() == Some("Delete") {
+            // The provisioner deletes the storage, then the volume.
+            if let Some(path) = spec.host_path.as_ref().map(|h| PathBuf::from(&h.path))
+                && path.starts_with(&self.node.root)
+            {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+            return match pvs
+                .delete(&volume_name, &kube::api::DeleteParams::default())
+                .await
+            {
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                other => other.map(|_| ()).map_err(Into::into),
+            };
+        }
+        let released = json!({"status": {"phase": "Released"}});
+        pvs.patch_status(&volume_name, &as_controller(), &Patch::Merge(released))
+            .await?;
         Ok(())
     }
 

@@ -291,6 +291,64 @@ mod tests {
         Ok(answer)
     }
 
+    /// Transcript 16 (finding 57): a namespace held by a finalizer is Terminating, says
+    /// which finalizer holds it, refuses creates, and goes once the finalizer is removed.
+    #[tokio::test]
+    async fn a_namespace_held_by_a_finalizer_says_so_refuses_creates_and_goes_when_released()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+        use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+        let server = TestApiServer::start().await?;
+        let client = kube::Client::try_from(kube::Config::new(server.url().parse()?))?;
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let ns: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "held"}}))?;
+        namespaces.create(&PostParams::default(), &ns).await?;
+        let maps: Api<ConfigMap> = Api::namespaced(client, "held");
+        let map = |name: &str| -> ConfigMap {
+            serde_json::from_value(
+                serde_json::json!({"metadata": {"name": name, "finalizers": ["example.com/hold"]}}),
+            )
+            .unwrap_or_default()
+        };
+        maps.create(&PostParams::default(), &map("kept")).await?;
+        namespaces.delete("held", &DeleteParams::default()).await?;
+        let mut said = None;
+        for _ in 0..100 {
+            let status = namespaces.get("held").await?.status.unwrap_or_default();
+            said = (status.conditions.iter().flatten())
+                .find(|c| c.type_ == "NamespaceFinalizersRemaining")
+                .and_then(|c| c.message.clone());
+            if said.is_some() {
+                assert_eq!(status.phase.as_deref(), Some("Terminating"));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            said.as_deref(),
+            Some(
+                "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"
+            )
+        );
+        let refused = maps.create(&PostParams::default(), &map("new")).await;
+        assert!(
+            matches!(&refused, Err(kube::Error::Api(s)) if s.code == 403
+                && s.message.ends_with("unable to create new content in namespace held because it is being terminated")),
+            "{refused:?}"
+        );
+        let release = serde_json::json!({"metadata": {"finalizers": null}});
+        maps.patch("kept", &PatchParams::default(), &Patch::Merge(release))
+            .await?;
+        for _ in 0..100 {
+            if namespaces.get_opt("held").await?.is_none() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the namespace did not go once released");
+    }
+
     #[tokio::test]
     async fn an_outage_refuses_connections_cuts_watches_and_keeps_the_store() {
         let server = TestApiServer::start().await.expect("server");

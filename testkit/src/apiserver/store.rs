@@ -1088,7 +1088,66 @@ impl Store {
                 wrote |= self.delete(&k, &ns, &obj_name, None).is_ok();
             }
         }
-        wrote
+        wrote | self.report_remaining(kind, name, object)
+    }
+
+    /// The namespace controller's conditions on a namespace that waits for its content:
+    /// what remains (`NamespaceContentRemaining`) and which finalizers hold it
+    /// (`NamespaceFinalizersRemaining`), as `kubectl describe namespace` shows them. Written
+    /// only when they say something new.
+    fn report_remaining(&mut self, kind: &Kind, name: &str, object: Value) -> bool {
+        let mut resources: BTreeMap<String, usize> = BTreeMap::new();
+        let mut held: BTreeMap<String, usize> = BTreeMap::new();
+        for ((resource, _, _), o) in self.objects.iter().filter(|((_, ns, _), _)| ns == name) {
+            let (group, plural) = resource.split_once('/').unwrap_or(("", resource));
+            let shown = if group.is_empty() {
+                plural.to_string()
+            } else {
+                format!("{plural}.{group}")
+            };
+            *resources.entry(shown).or_default() += 1;
+            for f in finalizers(o) {
+                *held.entry(f).or_default() += 1;
+            }
+        }
+        if resources.is_empty() {
+            return false;
+        }
+        let list = |counts: &BTreeMap<String, usize>, what: &str| {
+            counts
+                .iter()
+                .map(|(k, n)| format!("{k} {what} {n} resource instances"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut wanted = vec![json!({
+            "type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
+            "message": format!("Some resources are remaining: {}", list(&resources, "has")),
+        })];
+        if !held.is_empty() {
+            wanted.push(json!({
+                "type": "NamespaceFinalizersRemaining", "status": "True", "reason": "SomeFinalizersRemain",
+                "message": format!("Some content in the namespace has finalizers remaining: {}", list(&held, "in")),
+            }));
+        }
+        let said = |c: &Value| json!([c["type"], c["status"], c["reason"], c["message"]]);
+        let current: Vec<Value> = (object["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten())
+        .map(said)
+        .collect();
+        if current == wanted.iter().map(said).collect::<Vec<_>>() {
+            return false;
+        }
+        let previous = object.clone();
+        let mut object = object;
+        for c in &mut wanted {
+            c["lastTransitionTime"] = json!(now());
+        }
+        object["status"]["conditions"] = json!(wanted);
+        self.write(kind, "", name, object, Some(previous));
+        true
     }
 
     /// A namespace is marked Terminating; the garbage collector empties and removes it.

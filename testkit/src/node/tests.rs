@@ -183,6 +183,90 @@ async fn a_claim_with_a_storage_class_gets_a_provisioned_volume() -> TestResult 
     Ok(())
 }
 
+/// The volume's phase once it is `phase`.
+async fn volume_in(
+    api: &Api<PersistentVolume>,
+    name: &str,
+    phase: &str,
+) -> Option<PersistentVolume> {
+    let pv = api.get(name).await.ok()?;
+    (pv.status.as_ref()?.phase.as_deref() == Some(phase)).then_some(pv)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_volume_whose_claim_is_gone_is_released_or_deleted_by_its_policy() -> TestResult {
+    let (_server, client, _node) = cluster().await?;
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(client.clone());
+    let pp = PostParams::default();
+    pvs.create(&pp, &volume("kept", "1Gi", "kept")).await?;
+    let old = claims
+        .create(&pp, &claim("kept", "1Gi", "", Some("kept")))
+        .await?;
+    let fast = claims
+        .create(&pp, &claim("fast", "1Gi", "fast", None))
+        .await?;
+    eventually("the claims bound", || async {
+        bound(&claims, "kept").await?;
+        bound(&claims, "fast").await
+    })
+    .await;
+    let provisioned = format!("pvc-{}", fast.uid().expect("uid"));
+    let path = pvs
+        .get(&provisioned)
+        .await?
+        .spec
+        .and_then(|s| s.host_path)
+        .expect("hostPath")
+        .path;
+
+    // Retain: Released, the old claim's uid kept, the data left alone.
+    claims.delete("kept", &Default::default()).await?;
+    let released = eventually("the volume released", || {
+        volume_in(&pvs, "kept", "Released")
+    })
+    .await;
+    let claim_ref = released
+        .spec
+        .and_then(|s| s.claim_ref)
+        .expect("claimRef kept");
+    assert_eq!(claim_ref.uid, old.uid(), "the old claim's uid stays");
+    // A new claim of the same name does not bind it while that uid is there.
+    claims
+        .create(&pp, &claim("kept", "1Gi", "", Some("kept")))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(bound(&claims, "kept").await.map(|c| c.name_any()), None);
+    let pv = pvs.get("kept").await?;
+    assert_eq!(pv.status.and_then(|s| s.phase).as_deref(), Some("Released"));
+    // Cleared by hand (the standard procedure): bound to the new claim.
+    let clear = json!({"spec": {"claimRef": {"uid": null, "resourceVersion": null}}});
+    pvs.patch("kept", &PatchParams::default(), &Patch::Merge(clear))
+        .await?;
+    let new = eventually("the new claim bound", || bound(&claims, "kept")).await;
+    let pv = eventually("the volume bound again", || {
+        volume_in(&pvs, "kept", "Bound")
+    })
+    .await;
+    assert_eq!(
+        pv.spec.and_then(|s| s.claim_ref).and_then(|r| r.uid),
+        new.uid()
+    );
+
+    // Delete: the volume goes, and the provisioned directory with it.
+    claims.delete("fast", &Default::default()).await?;
+    eventually("the provisioned volume deleted", || async {
+        pvs.get_opt(&provisioned)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(!std::path::Path::new(&path).exists(), "{path} is removed");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deployment_becomes_available_and_then_is_left_alone() -> TestResult {
     let (server, client, _node) = cluster().await?;
