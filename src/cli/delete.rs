@@ -62,9 +62,13 @@ pub async fn run(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| crate::Error::api(format!("mark MySQL {name} to skip the backup"), e))?;
     }
-    api.delete(name, &DeleteParams::default())
-        .await
-        .map_err(|e| crate::Error::api(format!("delete MySQL {name}"), e))?;
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => {}
+        // Gone meanwhile: the operator may finish a deletion that was already under way
+        // (a namespace being deleted) as soon as it sees --skip-backup. Gone is what was asked.
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(crate::Error::api(format!("delete MySQL {name}"), e).into()),
+    }
     if !args.wait {
         println!(
             "mysql.otus.homework/{name} deleted (the backup and cleanup run behind the finalizer)"
