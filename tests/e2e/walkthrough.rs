@@ -25,13 +25,17 @@ pub(crate) fn seed_password() -> String {
         .expect("the seed CR has an inline password")
 }
 
-/// Run SQL against an instance's server as root (password through MYSQL_PWD).
-pub(crate) fn sql(port: u16, database: &str, statement: &str) -> String {
-    let client = ["/usr/bin/mariadb", "/usr/local/bin/mariadb"]
+/// The MariaDB command-line client.
+pub(crate) fn mariadb_client() -> &'static str {
+    ["/usr/bin/mariadb", "/usr/local/bin/mariadb"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or("mariadb");
-    let out = Command::new(client)
+        .unwrap_or("mariadb")
+}
+
+/// Run SQL against an instance's server as root (password through MYSQL_PWD).
+pub(crate) fn sql(port: u16, database: &str, statement: &str) -> String {
+    let out = Command::new(mariadb_client())
         .args([
             "--no-defaults",
             "--protocol=TCP",

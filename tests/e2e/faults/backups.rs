@@ -12,43 +12,13 @@ use kube::api::{ListParams, PostParams};
 use kubectl_mysql::crd::{MySQL, Phase};
 use testkit::node::NodeStandIn;
 
-use super::{OperatorProcess, row_count};
+use super::{OperatorProcess, plugin, row_count};
 use crate::cli::Run;
 use crate::cluster::{Cluster, install_crd, seed_cr, wait_for_phase};
 use crate::walkthrough::{EXPECTED, ROWS, port_of, rows_of, seed_password, sql};
 
 /// Generous: the CI machine has 2 cores shared by everything.
 const LIMIT: Duration = Duration::from_secs(120);
-
-/// `kubectl mysql ARGS` against the cluster, in its namespace.
-fn plugin(cluster: &Cluster, args: &[&str]) -> Run {
-    let kubeconfig = cluster.kubeconfig.display().to_string();
-    let mut all = vec!["--kubeconfig", &kubeconfig, "-n", &cluster.namespace];
-    all.extend_from_slice(args);
-    crate::cli::kubectl_mysql(&all, "")
-}
-
-/// `kubectl mysql backup mysql-instance --wait` in a blocking task.
-fn backup_in_background(cluster: &Cluster) -> tokio::task::JoinHandle<Run> {
-    let kubeconfig = cluster.kubeconfig.display().to_string();
-    let ns = cluster.namespace.clone();
-    tokio::task::spawn_blocking(move || {
-        crate::cli::kubectl_mysql(
-            &[
-                "--kubeconfig",
-                &kubeconfig,
-                "-n",
-                &ns,
-                "backup",
-                "mysql-instance",
-                "--wait",
-                "--timeout",
-                "240s",
-            ],
-            "",
-        )
-    })
-}
 
 /// The backup NAME of `backup NAME (N bytes ...)`.
 fn backup_name(run: &Run) -> String {
@@ -127,17 +97,10 @@ where
     }
 }
 
-fn mariadb_client() -> &'static str {
-    ["/usr/bin/mariadb", "/usr/local/bin/mariadb"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("mariadb")
-}
-
 /// A session holding `table` write-locked until its server goes: a dump that reaches the
 /// table waits for it, in the middle of its work, for as long as the test needs.
 fn hold_write_lock(port: u16, table: &str) -> std::process::Child {
-    Command::new(mariadb_client())
+    Command::new(crate::walkthrough::mariadb_client())
         .args(["--no-defaults", "--protocol=TCP", "-h127.0.0.1", "-uroot"])
         .arg(format!("-P{port}"))
         .arg("--database=otus-database")
@@ -185,7 +148,7 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
         "otus-database",
         "CREATE TABLE locked (id INT PRIMARY KEY); INSERT INTO locked VALUES (1), (2)",
     );
-    let first = backup_name(&plugin(&cluster, &["backup", "mysql-instance", "--wait"]));
+    let first = backup_name(&plugin(&cluster, &["backup", "mysql-instance", "--wait"]).await);
     let volume = node.local_path(&format!(
         "/var/lib/kubectl-mysql/{ns}/mysql-instance/backup"
     ));
@@ -204,7 +167,10 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
         (sql(port, "otus-database", held).trim() == "1").then_some(())
     })
     .await;
-    let cli = backup_in_background(&cluster);
+    let cli = tokio::spawn(plugin(
+        &cluster,
+        &["backup", "mysql-instance", "--wait", "--timeout", "240s"],
+    ));
     let asked = Instant::now();
     // The explicit signal: the dump waits on the locked table, its partial file open.
     let waiting = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'Waiting for table metadata lock'";
@@ -325,7 +291,8 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
     let restored = plugin(
         &cluster,
         &["restore", "mysql-instance", "--wait", "--timeout", "240s"],
-    );
+    )
+    .await;
     assert_eq!(
         restored.code,
         Some(0),
@@ -415,7 +382,7 @@ async fn a_full_backup_volume_fails_the_backup_with_the_reason_and_keeps_the_ear
     wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
     let port = port_of(&node, &ns).await;
     sql(port, "otus-database", ROWS);
-    let first = backup_name(&plugin(&cluster, &["backup", "mysql-instance", "--wait"]));
+    let first = backup_name(&plugin(&cluster, &["backup", "mysql-instance", "--wait"]).await);
     let before = files(&volume);
     let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &ns);
     let catalogue_before =
@@ -436,7 +403,8 @@ async fn a_full_backup_volume_fails_the_backup_with_the_reason_and_keeps_the_ear
     let run = plugin(
         &cluster,
         &["backup", "mysql-instance", "--wait", "--timeout", "240s"],
-    );
+    )
+    .await;
     eprintln!(
         "fault measure: `backup --wait` on a full volume failed after {:.1} s",
         asked.elapsed().as_secs_f64()
@@ -527,7 +495,8 @@ async fn a_full_backup_volume_fails_the_backup_with_the_reason_and_keeps_the_ear
     let restored = plugin(
         &cluster,
         &["restore", "mysql-instance", "--wait", "--timeout", "240s"],
-    );
+    )
+    .await;
     assert_eq!(
         restored.code,
         Some(0),

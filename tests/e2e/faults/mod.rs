@@ -110,6 +110,47 @@ impl Rig {
     }
 }
 
+/// `kubectl mysql ARGS` against the cluster, in its namespace, off the async runtime (the
+/// future owns what it needs, so it can be spawned while the test goes on).
+pub(crate) fn plugin(
+    cluster: &Cluster,
+    args: &[&str],
+) -> impl std::future::Future<Output = crate::cli::Run> + Send + 'static {
+    let mut all = vec![
+        "--kubeconfig".to_string(),
+        cluster.kubeconfig.display().to_string(),
+        "-n".into(),
+        cluster.namespace.clone(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    async move {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            crate::cli::kubectl_mysql(&args, "")
+        })
+        .await
+        .expect("the CLI ran")
+    }
+}
+
+/// The `.sql.gz` files on the backup volume of the seed's instance in `ns`, sorted.
+pub(crate) fn dumps(node: &NodeStandIn, ns: &str) -> Vec<String> {
+    let volume = node.local_path(&format!(
+        "/var/lib/kubectl-mysql/{ns}/mysql-instance/backup"
+    ));
+    let mut names: Vec<String> = std::fs::read_dir(volume)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sql.gz"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// Wait until an outage of the test API server is over.
 async fn outage_over(server: &TestApiServer) {
     while server.in_outage() {
@@ -154,23 +195,10 @@ async fn the_api_server_away_for_20_s_during_a_reconcile_and_during_a_wait() {
     let (cluster, ns) = (&rig.cluster, rig.ns.clone());
 
     // A backup the CLI waits for, cut off while it waits.
-    let kubeconfig = cluster.kubeconfig.display().to_string();
-    let args = [
-        "--kubeconfig",
-        &kubeconfig,
-        "-n",
-        &ns,
-        "backup",
-        "mysql-instance",
-        "--wait",
-        "--timeout",
-        "120s",
-    ]
-    .map(str::to_string);
-    let cli = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        crate::cli::kubectl_mysql(&args, "")
-    });
+    let cli = tokio::spawn(plugin(
+        cluster,
+        &["backup", "mysql-instance", "--wait", "--timeout", "120s"],
+    ));
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
     eventually("the backup Job is created", || async {
         jobs.list(&ListParams::default())

@@ -11,7 +11,7 @@ use kubectl_mysql::reconcile::lifecycle::NAMESPACE_TERMINATING;
 use serde_json::json;
 use testkit::node::NodeStandIn;
 
-use super::row_count;
+use super::{dumps, plugin, row_count};
 use crate::cluster::{Cluster, install_crd, seed_cr, wait_for_phase};
 use crate::operator::RunningOperator;
 use crate::walkthrough::{EXPECTED, ROWS, port_of, rows_of, sql};
@@ -33,37 +33,6 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     started.elapsed()
-}
-
-/// `kubectl mysql ARGS` against the cluster, off the async runtime.
-async fn plugin(cluster: &Cluster, args: &[&str]) -> crate::cli::Run {
-    let mut all = vec![
-        "--kubeconfig".to_string(),
-        cluster.kubeconfig.display().to_string(),
-        "-n".into(),
-        cluster.namespace.clone(),
-    ];
-    all.extend(args.iter().map(|a| a.to_string()));
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = all.iter().map(String::as_str).collect();
-        crate::cli::kubectl_mysql(&args, "")
-    })
-    .await
-    .expect("the CLI ran")
-}
-
-/// The `.sql.gz` files on a hostPath volume.
-fn dumps(node: &NodeStandIn, host_path: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(node.local_path(host_path))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".sql.gz"))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 fn phase(pv: &PersistentVolume) -> Option<String> {
@@ -108,7 +77,6 @@ async fn a_namespace_deleted_with_an_instance_waits_for_skip_backup_and_restores
         format!("{ns}.mysql-instance-pv"),
         format!("{ns}.backup-mysql-instance-pv"),
     );
-    let backup_path = format!("/var/lib/kubectl-mysql/{ns}/mysql-instance/backup");
 
     mysqls
         .create(&PostParams::default(), &seed_cr())
@@ -125,7 +93,7 @@ async fn a_namespace_deleted_with_an_instance_waits_for_skip_backup_and_restores
         "INSERT INTO test (name) VALUES ('after the backup')",
     );
     assert_eq!(row_count(port), 4);
-    let backups = dumps(&node, &backup_path);
+    let backups = dumps(&node, &ns);
     assert_eq!(backups.len(), 1, "{backups:?}");
     let old_backup_claim = claims
         .get("backup-mysql-instance-pvc")
@@ -236,7 +204,7 @@ async fn a_namespace_deleted_with_an_instance_waits_for_skip_backup_and_restores
     );
     let data = pvs.get(&data_pv).await.expect("the data volume is kept");
     assert_eq!(data.metadata.deletion_timestamp, None);
-    assert_eq!(dumps(&node, &backup_path), backups, "backups untouched");
+    assert_eq!(dumps(&node, &ns), backups, "backups untouched");
     assert!(pvs.get_opt(&backup_pv).await.expect("get").is_some());
 
     // No hot retry: a pass of the blocked instance (woken by a change) costs no write.
@@ -311,7 +279,7 @@ async fn a_namespace_deleted_with_an_instance_waits_for_skip_backup_and_restores
         pvs.get_opt(&data_pv).await.expect("get").is_none(),
         "the finalizer removed it"
     );
-    assert_eq!(dumps(&node, &backup_path), backups);
+    assert_eq!(dumps(&node, &ns), backups);
 
     // The namespace and the instance again: restored from the volume.
     let recreated = Instant::now();

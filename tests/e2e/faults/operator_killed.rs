@@ -8,9 +8,8 @@ use kube::Api;
 use kube::api::DeleteParams;
 use kubectl_mysql::crd::Phase;
 use testkit::apiserver::TestApiServer;
-use testkit::node::NodeStandIn;
 
-use super::Rig;
+use super::{Rig, dumps};
 use crate::cluster::{seed_cr, wait_for_phase, wait_until_deleted};
 use crate::walkthrough::{EXPECTED, rows_of};
 
@@ -37,24 +36,6 @@ async fn job_appears(jobs: &Api<Job>, name: &str) -> bool {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// The `.sql.gz` files on the instance's backup volume.
-fn dumps(node: &NodeStandIn, ns: &str) -> Vec<String> {
-    let volume = node.local_path(&format!(
-        "/var/lib/kubectl-mysql/{ns}/mysql-instance/backup"
-    ));
-    let mut names: Vec<String> = std::fs::read_dir(volume)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".sql.gz"))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// A SIGKILL while the delete-backup runs: the operator started again follows the Job it
