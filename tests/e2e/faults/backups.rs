@@ -20,6 +20,25 @@ use crate::walkthrough::{EXPECTED, ROWS, port_of, rows_of, seed_password, sql};
 /// Generous: the CI machine has 2 cores shared by everything.
 const LIMIT: Duration = Duration::from_secs(120);
 
+/// The walkthrough's rows deleted, then `restore --wait` brings them back from `backup`
+/// (the newest verified one).
+async fn rows_deleted_then_restored_from(cluster: &Cluster, port: u16, backup: &str) {
+    sql(port, "otus-database", "DELETE FROM test");
+    let restored = plugin(
+        cluster,
+        &["restore", "mysql-instance", "--wait", "--timeout", "240s"],
+    )
+    .await;
+    assert_eq!(
+        restored.code,
+        Some(0),
+        "{}\n{}",
+        restored.stdout,
+        restored.stderr
+    );
+    assert!(restored.stdout.contains(backup), "{}", restored.stdout);
+}
+
 /// The backup NAME of `backup NAME (N bytes ...)`.
 fn backup_name(run: &Run) -> String {
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
@@ -287,20 +306,7 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
     // Rows: all there; and the newest backup gives them back.
     assert_eq!(rows_of(port), EXPECTED, "no row lost");
     assert_eq!(row_count(port), 3);
-    sql(port, "otus-database", "DELETE FROM test");
-    let restored = plugin(
-        &cluster,
-        &["restore", "mysql-instance", "--wait", "--timeout", "240s"],
-    )
-    .await;
-    assert_eq!(
-        restored.code,
-        Some(0),
-        "{}\n{}",
-        restored.stdout,
-        restored.stderr
-    );
-    assert!(restored.stdout.contains(&second), "{}", restored.stdout);
+    rows_deleted_then_restored_from(&cluster, port, &second).await;
     assert_eq!(rows_of(port), EXPECTED, "the newest backup has every row");
     drop(operator);
     drop(node);
@@ -491,20 +497,7 @@ async fn a_full_backup_volume_fails_the_backup_with_the_reason_and_keeps_the_ear
         sql(port, "otus-database", "SELECT COUNT(*) FROM filler").trim(),
         "3000"
     );
-    sql(port, "otus-database", "DELETE FROM test");
-    let restored = plugin(
-        &cluster,
-        &["restore", "mysql-instance", "--wait", "--timeout", "240s"],
-    )
-    .await;
-    assert_eq!(
-        restored.code,
-        Some(0),
-        "{}\n{}",
-        restored.stdout,
-        restored.stderr
-    );
-    assert!(restored.stdout.contains(&first), "{}", restored.stdout);
+    rows_deleted_then_restored_from(&cluster, port, &first).await;
     assert_eq!(row_count(port), 3);
     assert_eq!(rows_of(port), EXPECTED);
     operator.stop().await;

@@ -35,6 +35,30 @@ where
     started.elapsed()
 }
 
+/// The seed's instance Ready with the walkthrough's rows, backed up, then one row more
+/// (the one only the backup does not hold); the server's port.
+async fn ready_backed_up_and_a_row_after(
+    cluster: &Cluster,
+    node: &NodeStandIn,
+    mysqls: &Api<MySQL>,
+) -> u16 {
+    mysqls
+        .create(&PostParams::default(), &seed_cr())
+        .await
+        .expect("create");
+    wait_for_phase(mysqls, "mysql-instance", Phase::Ready, None).await;
+    let port = port_of(node, &cluster.namespace).await;
+    sql(port, "otus-database", ROWS);
+    let run = plugin(cluster, &["backup", "mysql-instance", "--wait"]).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    sql(
+        port,
+        "otus-database",
+        "INSERT INTO test (name) VALUES ('after the backup')",
+    );
+    port
+}
+
 fn phase(pv: &PersistentVolume) -> Option<String> {
     pv.status.as_ref().and_then(|s| s.phase.clone())
 }
@@ -78,20 +102,7 @@ async fn a_namespace_deleted_with_an_instance_waits_for_skip_backup_and_restores
         format!("{ns}.backup-mysql-instance-pv"),
     );
 
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("create");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
-    let port = port_of(&node, &ns).await;
-    sql(port, "otus-database", ROWS);
-    let run = plugin(&cluster, &["backup", "mysql-instance", "--wait"]).await;
-    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    sql(
-        port,
-        "otus-database",
-        "INSERT INTO test (name) VALUES ('after the backup')",
-    );
+    let port = ready_backed_up_and_a_row_after(&cluster, &node, &mysqls).await;
     assert_eq!(row_count(port), 4);
     let backups = dumps(&node, &ns);
     assert_eq!(backups.len(), 1, "{backups:?}");
@@ -370,20 +381,7 @@ async fn a_namespace_whose_finalizer_was_bypassed_comes_back_with_its_data_volum
     let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
     let pvs: Api<PersistentVolume> = Api::all(cluster.client.clone());
     let data_pv = format!("{ns}.mysql-instance-pv");
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("create");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
-    let port = port_of(&node, &ns).await;
-    sql(port, "otus-database", ROWS);
-    let run = plugin(&cluster, &["backup", "mysql-instance", "--wait"]).await;
-    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    sql(
-        port,
-        "otus-database",
-        "INSERT INTO test (name) VALUES ('after the backup')",
-    );
+    ready_backed_up_and_a_row_after(&cluster, &node, &mysqls).await;
     // The operator stopped, the namespace deleted and the finalizer removed by hand.
     operator.stop().await;
     namespaces
