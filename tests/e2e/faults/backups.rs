@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
@@ -12,13 +12,10 @@ use kube::api::{ListParams, PostParams};
 use kubectl_mysql::crd::{MySQL, Phase};
 use testkit::node::NodeStandIn;
 
-use super::{OperatorProcess, plugin, row_count};
+use super::{OperatorProcess, dump_waits_on_the_lock, hold_write_lock, plugin, row_count, until};
 use crate::cli::Run;
 use crate::cluster::{Cluster, install_crd, seed_cr, wait_for_phase};
-use crate::walkthrough::{EXPECTED, ROWS, port_of, rows_of, seed_password, sql};
-
-/// Generous: the CI machine has 2 cores shared by everything.
-const LIMIT: Duration = Duration::from_secs(120);
+use crate::walkthrough::{EXPECTED, ROWS, port_of, rows_of, sql};
 
 /// The walkthrough's rows deleted, then `restore --wait` brings them back from `backup`
 /// (the newest verified one).
@@ -100,41 +97,6 @@ fn failed_pods(job: &Job) -> i32 {
     job.status.as_ref().and_then(|s| s.failed).unwrap_or(0)
 }
 
-/// Poll `check` every 100 ms until it gives a value, within [`LIMIT`].
-async fn until<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(started.elapsed() < LIMIT, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A session holding `table` write-locked until its server goes: a dump that reaches the
-/// table waits for it, in the middle of its work, for as long as the test needs.
-fn hold_write_lock(port: u16, table: &str) -> std::process::Child {
-    Command::new(crate::walkthrough::mariadb_client())
-        .args(["--no-defaults", "--protocol=TCP", "-h127.0.0.1", "-uroot"])
-        .arg(format!("-P{port}"))
-        .arg("--database=otus-database")
-        .args([
-            "-e",
-            &format!("LOCK TABLES {table} WRITE; SELECT SLEEP(3600)"),
-        ])
-        .env("MYSQL_PWD", seed_password())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the mariadb client runs")
-}
-
 /// mysqld is SIGKILLed while an on-demand backup dumps (deterministically: the dump waits on
 /// a locked table). The attempt fails and leaves no partial file; the server is restarted
 /// in place; the Job's retry waits for it and makes a verified backup, which enters the
@@ -179,22 +141,15 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
         before.keys()
     );
 
-    let mut holder = hold_write_lock(port, "locked");
-    let held =
-        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(3600)%'";
-    until("the lock is held", || async {
-        (sql(port, "otus-database", held).trim() == "1").then_some(())
-    })
-    .await;
+    let mut holder = hold_write_lock(port, "locked").await;
     let cli = tokio::spawn(plugin(
         &cluster,
         &["backup", "mysql-instance", "--wait", "--timeout", "240s"],
     ));
     let asked = Instant::now();
     // The explicit signal: the dump waits on the locked table, its partial file open.
-    let waiting = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'Waiting for table metadata lock'";
     let partial = until("the dump is under way", || async {
-        let dumping = sql(port, "otus-database", waiting).trim() == "1";
+        let dumping = dump_waits_on_the_lock(port);
         let partial = partials(&files(&volume)).first().map(|p| p.to_string());
         partial.filter(|_| dumping)
     })
@@ -205,7 +160,7 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
     );
     assert!(node.kill_server(&ns, "mysql-instance"), "a server to kill");
     let killed = Instant::now();
-    let _ = holder.wait(); // its connection went with the server
+    holder.wait(); // its connection went with the server
 
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
     until(

@@ -8,10 +8,9 @@ mod operator_killed;
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use kubectl_mysql::crd::{MySQL, Phase, SecretKeyReference};
 
 use testkit::apiserver::TestApiServer;
@@ -151,9 +150,90 @@ pub(crate) fn dumps(node: &NodeStandIn, ns: &str) -> Vec<String> {
     names
 }
 
+/// Generous: a loaded CI machine starts servers and runs dumps slowly.
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// Poll `check` every 100 ms until it gives a value, within [`LIMIT`].
+pub(crate) async fn until<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < LIMIT, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A session holding `table` write-locked, until [`LockHolder::release`] or its server
+/// goes: a dump that reaches the table waits for it, in the middle of its work, for as
+/// long as the test needs.
+pub(crate) struct LockHolder {
+    client: std::process::Child,
+    port: u16,
+}
+
+/// The session holding the lock, in the server's process list.
+const HOLDER: &str = "FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(3600)%'";
+
+/// Lock `table` of the walkthrough's database in a session of its own; returns once the
+/// lock is held.
+pub(crate) async fn hold_write_lock(port: u16, table: &str) -> LockHolder {
+    let client = std::process::Command::new(crate::walkthrough::mariadb_client())
+        .args(["--no-defaults", "--protocol=TCP", "-h127.0.0.1", "-uroot"])
+        .arg(format!("-P{port}"))
+        .arg("--database=otus-database")
+        .args([
+            "-e",
+            &format!("LOCK TABLES {table} WRITE; SELECT SLEEP(3600)"),
+        ])
+        .env("MYSQL_PWD", crate::walkthrough::seed_password())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the mariadb client runs");
+    let count = format!("SELECT COUNT(*) {HOLDER}");
+    until("the lock is held", || async {
+        (sql(port, "otus-database", &count).trim() == "1").then_some(())
+    })
+    .await;
+    LockHolder { client, port }
+}
+
+impl LockHolder {
+    /// Release the lock: the session is killed on the server (a client that goes away
+    /// in the middle of `SLEEP` is noticed only when the sleep ends).
+    pub(crate) fn release(mut self) {
+        let id = sql(self.port, "otus-database", &format!("SELECT ID {HOLDER}"));
+        sql(self.port, "otus-database", &format!("KILL {}", id.trim()));
+        let _ = self.client.wait();
+    }
+
+    /// Wait for the client to end (its connection went with the server).
+    pub(crate) fn wait(&mut self) {
+        let _ = self.client.wait();
+    }
+}
+
+/// Whether a dump waits on a table locked by [`hold_write_lock`].
+pub(crate) fn dump_waits_on_the_lock(port: u16) -> bool {
+    let waiting = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'Waiting for table metadata lock'";
+    sql(port, "otus-database", waiting).trim() == "1"
+}
+
 /// Wait until an outage of the test API server is over.
 async fn outage_over(server: &TestApiServer) {
+    let since = Instant::now();
     while server.in_outage() {
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "the test API server is not back a minute after its outage began"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -194,20 +274,20 @@ async fn the_api_server_away_for_20_s_during_a_reconcile_and_during_a_wait() {
     sql(port, "otus-database", ROWS);
     let (cluster, ns) = (&rig.cluster, rig.ns.clone());
 
-    // A backup the CLI waits for, cut off while it waits.
+    // A backup the CLI waits for, cut off while it waits: the dump is held on a locked
+    // table until the outage has begun, so the backup cannot end before it.
+    let holder = hold_write_lock(port, "test").await;
     let cli = tokio::spawn(plugin(
         cluster,
         &["backup", "mysql-instance", "--wait", "--timeout", "120s"],
     ));
-    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
-    eventually("the backup Job is created", || async {
-        jobs.list(&ListParams::default())
-            .await
-            .is_ok_and(|l| !l.items.is_empty())
+    until("the dump waits on the locked table", || async {
+        dump_waits_on_the_lock(port).then_some(())
     })
     .await;
     server.outage(Duration::from_secs(20));
     let cut_at = Instant::now();
+    holder.release();
     let run = cli.await.expect("the CLI ran");
     eprintln!(
         "fault measure: backup --wait ended {:.1} s after a 20 s outage began",
