@@ -12,7 +12,7 @@ use kube::api::{ListParams, PostParams};
 use kubectl_mysql::crd::{MySQL, Phase};
 use testkit::node::NodeStandIn;
 
-use super::{OperatorProcess, dump_waits_on_the_lock, hold_write_lock, plugin, row_count, until};
+use super::{Rig, dump_waits_on_the_lock, hold_write_lock, plugin, row_count, until};
 use crate::cli::Run;
 use crate::cluster::{Cluster, install_crd, seed_cr, wait_for_phase};
 use crate::walkthrough::{EXPECTED, ROWS, port_of, rows_of, sql};
@@ -107,29 +107,18 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
     let Some(_) = testkit::require_mariadb!() else {
         return;
     };
-    let cluster = Cluster::new("fault-dump-kill").await;
-    if cluster.server().is_none() {
+    let rig = Rig::with_rows("fault-dump-kill", seed_cr()).await;
+    if rig.cluster.server().is_none() {
         return; // the server is killed through the node stand-in
     }
-    install_crd(&cluster.client).await;
-    let node = NodeStandIn::start_with_mysql(cluster.client.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let operator = OperatorProcess::start(&cluster, dir.path(), "operator");
-    let ns = cluster.namespace.clone();
-    let mysqls: Api<MySQL> = Api::namespaced(cluster.client.clone(), &ns);
-    mysqls
-        .create(&PostParams::default(), &seed_cr())
-        .await
-        .expect("create");
-    wait_for_phase(&mysqls, "mysql-instance", Phase::Ready, None).await;
-    let port = port_of(&node, &ns).await;
-    sql(port, "otus-database", ROWS);
+    let (cluster, node, mysqls, ns) = (&rig.cluster, &rig.node, &rig.mysqls, &rig.ns);
+    let port = rig.port().await;
     sql(
         port,
         "otus-database",
         "CREATE TABLE locked (id INT PRIMARY KEY); INSERT INTO locked VALUES (1), (2)",
     );
-    let first = backup_name(&plugin(&cluster, &["backup", "mysql-instance", "--wait"]).await);
+    let first = backup_name(&plugin(cluster, &["backup", "mysql-instance", "--wait"]).await);
     let volume = node.local_path(&format!(
         "/var/lib/kubectl-mysql/{ns}/mysql-instance/backup"
     ));
@@ -143,7 +132,7 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
 
     let mut holder = hold_write_lock(port, "locked").await;
     let cli = tokio::spawn(plugin(
-        &cluster,
+        cluster,
         &["backup", "mysql-instance", "--wait", "--timeout", "240s"],
     ));
     let asked = Instant::now();
@@ -158,11 +147,11 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
         "fault measure: the dump was under way ({partial} open) {:.1} s after `backup --wait`",
         asked.elapsed().as_secs_f64()
     );
-    assert!(node.kill_server(&ns, "mysql-instance"), "a server to kill");
+    assert!(node.kill_server(ns, "mysql-instance"), "a server to kill");
     let killed = Instant::now();
     holder.wait(); // its connection went with the server
 
-    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), ns);
     until(
         "the attempt the kill cut short is counted failed",
         || async {
@@ -194,7 +183,7 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
     let limit = job.spec.as_ref().and_then(|s| s.backoff_limit);
     assert_eq!(limit, Some(kubectl_mysql::resources::JOB_RETRIES));
     // The attempt the kill cut short said why, in its pod's termination message.
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
     let cut_short: Vec<String> = (pods.list(&ListParams::default()).await.expect("pods").items)
         .into_iter()
         .filter_map(|p| {
@@ -213,9 +202,9 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
         "fault measure: the cut-short attempt reported {}",
         cut_short[0].trim()
     );
-    assert_eq!(node.server_restarts(&ns, "mysql-instance"), Some(1));
+    assert_eq!(node.server_restarts(ns, "mysql-instance"), Some(1));
     assert_eq!(
-        node.server_port(&ns, "mysql-instance"),
+        node.server_port(ns, "mysql-instance"),
         Some(port),
         "restarted in place"
     );
@@ -236,7 +225,7 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
         before.values().map(Vec::len).sum::<usize>()
     );
     // In the catalogue: both, verified; the partial never.
-    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &ns);
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), ns);
     let catalogue = catalogue_text(maps.get_opt("mysql-instance-backups").await.expect("get"));
     assert!(
         catalogue.contains(&first)
@@ -261,11 +250,9 @@ async fn mysqld_killed_during_a_backup_the_retry_backs_up_and_nothing_partial_is
     // Rows: all there; and the newest backup gives them back.
     assert_eq!(rows_of(port), EXPECTED, "no row lost");
     assert_eq!(row_count(port), 3);
-    rows_deleted_then_restored_from(&cluster, port, &second).await;
+    rows_deleted_then_restored_from(cluster, port, &second).await;
     assert_eq!(rows_of(port), EXPECTED, "the newest backup has every row");
-    drop(operator);
-    drop(node);
-    cluster.cleanup().await;
+    rig.finish().await;
 }
 
 /// A size-limited tmpfs mounted over a directory, unmounted when dropped (a panic too).
