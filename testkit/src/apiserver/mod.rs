@@ -152,8 +152,9 @@ impl TestApiServer {
 
     /// Be unreachable for `length`, as a control plane that restarts or a network that
     /// partitions is: every open connection (watches too) is cut at once and new ones are
-    /// refused (the port is closed, so a client gets "connection refused"), then the
-    /// server listens on the same address again with its store as it was. Returns at once.
+    /// refused (the port stays bound but does not listen, so a client gets "connection
+    /// refused" and nothing else can take the port), then the server listens on the same
+    /// address again with its store as it was. Returns at once.
     pub fn outage(&self, length: Duration) {
         self.down.store(true, Ordering::SeqCst);
         // Sent even when equal to the last one: each call is an outage of its own.
@@ -171,8 +172,8 @@ impl TestApiServer {
     }
 }
 
-/// Accept connections until stopped; an outage closes the listener and every open
-/// connection, then listens again on the same address.
+/// Accept connections until stopped; an outage closes the listener (holding its port) and
+/// every open connection, then listens again on the same address.
 async fn serve(
     mut listener: TcpListener,
     store: http::Shared,
@@ -392,6 +393,7 @@ mod tests {
             refused.err().map(|e| e.kind()),
             Some(std::io::ErrorKind::ConnectionRefused)
         );
+
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(!server.in_outage());
         let back = get(server.addr, "/api/v1/namespaces").await.expect("back");
@@ -408,9 +410,9 @@ mod tests {
     }
 
     /// The port stays the server's through an outage, so nothing can take it meanwhile:
-    /// a client's ephemeral port or a listener on port 0 that got it once kept a server
-    /// away for good (the CI run of stop 19). No connection was made before, so no
-    /// closing one holds the port instead.
+    /// a client's ephemeral port or a listener on port 0 that got it would keep the server
+    /// away for good (the likely cause of one red CI run). No connection was made before,
+    /// so no closing one holds the port instead.
     #[tokio::test]
     async fn an_outage_keeps_its_port() {
         let server = TestApiServer::start().await.expect("server");
