@@ -203,6 +203,47 @@ where
     })
 }
 
+/// Objects gone while a watch was away, reported as deleted. A watch that starts again
+/// lists afresh, and kube-rs's reflector drops what the list lacks without an event, so a
+/// child deleted while its watch was down (an outage, a backoff) would wake no owner
+/// until the next resync. client-go's informers report such an object as deleted
+/// (`DeletedFinalStateUnknown`); here it follows the list's end as a `Delete` of the
+/// last copy the cache had, which wakes its owner like any delete.
+fn deletes_missed_while_away<K, E>(
+    events: impl Stream<Item = Result<watcher::Event<K>, E>> + Send + 'static,
+    cache: Store<K>,
+) -> impl Stream<Item = Result<watcher::Event<K>, E>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    E: Send + 'static,
+{
+    let mut before: Vec<Arc<K>> = Vec::new();
+    let mut listed = std::collections::HashSet::new();
+    events.flat_map(move |item| {
+        let mut missed = Vec::new();
+        match &item {
+            // The cache still holds what the last watch saw: reflect comes after this.
+            Ok(watcher::Event::Init) => {
+                before = cache.state();
+                listed.clear();
+            }
+            Ok(watcher::Event::InitApply(object)) => {
+                listed.insert(ObjectRef::from_obj(object));
+            }
+            Ok(watcher::Event::InitDone) => {
+                missed = std::mem::take(&mut before)
+                    .into_iter()
+                    .filter(|object| !listed.contains(&ObjectRef::from_obj(object.as_ref())))
+                    .map(|object| Ok(watcher::Event::Delete(object.as_ref().clone())))
+                    .collect();
+                listed.clear();
+            }
+            _ => {}
+        }
+        futures::stream::iter(std::iter::once(item).chain(missed))
+    })
+}
+
 /// The Controller's backoff over all its trigger streams together: none. Each watch
 /// already backs off on its own ([`cache`]); one shared backoff would make every watch wait
 /// for the errors of any other, and after an outage the errors of a dozen watches double
@@ -256,8 +297,8 @@ where
     if let Some(selector) = selector {
         config = config.labels(selector);
     }
-    let stream = resilient_watcher(api, config)
-        .inspect(observe)
+    let stream = resilient_watcher(api, config).inspect(observe);
+    let stream = deletes_missed_while_away(stream, store.clone())
         .modify(slim)
         .default_backoff()
         .reflect(writer)
@@ -657,7 +698,12 @@ fn all_ready(caches: &Caches) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Readiness, Telemetry, backoff, jittered};
+    use super::{Readiness, Telemetry, backoff, deletes_missed_while_away, jittered};
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::ResourceExt;
+    use kube::runtime::reflector::{self, Store};
+    use kube::runtime::watcher::Event;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -680,6 +726,57 @@ mod tests {
             let after = jittered(base);
             assert!(after >= Duration::from_secs(270) && after <= Duration::from_secs(330));
         }
+    }
+
+    fn config_map(name: &str) -> ConfigMap {
+        let mut map = ConfigMap::default();
+        map.metadata.name = Some(name.into());
+        map.metadata.namespace = Some("ns".into());
+        map
+    }
+
+    /// What a fresh list of `names` brings, through the adapter, as kinds and names.
+    async fn relisted(cache: &Store<ConfigMap>, names: &[&str]) -> Vec<String> {
+        let mut events = vec![Event::Init];
+        events.extend(names.iter().map(|n| Event::InitApply(config_map(n))));
+        events.push(Event::InitDone);
+        let items = futures::stream::iter(events.into_iter().map(Ok::<_, ()>));
+        let out: Vec<_> = deletes_missed_while_away(items, cache.clone())
+            .collect()
+            .await;
+        (out.into_iter().flatten())
+            .map(|event| match event {
+                Event::Init => "init".to_string(),
+                Event::InitApply(m) => format!("listed {}", m.name_any()),
+                Event::InitDone => "done".to_string(),
+                Event::Apply(m) => format!("applied {}", m.name_any()),
+                Event::Delete(m) => format!("deleted {}", m.name_any()),
+            })
+            .collect()
+    }
+
+    /// A child deleted while its watch was away (an outage) is missing from the next list:
+    /// it is reported deleted, so its owner is reconciled and the child made again (one
+    /// CI run waited 60 s in vain for a Service deleted right after an outage).
+    #[tokio::test]
+    async fn an_object_missing_from_a_fresh_list_is_reported_deleted() {
+        let (cache, mut writer) = reflector::store::<ConfigMap>();
+        // The first list: nothing was cached, nothing can be missing.
+        let first = relisted(&cache, &["kept", "gone"]).await;
+        assert_eq!(first, ["init", "listed kept", "listed gone", "done"]);
+        for event in [
+            Event::Init,
+            Event::InitApply(config_map("kept")),
+            Event::InitApply(config_map("gone")),
+            Event::InitDone,
+        ] {
+            writer.apply_watcher_event(&event);
+        }
+        let again = relisted(&cache, &["kept", "new"]).await;
+        assert_eq!(
+            again,
+            ["init", "listed kept", "listed new", "done", "deleted gone"]
+        );
     }
 
     #[test]
